@@ -1,0 +1,1 @@
+"""Text → vectors, and vectors → persisted FAISS/BM25 index builds. Imports nothing else of ours."""

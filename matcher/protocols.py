@@ -1,0 +1,54 @@
+"""Structural interfaces the matcher depends on.
+
+The embeddings package satisfies them without importing matcher (duck typing), and tests
+satisfy them with deterministic fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+class Hits(NamedTuple):
+    """One query's search result, best first.
+
+    ids : external document ids (str), length m <= k; never contains missing (-1) rows.
+    scores : float32 array of shape (m,), non-increasing.
+    """
+
+    ids: list[str]
+    scores: NDArray[np.float32]
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """Turns text into L2-normalised float32 vectors of shape (n, dim)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def model_id(self) -> str: ...
+
+    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+
+@runtime_checkable
+class DenseSearcher(Protocol):
+    """Dense candidate source over documents (a document may have several chunks:
+    it is scored by its best chunk and appears once)."""
+
+    def search(self, queries: NDArray[np.float32], k: int) -> list[Hits]: ...
+
+
+@runtime_checkable
+class LexicalSearcher(Protocol):
+    """Lexical (BM25) candidate source over the same documents."""
+
+    def search_text(self, queries: Sequence[str], k: int) -> list[Hits]: ...
