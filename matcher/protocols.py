@@ -52,3 +52,26 @@ class LexicalSearcher(Protocol):
     """Lexical (BM25) candidate source over the same documents."""
 
     def search_text(self, queries: Sequence[str], k: int) -> list[Hits]: ...
+
+
+class Candidate(NamedTuple):
+    """A retrieved document with its fused score and the per-source evidence.
+
+    score : fused retrieval score (higher is better; comparable within one query only).
+    dense : cosine similarity of the best-matching chunk, or None if not retrieved densely.
+    lexical : BM25 score, or None if not retrieved lexically.
+    chunk : index of the best-matching chunk of the document (0 if unchunked).
+    """
+
+    doc_id: str
+    score: float
+    dense: float | None = None
+    lexical: float | None = None
+    chunk: int = 0
+
+
+@runtime_checkable
+class CandidateRetriever(Protocol):
+    """Hybrid candidate retrieval (matcher/retrieval.py implements it)."""
+
+    def retrieve(self, queries: Sequence[str], k: int) -> list[list[Candidate]]: ...
