@@ -18,10 +18,13 @@ class Hits(NamedTuple):
 
     ids : external document ids (str), length m <= k; never contains missing (-1) rows.
     scores : float32 array of shape (m,), non-increasing.
+    chunks : int32 array of shape (m,), the best-matching chunk of each document, or None
+        when the source does not chunk documents.
     """
 
     ids: list[str]
     scores: NDArray[np.float32]
+    chunks: NDArray[np.int32] | None = None
 
 
 @runtime_checkable
