@@ -1,0 +1,271 @@
+"""Relational model: organisations, needs, capabilities, bounties, bids, and the staff-side
+tables (users, API keys, campaigns, shortlists, decisions, audit log).
+
+Every content record carries created/updated timestamps and ``content_hash``: a SHA-256 of
+its text fields, kept current by a ``before_flush`` hook, which the re-index job compares with
+the current index build to encode only what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Hashed(Timestamped):
+    """Records whose text is indexed; ``HASHED_FIELDS`` feed ``content_hash``."""
+
+    HASHED_FIELDS: tuple[str, ...] = ()
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+
+    def compute_hash(self) -> str:
+        payload = [getattr(self, f) for f in self.HASHED_FIELDS]
+        raw = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class Organisation(Base, Hashed):
+    __tablename__ = "organisations"
+    HASHED_FIELDS = ("name", "kind", "province", "city", "fields")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # enterprise|university|institute|company|other
+    credit_code: Mapped[str | None] = mapped_column(String(18), unique=True, nullable=True)
+    province: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    city: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    in_region: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|inactive
+
+    parent: Mapped[Organisation | None] = relationship(remote_side=[id])
+
+
+class Need(Base, Hashed):
+    """技术需求: an enterprise's technology need."""
+
+    __tablename__ = "needs"
+    HASHED_FIELDS = ("title", "description", "field", "keywords")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    field: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    budget: Mapped[float | None] = mapped_column(Float, nullable=True)  # 万元
+    deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|matched|closed
+
+    org: Mapped[Organisation] = relationship()
+
+
+class Capability(Base, Hashed):
+    """能力/成果: an achievement, patent, paper, team, lab or service of an organisation."""
+
+    __tablename__ = "capabilities"
+    HASHED_FIELDS = ("title", "description", "field", "keywords")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # achievement|patent|paper|team|lab|service
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    field: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    trl: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1–9
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|inactive
+
+    org: Mapped[Organisation] = relationship()
+
+
+class Bounty(Base, Hashed):
+    """揭榜榜单: ``tackle`` (技术攻关类) or ``transfer`` (成果转化类)."""
+
+    __tablename__ = "bounties"
+    HASHED_FIELDS = ("title", "description")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    poster_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), nullable=True)
+    capability_id: Mapped[int | None] = mapped_column(ForeignKey("capabilities.id"), nullable=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    budget: Mapped[float | None] = mapped_column(Float, nullable=True)  # 万元
+    deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|awarded|closed
+
+    poster: Mapped[Organisation] = relationship()
+    bids: Mapped[list[Bid]] = relationship(back_populates="bounty")
+
+
+class Bid(Base, Hashed):
+    """揭榜申报: a respondent (optionally leading a consortium), a price and a proposal."""
+
+    __tablename__ = "bids"
+    HASHED_FIELDS = ("proposal",)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    bounty_id: Mapped[int] = mapped_column(ForeignKey("bounties.id"), index=True)
+    respondent_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    members: Mapped[list[str]] = mapped_column(JSON, default=list)  # consortium member ext ids
+    price: Mapped[float] = mapped_column(Float)  # 万元
+    proposal: Mapped[str] = mapped_column(Text, default="")
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    bounty: Mapped[Bounty] = relationship(back_populates="bids")
+    respondent: Mapped[Organisation] = relationship()
+
+
+class StaffBlock(Base, Timestamped):
+    """An explicit staff block: ``blocked_org`` is never suggested for ``org`` (or its need)."""
+
+    __tablename__ = "staff_blocks"
+    __table_args__ = (UniqueConstraint("org_id", "blocked_org_id", "need_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    blocked_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), nullable=True)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+
+
+class User(Base, Timestamped):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # enterprise|staff|admin
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    org: Mapped[Organisation | None] = relationship()
+
+
+class ApiKey(Base, Timestamped):
+    """API keys are stored as SHA-256 hashes; ``prefix`` finds the row without the secret."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship()
+
+
+class Campaign(Base, Timestamped):
+    """A pairing campaign (结对子): parameters, run status and progress."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="created")
+    # created|running|done|failed|cancelled
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), nullable=True)
+
+
+class ShortlistItem(Base, Timestamped):
+    """One proposed pairing (or uncovered enterprise) for staff review.
+
+    ``version`` implements optimistic locking: a decision must quote the version it saw.
+    """
+
+    __tablename__ = "shortlist_items"
+    __table_args__ = (Index("ix_shortlist_campaign_enterprise", "campaign_id", "enterprise_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    institute_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
+    need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rank: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[str] = mapped_column(
+        String(16), default="assigned"
+    )  # assigned|alternate|uncovered
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    features: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    problem: Mapped[str | None] = mapped_column(Text, nullable=True)  # coverage diagnosis
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # pending|approved|rejected
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
+    institute: Mapped[Organisation | None] = relationship(foreign_keys=[institute_id])
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+@event.listens_for(Session, "before_flush")
+def _refresh_content_hashes(session: Session, _ctx: object, _instances: object) -> None:
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, Hashed):
+            obj.content_hash = obj.compute_hash()
