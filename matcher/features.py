@@ -1,0 +1,254 @@
+"""Named features of a (query, organisation) pair, aggregated from document candidates.
+
+An organisation is represented by all its documents (capabilities, or needs for the reverse
+direction). The retriever returns documents; :class:`FeatureBuilder` groups them by
+organisation and turns each group into one explicit feature vector (order
+:data:`FEATURE_NAMES`), so that explanations can show the breakdown and learned rankers can
+use the same columns.
+
+Every feature of a pair depends only on the query, that organisation's retrieved documents
+and the query-wide lexical maximum, never on the other organisations: a pair scored alone
+(``Recommender.score_pairs``) gets exactly the value it has in a ranked list.
+
+Document-score aggregation (``aggregation``) defaults to ``"topk_mean"`` with ``agg_k=2``:
+the mean of the organisation's best two document similarities, where missing documents count
+as 0. Measured on a synthetic set (``benchmarks/org_aggregation.py``) it beats ``max``
+(which rewards large institutes for one lucky document among hundreds) and ``mean``/``sum``
+(which punish or reward breadth regardless of relevance); see the benchmark for the figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matcher.protocols import Candidate
+from matcher.textutil import keyword_set, overlap_coefficient
+from matcher.types import Document, OrgInfo
+
+Aggregation = Literal["max", "mean", "topk_mean", "sum", "logsumexp"]
+AGGREGATIONS: tuple[Aggregation, ...] = ("max", "mean", "topk_mean", "sum", "logsumexp")
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "semantic",
+    "lexical",
+    "keyword_overlap",
+    "field_match",
+    "maturity",
+    "region",
+    "load",
+    "past_success",
+    "coverage",
+)
+"""Column order of every feature matrix.
+
+semantic : aggregated dense cosine of the organisation's documents (see ``aggregation``).
+lexical : best BM25 score of the organisation's documents / the query's best BM25, in [0, 1].
+keyword_overlap : overlap coefficient of query keywords and the evidence documents' keywords.
+field_match : 1 if the query's field is one of the organisation's fields or of its matched
+    documents, else 0.
+maturity : best TRL among the matched documents / 9 (0 if unknown).
+region : 1 if the organisation is in region (Guangxi), else 0.
+load : log(1 + number of current pairings) of the organisation.
+past_success : Laplace-smoothed success rate of past pairings minus 0.5, in (-0.5, 0.5).
+coverage : min(number of matched documents, 10) / 10.
+"""
+
+FEATURE_LABELS: dict[str, str] = {
+    "semantic": "语义相似度",
+    "lexical": "关键词检索得分",
+    "keyword_overlap": "共同关键词",
+    "field_match": "领域匹配",
+    "maturity": "技术成熟度(TRL)",
+    "region": "区内单位",
+    "load": "当前对接负荷",
+    "past_success": "历史对接成效",
+    "coverage": "相关成果数量",
+}
+
+
+def aggregate(
+    scores: NDArray[np.float64],
+    method: Aggregation = "topk_mean",
+    k: int = 2,
+    temperature: float = 0.05,
+) -> float:
+    """Aggregate one organisation's document scores into one score.
+
+    Parameters
+    ----------
+    scores : ndarray of float, shape (n,)
+        Similarities of the organisation's retrieved documents (any order, n >= 0).
+    method : "max", "mean", "topk_mean" (mean of the best k, padded with 0 when n < k),
+        "sum" or "logsumexp" (temperature-scaled soft maximum).
+    k : int
+        Documents averaged by "topk_mean".
+    temperature : float
+        Temperature of "logsumexp".
+
+    Returns
+    -------
+    float (0.0 when n == 0)
+    """
+    if method not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}; got {method!r}")
+    s = np.asarray(scores, dtype=np.float64)
+    if s.size == 0:
+        return 0.0
+    if method == "max":
+        return float(s.max())
+    if method == "mean":
+        return float(s.mean())
+    if method == "sum":
+        return float(s.sum())
+    if method == "topk_mean":
+        if k < 1:
+            raise ValueError(f"k must be >= 1; got {k}")
+        top = np.sort(s)[::-1][:k]
+        return float(top.sum() / k)
+    m = float(s.max())
+    return m + temperature * math.log(float(np.exp((s - m) / temperature).sum()))
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The query side of a feature vector.
+
+    id : need/capability/bounty id, or None for free text.
+    text : the text that was retrieved with.
+    owner_org_id : the query's organisation (None for anonymous free text).
+    field : the query's field (None if unknown).
+    keywords : curated keywords of the query document.
+    """
+
+    id: str | None
+    text: str
+    owner_org_id: str | None = None
+    field: str | None = None
+    keywords: tuple[str, ...] = ()
+
+    @classmethod
+    def from_document(cls, doc: Document) -> Query:
+        return cls(doc.id, doc.full_text, doc.org_id, doc.field, doc.keywords)
+
+
+@dataclass(frozen=True, slots=True)
+class OrgMatch:
+    """One organisation's retrieved documents for one query, best first, and its features."""
+
+    org_id: str
+    candidates: tuple[Candidate, ...]
+    features: NDArray[np.float64]  # shape (len(FEATURE_NAMES),)
+    doc_scores: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+
+
+def doc_similarity(c: Candidate) -> float:
+    """The similarity used for aggregation: the dense cosine (0 if not retrieved densely)."""
+    return float(c.dense) if c.dense is not None else 0.0
+
+
+class FeatureBuilder:
+    """Builds the named feature vector of (query, organisation) pairs.
+
+    Parameters
+    ----------
+    documents : mapping doc_id -> Document
+    orgs : mapping org_id -> OrgInfo
+    aggregation, agg_k : document → organisation aggregation of ``semantic`` (see
+        :func:`aggregate`).
+    load : mapping org_id -> number of current pairings (default 0).
+    outcomes : mapping org_id -> (successes, trials) of past pairings.
+    keyword_docs : how many best documents feed ``keyword_overlap``.
+    """
+
+    def __init__(
+        self,
+        documents: Mapping[str, Document],
+        orgs: Mapping[str, OrgInfo],
+        *,
+        aggregation: Aggregation = "topk_mean",
+        agg_k: int = 2,
+        load: Mapping[str, int] | None = None,
+        outcomes: Mapping[str, tuple[int, int]] | None = None,
+        keyword_docs: int = 3,
+    ) -> None:
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}; got {aggregation!r}")
+        self.documents = documents
+        self.orgs = orgs
+        self.aggregation = aggregation
+        self.agg_k = agg_k
+        self.load = load or {}
+        self.outcomes = outcomes or {}
+        self.keyword_docs = keyword_docs
+        self._kw_cache: dict[str, frozenset[str]] = {}
+
+    def doc_keywords(self, doc_id: str) -> frozenset[str]:
+        """Keyword set of a document (tokens of its full text plus curated keywords), cached."""
+        kw = self._kw_cache.get(doc_id)
+        if kw is None:
+            d = self.documents[doc_id]
+            kw = keyword_set(d.full_text, d.keywords)
+            self._kw_cache[doc_id] = kw
+        return kw
+
+    def query_keywords(self, query: Query) -> frozenset[str]:
+        if query.id is not None and query.id in self.documents:
+            return self.doc_keywords(query.id)
+        return keyword_set(query.text, query.keywords)
+
+    def org_features(
+        self,
+        query: Query,
+        org_id: str,
+        candidates: Sequence[Candidate],
+        *,
+        lexical_max: float,
+        query_keywords: frozenset[str] | None = None,
+    ) -> OrgMatch:
+        """Feature vector of (query, org) from the org's retrieved ``candidates``.
+
+        Parameters
+        ----------
+        candidates : the organisation's retrieved documents (may be empty: the organisation
+            was not retrieved, and only its organisation-level features are non-zero).
+        lexical_max : the best BM25 score among all the query's candidates (> 0 to count).
+
+        Returns
+        -------
+        OrgMatch
+            ``features`` is float64 of shape (len(FEATURE_NAMES),); ``candidates`` sorted by
+            similarity (dense, then fused score, then id).
+        """
+        org = self.orgs[org_id]
+        cands = sorted(candidates, key=lambda c: (-doc_similarity(c), -c.score, c.doc_id))
+        sims = np.array([doc_similarity(c) for c in cands], dtype=np.float64)
+        semantic = aggregate(sims, self.aggregation, self.agg_k)
+        lex = max((c.lexical or 0.0 for c in cands), default=0.0)
+        lexical = min(lex / lexical_max, 1.0) if lexical_max > 0 else 0.0
+        qkw = query_keywords if query_keywords is not None else self.query_keywords(query)
+        dkw: frozenset[str] = frozenset()
+        for c in cands[: self.keyword_docs]:
+            dkw |= self.doc_keywords(c.doc_id)
+        docs = [self.documents[c.doc_id] for c in cands]
+        fields = set(org.fields) | {d.field for d in docs if d.field}
+        trls = [d.trl for d in docs if d.trl is not None]
+        succ, trials = self.outcomes.get(org_id, (0, 0))
+        values = {
+            "semantic": semantic,
+            "lexical": lexical,
+            "keyword_overlap": overlap_coefficient(qkw, dkw),
+            "field_match": 1.0 if query.field and query.field in fields else 0.0,
+            "maturity": max(trls) / 9.0 if trls else 0.0,
+            "region": 1.0 if org.in_region else 0.0,
+            "load": math.log1p(max(self.load.get(org_id, 0), 0)),
+            "past_success": (succ + 1.0) / (trials + 2.0) - 0.5,
+            "coverage": min(len(cands), 10) / 10.0,
+        }
+        vec = np.array([values[n] for n in FEATURE_NAMES], dtype=np.float64)
+        return OrgMatch(org_id, tuple(cands), vec, sims)

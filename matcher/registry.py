@@ -1,0 +1,61 @@
+"""Components chosen by name: rankers (and solvers, added by matcher/solvers).
+
+Entries are ``"module:Class"`` strings imported on first use, so this module imports nothing
+heavy and solvers can register without circular imports (add a line to :data:`SOLVERS`).
+Unknown names raise ``ValueError`` listing the valid ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+RANKERS: dict[str, str] = {
+    "scoring": "matcher.rankers.scoring:ScoringRanker",
+    "logistic": "matcher.rankers.learned:LogisticRanker",
+}
+"""Ranker name -> "module:Class"."""
+
+SOLVERS: dict[str, str] = {}
+"""Solver name -> "module:Class" (filled in by matcher/solvers)."""
+
+
+def _resolve(table: dict[str, str], kind: str, name: str) -> Any:
+    try:
+        target = table[name]
+    except KeyError:
+        raise ValueError(f"unknown {kind} {name!r}; valid: {sorted(table)}") from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def ranker_class(name: str) -> type:
+    """The ranker class registered under ``name``."""
+    return _resolve(RANKERS, "ranker", name)  # type: ignore[no-any-return]
+
+
+def get_ranker(name: str, **params: Any) -> Any:
+    """A new ranker ``name`` constructed with keyword ``params``."""
+    return ranker_class(name)(**params)
+
+
+def load_ranker(path: str | Path) -> Any:
+    """Load a saved ranker manifest (JSON), dispatching on its ``"ranker"`` field."""
+    p = Path(path)
+    try:
+        name = json.loads(p.read_text(encoding="utf-8")).get("ranker")
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise ValueError(f"{p}: cannot read ranker manifest: {exc}") from exc
+    return ranker_class(str(name)).load(p)
+
+
+def solver_class(name: str) -> type:
+    """The solver class registered under ``name``."""
+    return _resolve(SOLVERS, "solver", name)  # type: ignore[no-any-return]
+
+
+def get_solver(name: str, **params: Any) -> Any:
+    """A new solver ``name`` constructed with keyword ``params``."""
+    return solver_class(name)(**params)
