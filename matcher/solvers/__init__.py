@@ -1,0 +1,76 @@
+"""Campaign pairing solvers (结对子), chosen by name from a registry.
+
+Solvers see only matrices (:class:`PairingProblem`); :class:`PairingEncoder` maps external
+ids to rows and decodes results. All solvers share one constructor and ``solve(problem)``.
+
+>>> solver = get_solver("mincostflow", n_alternates=3)   # or "fair", "lp"
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matcher.errors import InvalidParameter
+from matcher.solvers.base import PairingSolver
+from matcher.solvers.encoding import PairingEncoder
+from matcher.solvers.fair import FairSolver
+from matcher.solvers.lp import LPSolver
+from matcher.solvers.mincostflow import MinCostFlowSolver
+from matcher.solvers.problem import PairingProblem
+from matcher.solvers.results import (
+    Alternate,
+    Assignment,
+    Churn,
+    LockCode,
+    LockConflict,
+    Pair,
+    PairingSolution,
+    ReasonCode,
+    SolveStatus,
+    Uncovered,
+)
+
+SOLVERS: dict[str, type[PairingSolver]] = {
+    MinCostFlowSolver.name: MinCostFlowSolver,
+    FairSolver.name: FairSolver,
+    LPSolver.name: LPSolver,
+}
+
+
+def get_solver(name: str, **params: Any) -> PairingSolver:
+    """Instantiate the solver registered as ``name`` with keyword ``params``.
+
+    Raises
+    ------
+    InvalidParameter
+        If ``name`` is not registered (the message lists the valid names).
+    """
+    try:
+        cls = SOLVERS[name]
+    except KeyError:
+        raise InvalidParameter(
+            f"unknown solver {name!r}; valid: {', '.join(sorted(SOLVERS))}"
+        ) from None
+    return cls(**params)
+
+
+__all__ = [
+    "SOLVERS",
+    "Alternate",
+    "Assignment",
+    "Churn",
+    "FairSolver",
+    "LPSolver",
+    "LockCode",
+    "LockConflict",
+    "MinCostFlowSolver",
+    "Pair",
+    "PairingEncoder",
+    "PairingProblem",
+    "PairingSolution",
+    "PairingSolver",
+    "ReasonCode",
+    "SolveStatus",
+    "Uncovered",
+    "get_solver",
+]

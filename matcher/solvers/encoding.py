@@ -1,0 +1,252 @@
+"""External ids ↔ rows for pairing: builds a :class:`PairingProblem` and decodes its solution.
+
+The solvers never see ids; this encoder owns the mapping (openreview-matcher's ``Encoder``),
+and it rewrites the diagnosis messages with institute names.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+
+from matcher.errors import InvalidParameter, UnknownEntity
+from matcher.solvers.problem import PairingProblem
+from matcher.solvers.results import (
+    Alternate,
+    Assignment,
+    LockConflict,
+    Pair,
+    PairingSolution,
+    Uncovered,
+    format_reason,
+)
+
+logger = logging.getLogger(__name__)
+
+Candidates = Mapping[str, Sequence[tuple[str, float]]] | Iterable[tuple[str, str, float]]
+
+
+class PairingEncoder:
+    """Maps enterprise and institute ids to matrix rows and columns.
+
+    Parameters
+    ----------
+    enterprise_ids, institute_ids : sequence of str
+        Row and column order; duplicates raise ``InvalidParameter`` on first use.
+    institute_names : mapping of str to str, optional
+        Display names for the Chinese diagnosis messages (the id is used when missing).
+    """
+
+    def __init__(
+        self,
+        enterprise_ids: Sequence[str],
+        institute_ids: Sequence[str],
+        *,
+        institute_names: Mapping[str, str] | None = None,
+    ) -> None:
+        self.enterprise_ids = enterprise_ids
+        self.institute_ids = institute_ids
+        self.institute_names = institute_names
+
+    @cached_property
+    def _e(self) -> dict[str, int]:
+        return _index(self.enterprise_ids, "enterprise")
+
+    @cached_property
+    def _i(self) -> dict[str, int]:
+        return _index(self.institute_ids, "institute")
+
+    def _pairs(
+        self, pairs: Iterable[tuple[str, str]], name: str, *, unknown: Literal["raise", "skip"]
+    ) -> tuple[list[tuple[int, int]], list[int]]:
+        out: list[tuple[int, int]] = []
+        kept: list[int] = []
+        for n, (e, i) in enumerate(pairs):
+            r, c = self._e.get(e), self._i.get(i)
+            if r is None or c is None:
+                if unknown == "raise":
+                    raise UnknownEntity(f"{name} pair ({e!r}, {i!r}) has an unknown id")
+                continue
+            out.append((r, c))
+            kept.append(n)
+        return out, kept
+
+    def encode(
+        self,
+        candidates: Candidates,
+        *,
+        k: int = 1,
+        k_overrides: Mapping[str, int] | None = None,
+        capacity: int = 1,
+        capacity_overrides: Mapping[str, int] | None = None,
+        floor: float = float("-inf"),
+        locked: Iterable[tuple[str, str]] = (),
+        forbidden: Iterable[tuple[str, str]] = (),
+        ineligible: Mapping[tuple[str, str], str | Sequence[str]] | None = None,
+        previous: Iterable[tuple[str, str]] = (),
+        stability_bonus: float = 0.0,
+        unknown: Literal["raise", "skip"] = "raise",
+    ) -> PairingProblem:
+        """Build the matrix problem.
+
+        Parameters
+        ----------
+        candidates : mapping enterprise id -> [(institute id, score), ...], or (enterprise id,
+            institute id, score) triples
+            The matcher's sparse candidate scores (e.g. top-50 per enterprise).
+        k, capacity : int
+            Defaults; ``k_overrides`` / ``capacity_overrides`` set them per id.
+        locked, forbidden : iterable of (enterprise id, institute id)
+            Hard pairs (unknown ids always raise ``UnknownEntity``).
+        ineligible : mapping (enterprise id, institute id) -> reason code(s)
+            Eligibility exclusions (pairs with unknown ids are irrelevant and ignored).
+        previous : iterable of (enterprise id, institute id)
+            Last campaign's pairs; those with ids no longer present count as dropped.
+        unknown : "raise" or "skip"
+            What to do with a candidate whose enterprise or institute is not in the encoder.
+        """
+        if unknown not in ("raise", "skip"):
+            raise InvalidParameter(f"unknown must be 'raise' or 'skip'; got {unknown!r}")
+        if isinstance(candidates, Mapping):
+            triples: Iterable[tuple[str, str, float]] = (
+                (e, i, s) for e, lst in candidates.items() for i, s in lst
+            )
+        else:
+            triples = candidates
+        rows: list[int] = []
+        cols: list[int] = []
+        scores: list[float] = []
+        skipped = 0
+        for e, i, s in triples:
+            r, c = self._e.get(e), self._i.get(i)
+            if r is None or c is None:
+                if unknown == "raise":
+                    raise UnknownEntity(f"candidate ({e!r}, {i!r}) has an unknown id")
+                skipped += 1
+                continue
+            rows.append(r)
+            cols.append(c)
+            scores.append(float(s))
+        if skipped:
+            logger.info("skipped %d candidates with unknown ids", skipped)
+        k_vec = np.full(len(self._e), int(k), np.int64)
+        for e, v in (k_overrides or {}).items():
+            k_vec[self._row(e)] = int(v)
+        cap_vec = np.full(len(self._i), int(capacity), np.int64)
+        for i, v in (capacity_overrides or {}).items():
+            cap_vec[self._col(i)] = int(v)
+        lk, _ = self._pairs(locked, "locked", unknown="raise")
+        fb, _ = self._pairs(forbidden, "forbidden", unknown="raise")
+        inel = dict(ineligible or {})
+        ex, kept = self._pairs(list(inel), "ineligible", unknown="skip")
+        values = list(inel.values())
+        reasons = tuple(v if isinstance(v, str) else ",".join(v) for v in (values[n] for n in kept))
+        prev_list = list(previous)
+        pv, _ = self._pairs(prev_list, "previous", unknown="skip")
+        return PairingProblem(
+            n_enterprises=len(self._e),
+            n_institutes=len(self._i),
+            rows=np.asarray(rows, np.int64),
+            cols=np.asarray(cols, np.int64),
+            scores=np.asarray(scores, np.float64),
+            k=k_vec,
+            capacity=cap_vec,
+            floor=floor,
+            locked=lk or None,
+            forbidden=fb or None,
+            excluded=ex or None,
+            excluded_reasons=reasons,
+            previous=pv or None,
+            stability_bonus=stability_bonus,
+            previous_unmapped=len(prev_list) - len(pv),
+        )
+
+    def _row(self, e: str) -> int:
+        try:
+            return self._e[e]
+        except KeyError:
+            raise UnknownEntity(f"unknown enterprise {e!r}") from None
+
+    def _col(self, i: str) -> int:
+        try:
+            return self._i[i]
+        except KeyError:
+            raise UnknownEntity(f"unknown institute {i!r}") from None
+
+    def _name(self, col: int) -> str:
+        iid = self.institute_ids[col]
+        return (self.institute_names or {}).get(iid, iid)
+
+    def decode(self, solution: PairingSolution) -> Assignment:
+        """Map a solution back to ids; diagnosis messages name institutes by display name."""
+        eids, iids = self.enterprise_ids, self.institute_ids
+        pairs = tuple(
+            Pair(eids[r], iids[c], float(s), bool(lk))
+            for r, c, s, lk in zip(
+                solution.rows.tolist(),
+                solution.cols.tolist(),
+                solution.scores.tolist(),
+                solution.locked.tolist(),
+                strict=True,
+            )
+        )
+        alternates: dict[str, list[Alternate]] = {}
+        for r, c, s, sp_ in zip(
+            solution.alt_rows.tolist(),
+            solution.alt_cols.tolist(),
+            solution.alt_scores.tolist(),
+            solution.alt_spare.tolist(),
+            strict=True,
+        ):
+            alternates.setdefault(eids[r], []).append(Alternate(iids[c], float(s), bool(sp_)))
+        uncovered = tuple(self._decode_uncovered(u) for u in solution.uncovered)
+        conflicts = tuple(
+            LockConflict(
+                eids[int(c.enterprise)], iids[int(c.institute)], c.code, c.message, c.reasons
+            )  # fmt: skip
+            for c in solution.lock_conflicts
+        )
+        return Assignment(
+            status=solution.status,
+            solver=solution.solver,
+            pairs=pairs,
+            alternates={e: tuple(v) for e, v in alternates.items()},
+            uncovered=uncovered,
+            lock_conflicts=conflicts,
+            churn=solution.churn,
+            objective=solution.objective,
+            min_affinity=solution.min_affinity,
+            threshold=solution.threshold,
+        )
+
+    def _decode_uncovered(self, u: Uncovered) -> Uncovered:
+        cols = [int(c) for c in u.institutes]
+        msg = format_reason(
+            u.code,
+            institutes=[self._name(c) for c in cols],
+            reasons=u.reasons,
+            best_score=u.best_score,
+            floor=u.floor,
+            wanted=u.wanted,
+            got=u.got,
+        )
+        return replace(
+            u,
+            enterprise=self.enterprise_ids[int(u.enterprise)],
+            institutes=tuple(self.institute_ids[c] for c in cols),
+            message=msg,
+        )
+
+
+def _index(ids: Sequence[str], kind: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for n, x in enumerate(ids):
+        if x in out:
+            raise InvalidParameter(f"duplicate {kind} id {x!r}")
+        out[x] = n
+    return out

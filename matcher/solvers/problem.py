@@ -1,0 +1,270 @@
+"""The pairing problem as matrices, and its validated, solver-ready form.
+
+A :class:`PairingProblem` is what every pairing solver receives: integer rows (enterprises),
+integer columns (institutes) and float scores, never external ids (the
+:class:`~matcher.solvers.encoding.PairingEncoder` owns that mapping). :func:`prepare` checks
+it once and derives the edge masks every solver and the diagnosis share, so the solvers
+differ only in how they pick edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from matcher.errors import InvalidParameter
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+# Reason code the diagnosis uses for a staff-forbidden pair (eligibility reasons come from
+# the caller's constraint checks).
+FORBIDDEN = "FORBIDDEN"
+
+
+def _pairs(x: ArrayLike | None, name: str) -> IntArray:
+    """Coerce a list of (row, col) pairs to an int64 array of shape (p, 2)."""
+    if x is None:
+        return np.zeros((0, 2), dtype=np.int64)
+    a = np.asarray(x, dtype=np.int64)
+    if a.size == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise InvalidParameter(f"{name} must have shape (p, 2); got {a.shape}")
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class PairingProblem:
+    """One pairing campaign in matrix form.
+
+    Parameters
+    ----------
+    n_enterprises, n_institutes : int
+        Matrix shape (enterprises are rows, institutes columns).
+    rows, cols : array_like of int, shape (m,)
+        Candidate edges in COO form (typically the matcher's top-50 institutes per
+        enterprise). A duplicated (row, col) keeps its highest score.
+    scores : array_like of float, shape (m,)
+        Affinity of each candidate edge (higher is better; finite).
+    k : int or array_like of int, shape (n_enterprises,)
+        Partners wanted per enterprise (default 1). Locked pairs count towards it.
+    capacity : int or array_like of int, shape (n_institutes,)
+        Maximum enterprises per institute. Locked pairs count towards it.
+    floor : float
+        Minimum affinity of a solver-chosen edge. Locked pairs are exempt (staff decided).
+    locked : array_like of int, shape (p, 2)
+        Hard pairs: always in the assignment. A lock that is forbidden, ineligible or over a
+        capacity or k makes the result INFEASIBLE with the offending locks listed.
+    forbidden : array_like of int, shape (q, 2)
+        Hard forbidden pairs (staff decision); never assigned.
+    excluded : array_like of int, shape (r, 2)
+        Ineligible pairs from the eligibility rules (conflict of interest, region, ...).
+    excluded_reasons : tuple of str, length r
+        Reason code of each excluded pair (several codes may be joined with ``","``).
+    previous : array_like of int, shape (s, 2)
+        Last campaign's pairs, for stable re-pairing.
+    stability_bonus : float
+        Added to the score of every previous pair that is still a usable candidate, i.e. the
+        penalty for changing an existing pair (0 disables it).
+    previous_unmapped : int
+        Previous pairs whose enterprise or institute no longer exists (the encoder counts
+        them); reported as dropped in the churn.
+    """
+
+    n_enterprises: int
+    n_institutes: int
+    rows: ArrayLike
+    cols: ArrayLike
+    scores: ArrayLike
+    k: int | ArrayLike = 1
+    capacity: int | ArrayLike = 1
+    floor: float = float("-inf")
+    locked: ArrayLike | None = None
+    forbidden: ArrayLike | None = None
+    excluded: ArrayLike | None = None
+    excluded_reasons: tuple[str, ...] = field(default_factory=tuple)
+    previous: ArrayLike | None = None
+    stability_bonus: float = 0.0
+    previous_unmapped: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Validated problem with derived per-edge masks (internal to the solvers).
+
+    Edges are the de-duplicated candidate edges plus locked pairs that were not candidates
+    (score 0), sorted by (row, -score). All per-edge arrays have shape (m,).
+    """
+
+    n_e: int
+    n_i: int
+    rows: IntArray
+    cols: IntArray
+    scores: FloatArray
+    is_candidate: BoolArray  # the edge came from the COO input (not only a lock)
+    forbidden: BoolArray
+    excluded: BoolArray
+    reasons: NDArray[np.object_]  # reason code string of excluded edges, "" otherwise
+    below_floor: BoolArray
+    locked: BoolArray
+    previous: BoolArray
+    usable: BoolArray  # a solver may choose it: candidate, allowed, >= floor, not locked
+    k: IntArray  # (n_e,)
+    capacity: IntArray  # (n_i,)
+    k_free: IntArray  # (n_e,) k minus locks, clipped at 0
+    cap_free: IntArray  # (n_i,) capacity minus locks, clipped at 0
+    n_locked_e: IntArray  # (n_e,)
+    n_locked_i: IntArray  # (n_i,)
+    floor: float
+    stability_bonus: float
+    previous_pairs: IntArray  # (s, 2)
+    previous_unmapped: int
+    row_start: IntArray  # (n_e + 1,) edges of row i are row_start[i]:row_start[i+1]
+
+    @property
+    def weights(self) -> FloatArray:
+        """Objective weight per edge: affinity plus the stability bonus on previous pairs."""
+        if self.stability_bonus == 0.0:
+            return self.scores
+        return self.scores + self.stability_bonus * self.previous
+
+
+def _vector(x: int | ArrayLike, n: int, name: str) -> IntArray:
+    a = np.asarray(x)
+    if a.ndim == 0:
+        a = np.full(n, int(a), dtype=np.int64)
+    if a.shape != (n,):
+        raise InvalidParameter(f"{name} must be an int or have shape ({n},); got {a.shape}")
+    if not np.all(np.equal(np.mod(a, 1), 0)):
+        raise InvalidParameter(f"{name} must be integral")
+    a = a.astype(np.int64)
+    if (a < 0).any():
+        raise InvalidParameter(f"{name} must be >= 0")
+    return a
+
+
+def _check_range(p: IntArray, n_e: int, n_i: int, name: str) -> None:
+    if p.size and (
+        p[:, 0].min() < 0 or p[:, 0].max() >= n_e or p[:, 1].min() < 0 or p[:, 1].max() >= n_i
+    ):
+        raise InvalidParameter(f"{name} has a pair outside the {n_e}x{n_i} matrix")
+
+
+def prepare(problem: PairingProblem) -> Prepared:
+    """Validate ``problem`` and derive the edge masks.
+
+    Raises
+    ------
+    InvalidParameter
+        On a shape, range, dtype or NaN error in the inputs.
+    """
+    n_e, n_i = int(problem.n_enterprises), int(problem.n_institutes)
+    if n_e < 0 or n_i < 0:
+        raise InvalidParameter("matrix shape must be non-negative")
+    rows = np.asarray(problem.rows, dtype=np.int64).ravel()
+    cols = np.asarray(problem.cols, dtype=np.int64).ravel()
+    scores = np.asarray(problem.scores, dtype=np.float64).ravel()
+    if not (rows.shape == cols.shape == scores.shape):
+        raise InvalidParameter(
+            f"rows, cols, scores must have one shape; got {rows.shape}, {cols.shape}, {scores.shape}"
+        )
+    if not np.isfinite(scores).all():
+        raise InvalidParameter("scores must be finite")
+    _check_range(np.stack([rows, cols], axis=1), n_e, n_i, "candidates")
+    floor = float(problem.floor)
+    if np.isnan(floor):
+        raise InvalidParameter("floor must not be NaN")
+    bonus = float(problem.stability_bonus)
+    if not np.isfinite(bonus) or bonus < 0:
+        raise InvalidParameter(f"stability_bonus must be finite and >= 0; got {bonus}")
+    k = _vector(problem.k, n_e, "k")
+    capacity = _vector(problem.capacity, n_i, "capacity")
+
+    locked = np.unique(_pairs(problem.locked, "locked"), axis=0)
+    forbidden = _pairs(problem.forbidden, "forbidden")
+    excluded = _pairs(problem.excluded, "excluded")
+    previous = np.unique(_pairs(problem.previous, "previous"), axis=0)
+    for p, name in ((locked, "locked"), (forbidden, "forbidden"), (excluded, "excluded")):
+        _check_range(p, n_e, n_i, name)
+    _check_range(previous, n_e, n_i, "previous")
+    reasons_in = tuple(problem.excluded_reasons)
+    if reasons_in and len(reasons_in) != len(excluded):
+        raise InvalidParameter(
+            f"excluded_reasons has {len(reasons_in)} entries for {len(excluded)} excluded pairs"
+        )
+    if not reasons_in:
+        reasons_in = ("INELIGIBLE",) * len(excluded)
+
+    # Merge candidates and locks into one edge list; keep the best score of a duplicate.
+    key = rows * n_i + cols
+    lock_key = locked[:, 0] * n_i + locked[:, 1]
+    extra = np.setdiff1d(lock_key, key)
+    all_key = np.concatenate([key, extra])
+    all_score = np.concatenate([scores, np.zeros(len(extra))])
+    is_cand = np.concatenate([np.ones(len(key), bool), np.zeros(len(extra), bool)])
+    all_rows = all_key // max(n_i, 1)
+    # Sort by (row, -score, col) so a row's edges are contiguous and best first.
+    order = np.lexsort((all_key % max(n_i, 1), -all_score, all_rows))
+    all_key, all_score, is_cand = all_key[order], all_score[order], is_cand[order]
+    _, first = np.unique(all_key, return_index=True)
+    first.sort()  # the first occurrence in sorted order is the best score of that pair
+    all_key, all_score, is_cand = all_key[first], all_score[first], is_cand[first]
+    e_rows = all_key // max(n_i, 1)
+    e_cols = all_key % max(n_i, 1)
+
+    m = len(all_key)
+    is_forbidden = np.isin(all_key, forbidden[:, 0] * n_i + forbidden[:, 1])
+    ex_key = excluded[:, 0] * n_i + excluded[:, 1]
+    reasons = np.full(m, "", dtype=object)
+    is_excluded = np.zeros(m, bool)
+    if len(ex_key):
+        # Several entries for one pair: join their reason codes.
+        by_key: dict[int, list[str]] = {}
+        for kk, r in zip(ex_key.tolist(), reasons_in, strict=True):
+            by_key.setdefault(kk, []).append(r)
+        uniq = np.fromiter(by_key.keys(), dtype=np.int64, count=len(by_key))
+        pos = np.searchsorted(all_key, uniq)
+        pos_ok = pos < m
+        hit = np.zeros(len(uniq), bool)
+        hit[pos_ok] = all_key[pos[pos_ok]] == uniq[pos_ok]
+        is_excluded[pos[hit]] = True
+        for p_, kk in zip(pos[hit].tolist(), uniq[hit].tolist(), strict=True):
+            reasons[p_] = ",".join(dict.fromkeys(by_key[kk]))
+    is_locked = np.isin(all_key, lock_key)
+    is_prev = np.isin(all_key, previous[:, 0] * n_i + previous[:, 1])
+    below = all_score < floor
+    usable = is_cand & ~is_forbidden & ~is_excluded & ~below & ~is_locked
+
+    n_locked_e = np.bincount(locked[:, 0], minlength=n_e).astype(np.int64)
+    n_locked_i = np.bincount(locked[:, 1], minlength=n_i).astype(np.int64)
+    row_start = np.searchsorted(e_rows, np.arange(n_e + 1)).astype(np.int64)
+    return Prepared(
+        n_e=n_e,
+        n_i=n_i,
+        rows=e_rows.astype(np.int64),
+        cols=e_cols.astype(np.int64),
+        scores=all_score.astype(np.float64),
+        is_candidate=is_cand,
+        forbidden=is_forbidden,
+        excluded=is_excluded,
+        reasons=reasons,
+        below_floor=below,
+        locked=is_locked,
+        previous=is_prev,
+        usable=usable,
+        k=k,
+        capacity=capacity,
+        k_free=np.maximum(k - n_locked_e, 0),
+        cap_free=np.maximum(capacity - n_locked_i, 0),
+        n_locked_e=n_locked_e,
+        n_locked_i=n_locked_i,
+        floor=floor,
+        stability_bonus=bonus,
+        previous_pairs=previous,
+        previous_unmapped=int(problem.previous_unmapped),
+        row_start=row_start,
+    )
