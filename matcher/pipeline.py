@@ -1,0 +1,549 @@
+"""``Recommender``: retrieve documents, aggregate them to organisations, filter by
+eligibility, rank, explain.
+
+One path serves every direction:
+
+1. retrieve ``fetch_k`` documents from the collection the answer lives in
+   ("capabilities" for need → institutes, "needs" for capability → enterprises);
+2. drop documents the viewer may not see (inactive, confidential of another organisation),
+   the query document itself and documents of the wrong kind;
+3. group documents by organisation and build one named feature vector per
+   (query, organisation) (:class:`matcher.features.FeatureBuilder`);
+4. score every vector with the ranker (row by row, so a pair's score does not depend on the
+   batch), check eligibility of every scored organisation, keep the best ``k`` eligible ones
+   and report the best excluded ones with reason codes;
+5. explain the kept ones: evidence documents with verbatim snippets, shared keywords and the
+   per-feature breakdown.
+
+``score_pairs`` runs steps 1–4 for the pair's query and reads the pair's row, so it equals the
+score the same organisation gets in a ranked list. An organisation none of whose documents is
+among the query's ``fetch_k`` candidates still gets a score (semantic/lexical 0 plus its
+organisation-level features).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matcher import explain
+from matcher.constraints import CAPABILITY_ORG_KINDS, EligibilityPolicy
+from matcher.errors import IndexNotReady, InvalidParameter, UnknownEntity
+from matcher.features import Aggregation, FeatureBuilder, OrgMatch, Query
+from matcher.protocols import Candidate, CandidateRetriever, TextEncoder
+from matcher.rankers.base import BaseRanker, top_k
+from matcher.rankers.scoring import ScoringRanker
+from matcher.types import (
+    CAPABILITY_KINDS,
+    BountyInfo,
+    DocKind,
+    Document,
+    Exclusion,
+    OrgInfo,
+    OrgKind,
+    RankedOrgs,
+    StaffDecision,
+    Suggestion,
+)
+
+logger = logging.getLogger(__name__)
+
+CollectionName = Literal["capabilities", "needs"]
+COLLECTIONS: tuple[CollectionName, ...] = ("capabilities", "needs")
+COLLECTION_KINDS: dict[CollectionName, tuple[DocKind, ...]] = {
+    "capabilities": CAPABILITY_KINDS,
+    "needs": ("need",),
+}
+ENTERPRISE_KINDS: tuple[OrgKind, ...] = ("enterprise", "company")
+
+CheckFn = Callable[[str], list[Exclusion]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Scored:
+    query: Query
+    match: OrgMatch
+    score: float
+    contributions: NDArray[np.float64]
+    bias: float
+
+
+class Recommender:
+    """Suggests partner organisations for needs, capabilities, enterprises, text and bounties.
+
+    Parameters
+    ----------
+    retrievers : mapping "capabilities"/"needs" -> CandidateRetriever
+        Retrieval over capability documents and over need documents.
+    documents : mapping doc_id -> Document (needs and capabilities).
+    orgs : mapping org_id -> OrgInfo
+    policy : EligibilityPolicy or None (default: ``EligibilityPolicy(orgs)``, no staff blocks).
+    ranker : a ranker from :mod:`matcher.registry` or None (default: ``ScoringRanker()``).
+        A fitted ``LogisticRanker`` replaces the default scoring when present.
+    load : org_id -> current number of pairings.
+    outcomes : org_id -> (successes, trials) of past pairings.
+    fetch_k : documents over-fetched per query before aggregation to organisations.
+    aggregation, agg_k : document → organisation aggregation (see matcher.features).
+    evidence_k : evidence documents per suggestion.
+    sentence_encoder : optional TextEncoder used to pick evidence snippets by cosine.
+    """
+
+    def __init__(
+        self,
+        *,
+        retrievers: Mapping[str, CandidateRetriever],
+        documents: Mapping[str, Document],
+        orgs: Mapping[str, OrgInfo],
+        policy: EligibilityPolicy | None = None,
+        ranker: BaseRanker | None = None,
+        load: Mapping[str, int] | None = None,
+        outcomes: Mapping[str, tuple[int, int]] | None = None,
+        fetch_k: int = 200,
+        aggregation: Aggregation = "topk_mean",
+        agg_k: int = 2,
+        evidence_k: int = 3,
+        sentence_encoder: TextEncoder | None = None,
+    ) -> None:
+        unknown = set(retrievers) - set(COLLECTIONS)
+        if unknown:
+            raise ValueError(f"unknown collection(s) {sorted(unknown)}; valid: {list(COLLECTIONS)}")
+        if fetch_k < 1:
+            raise InvalidParameter(f"fetch_k must be >= 1; got {fetch_k}")
+        self.retrievers = dict(retrievers)
+        self.documents = documents
+        self.orgs = orgs
+        self.policy = policy if policy is not None else EligibilityPolicy(orgs)
+        self.ranker = ranker if ranker is not None else ScoringRanker()
+        self.fetch_k = fetch_k
+        self.evidence_k = evidence_k
+        self.sentence_encoder = sentence_encoder
+        self.features = FeatureBuilder(
+            documents, orgs, aggregation=aggregation, agg_k=agg_k, load=load, outcomes=outcomes
+        )
+
+    # ------------------------------------------------------------------ lookups
+    def _doc(self, doc_id: str) -> Document:
+        try:
+            return self.documents[doc_id]
+        except KeyError:
+            raise UnknownEntity(f"unknown document {doc_id!r}") from None
+
+    def _visible_doc(self, doc_id: str, viewer_org_id: str | None) -> Document:
+        doc = self._doc(doc_id)
+        if "CONFIDENTIAL" in self.policy.document_reasons(doc, viewer_org_id):
+            # Do not reveal that a confidential record exists.
+            raise UnknownEntity(f"unknown document {doc_id!r}")
+        return doc
+
+    def _retrieve(self, collection: CollectionName, texts: Sequence[str]) -> list[list[Candidate]]:
+        retriever = self.retrievers.get(collection)
+        if retriever is None:
+            raise IndexNotReady(f"no retriever for collection {collection!r}")
+        out = retriever.retrieve(list(texts), self.fetch_k)
+        if len(out) != len(texts):
+            raise IndexNotReady(
+                f"retriever returned {len(out)} result lists for {len(texts)} queries"
+            )
+        return out
+
+    # ------------------------------------------------------------------ core path
+    def _match_orgs(
+        self,
+        query: Query,
+        candidates: Sequence[Candidate],
+        collection: CollectionName,
+        viewer_org_id: str | None,
+        extra_orgs: Iterable[str] = (),
+    ) -> list[OrgMatch]:
+        """Steps 2–3: visible documents grouped by organisation → feature vectors, sorted by
+        org id. ``extra_orgs`` are scored even if none of their documents was retrieved."""
+        kinds = COLLECTION_KINDS[collection]
+        lexical_max = max((c.lexical or 0.0 for c in candidates), default=0.0)
+        by_org: dict[str, list[Candidate]] = defaultdict(list)
+        for c in candidates:
+            doc = self.documents.get(c.doc_id)
+            if doc is None:
+                logger.debug("retrieved unknown document %s: skipped", c.doc_id)
+                continue
+            if doc.id == query.id or doc.kind not in kinds or doc.org_id not in self.orgs:
+                continue
+            if self.policy.document_reasons(doc, viewer_org_id):
+                continue
+            by_org[doc.org_id].append(c)
+        org_ids = set(by_org) | {o for o in extra_orgs if o in self.orgs}
+        qkw = self.features.query_keywords(query)
+        return [
+            self.features.org_features(
+                query, o, by_org.get(o, []), lexical_max=lexical_max, query_keywords=qkw
+            )
+            for o in sorted(org_ids)
+        ]
+
+    def _score(self, query: Query, matches: Sequence[OrgMatch]) -> list[_Scored]:
+        if not matches:
+            return []
+        X = np.stack([m.features for m in matches])
+        contrib, bias = self.ranker.contributions(X)
+        scores = contrib.sum(axis=1) + bias
+        return [
+            _Scored(query, m, float(scores[i]), contrib[i], float(bias[i]))
+            for i, m in enumerate(matches)
+        ]
+
+    def _score_queries(
+        self,
+        queries: Sequence[Query],
+        collection: CollectionName,
+        viewer_org_id: str | None,
+        extra_orgs: Iterable[str] = (),
+    ) -> dict[str, _Scored]:
+        """Best-scoring query per organisation over all ``queries`` (ties: earlier query)."""
+        extra = list(extra_orgs)
+        best: dict[str, _Scored] = {}
+        cand_lists = self._retrieve(collection, [q.text for q in queries])
+        for q, cands in zip(queries, cand_lists, strict=True):
+            for s in self._score(q, self._match_orgs(q, cands, collection, viewer_org_id, extra)):
+                cur = best.get(s.match.org_id)
+                if cur is None or s.score > cur.score:
+                    best[s.match.org_id] = s
+        return best
+
+    def _suggestion(self, s: _Scored, rank: int, viewer_org_id: str | None) -> Suggestion:
+        feats, contrib = explain.breakdown(s.match.features, s.contributions, s.bias)
+        docs = [
+            (self.documents[c.doc_id], sim)
+            for c, sim in zip(s.match.candidates, s.match.doc_scores, strict=True)
+        ]
+        docs = docs[: self.evidence_k]
+        qkw = self.features.query_keywords(s.query)
+        ev = explain.evidence(
+            s.query.id,
+            s.query.text,
+            qkw,
+            docs,
+            doc_keywords={d.id: self.features.doc_keywords(d.id) for d, _ in docs},
+            encoder=self.sentence_encoder,
+        )
+        kws: list[str] = []
+        for e in ev:
+            kws.extend(k for k in e.shared_keywords if k not in kws)
+        return Suggestion(
+            org_id=s.match.org_id,
+            score=s.score,
+            rank=rank,
+            features=feats,
+            contributions=contrib,
+            evidence=ev,
+            shared_keywords=tuple(kws[:10]),
+            query_id=s.query.id,
+            reasons=explain.reasons(feats, contrib),
+        )
+
+    def _rank(
+        self,
+        queries: Sequence[Query],
+        collection: CollectionName,
+        *,
+        viewer_org_id: str | None,
+        check: CheckFn,
+        k: int,
+        k_excluded: int = 10,
+        restrict_to: Collection[str] | None = None,
+        exclude: Collection[str] = (),
+    ) -> RankedOrgs:
+        if k < 0:
+            raise InvalidParameter(f"k must be >= 0; got {k}")
+        if not queries:
+            return RankedOrgs(())
+        scored = self._score_queries(
+            queries, collection, viewer_org_id, extra_orgs=restrict_to or ()
+        )
+        if restrict_to is not None:
+            keep = set(restrict_to)
+            scored = {o: s for o, s in scored.items() if o in keep}
+        org_ids = sorted(o for o in scored if o not in set(exclude))
+        scores = np.array([scored[o].score for o in org_ids], dtype=np.float64)
+        exclusions = {o: check(o) for o in org_ids}
+        mask = np.array([bool(exclusions[o]) for o in org_ids], dtype=bool)
+        kept = top_k(scores, k, mask)
+        suggestions = tuple(
+            self._suggestion(scored[org_ids[i]], r + 1, viewer_org_id) for r, i in enumerate(kept)
+        )
+        excluded: list[Exclusion] = []
+        for i in top_k(scores, k_excluded, ~mask) if mask.any() else []:
+            o = org_ids[i]
+            excluded.extend(dataclasses.replace(e, score=float(scores[i])) for e in exclusions[o])
+        return RankedOrgs(suggestions, tuple(excluded))
+
+    def _pair_check(
+        self,
+        sources: Sequence[str],
+        keys: Sequence[str],
+        kinds: Sequence[OrgKind] | None,
+        require_in_region: bool,
+    ) -> CheckFn:
+        def check(org_id: str) -> list[Exclusion]:
+            return self.policy.check(
+                list(sources), org_id, keys=keys, kinds=kinds, require_in_region=require_in_region
+            )
+
+        return check
+
+    # ------------------------------------------------------------------ directions
+    def rank_for_need(
+        self,
+        need_id: str,
+        k: int = 10,
+        *,
+        kinds: Sequence[OrgKind] | None = CAPABILITY_ORG_KINDS,
+        require_in_region: bool = False,
+        exclude: Collection[str] = (),
+        viewer_org_id: str | None = None,
+        k_excluded: int = 10,
+    ) -> RankedOrgs:
+        """Need → institutes (with their best-matching capabilities) and the excluded high
+        scorers. ``viewer_org_id`` defaults to the need's owner; a confidential need asked
+        for by another organisation raises UnknownEntity."""
+        need = self._doc(need_id)
+        viewer = need.org_id if viewer_org_id is None else viewer_org_id
+        need = self._visible_doc(need_id, viewer)
+        if need.kind != "need":
+            raise InvalidParameter(f"{need_id!r} is a {need.kind}, not a need")
+        if not need.active:
+            logger.info("need %s is inactive: no suggestions", need_id)
+            return RankedOrgs(())
+        check = self._pair_check([need.org_id], [need.id], kinds, require_in_region)
+        return self._rank(
+            [Query.from_document(need)],
+            "capabilities",
+            viewer_org_id=viewer,
+            check=check,
+            k=k,
+            k_excluded=k_excluded,
+            exclude=exclude,
+        )
+
+    def suggest_for_need(self, need_id: str, k: int = 10, **options: object) -> list[Suggestion]:
+        """Need → institutes, best first (options as :meth:`rank_for_need`)."""
+        return list(self.rank_for_need(need_id, k, **options).suggestions)  # type: ignore[arg-type]
+
+    def suggest_for_text(
+        self,
+        text: str,
+        k: int = 10,
+        *,
+        viewer_org_id: str | None = None,
+        field: str | None = None,
+        keywords: Sequence[str] = (),
+        kinds: Sequence[OrgKind] | None = CAPABILITY_ORG_KINDS,
+        require_in_region: bool = False,
+        exclude: Collection[str] = (),
+    ) -> list[Suggestion]:
+        """Free text → institutes. ``viewer_org_id`` (if given) is excluded with its group."""
+        if not text.strip():
+            raise InvalidParameter("text is empty")
+        sources = [viewer_org_id] if viewer_org_id is not None else []
+        check = self._pair_check(sources, [], kinds, require_in_region)
+        query = Query(None, text, viewer_org_id, field, tuple(keywords))
+        return list(
+            self._rank(
+                [query],
+                "capabilities",
+                viewer_org_id=viewer_org_id,
+                check=check,
+                k=k,
+                exclude=exclude,
+            ).suggestions
+        )
+
+    def suggest_for_enterprise(
+        self,
+        org_id: str,
+        k: int = 10,
+        *,
+        kinds: Sequence[OrgKind] | None = CAPABILITY_ORG_KINDS,
+        require_in_region: bool = False,
+        exclude: Collection[str] = (),
+    ) -> list[Suggestion]:
+        """Enterprise → partners across all its active needs (confidential ones included: the
+        enterprise is the viewer). Each partner's score is its best score over the needs;
+        ``Suggestion.query_id`` names that need."""
+        if org_id not in self.orgs:
+            raise UnknownEntity(f"unknown organisation {org_id!r}")
+        needs = sorted(
+            (
+                d
+                for d in self.documents.values()
+                if d.org_id == org_id and d.kind == "need" and d.active
+            ),
+            key=lambda d: d.id,
+        )
+        check = self._pair_check([org_id], [d.id for d in needs], kinds, require_in_region)
+        return list(
+            self._rank(
+                [Query.from_document(d) for d in needs],
+                "capabilities",
+                viewer_org_id=org_id,
+                check=check,
+                k=k,
+                exclude=exclude,
+            ).suggestions
+        )
+
+    def enterprises_for_capability(
+        self,
+        capability_id: str,
+        k: int = 10,
+        *,
+        kinds: Sequence[OrgKind] | None = ENTERPRISE_KINDS,
+        require_in_region: bool = False,
+        exclude: Collection[str] = (),
+    ) -> list[Suggestion]:
+        """Achievement/capability → enterprises, via their (non-confidential) needs."""
+        cap = self._doc(capability_id)
+        if cap.kind not in CAPABILITY_KINDS:
+            raise InvalidParameter(f"{capability_id!r} is a {cap.kind}, not a capability")
+        if not cap.active:
+            return []
+        check = self._pair_check([cap.org_id], [cap.id], kinds, require_in_region)
+        return list(
+            self._rank(
+                [Query.from_document(cap)],
+                "needs",
+                viewer_org_id=cap.org_id,
+                check=check,
+                k=k,
+                exclude=exclude,
+            ).suggestions
+        )
+
+    def respondents_for_bounty(
+        self,
+        bounty: BountyInfo,
+        k: int = 10,
+        *,
+        candidates: Collection[str] | None = None,
+        members: Mapping[str, Sequence[str]] | None = None,
+        k_excluded: int = 10,
+    ) -> RankedOrgs:
+        """Bounty → ranked eligible respondents and the excluded high scorers (reason codes).
+
+        Tackle bounties look for capability holders (any region, not the poster's group);
+        transfer bounties look for in-region enterprises through their needs (not the
+        achievement holder's group). ``candidates`` restricts (and guarantees) scoring to
+        given organisations, e.g. the actual bidders; ``members`` maps a consortium lead to
+        its other members, all of which must pass the group rule. A consortium is scored by
+        its lead's documents.
+        """
+        members = members or {}
+        attached_id = bounty.need_id if bounty.kind == "tackle" else bounty.capability_id
+        attached = self.documents.get(attached_id) if attached_id is not None else None
+        text = "。".join(t for t in (bounty.title, bounty.text) if t.strip())
+        if not text and attached is not None:
+            text = attached.full_text
+        if not text:
+            raise InvalidParameter(f"bounty {bounty.id!r} has no text")
+        query = Query(
+            bounty.id,
+            text,
+            bounty.poster_org_id,
+            attached.field if attached is not None else None,
+            attached.keywords if attached is not None else (),
+        )
+        collection: CollectionName = "capabilities" if bounty.kind == "tackle" else "needs"
+
+        def check(org_id: str) -> list[Exclusion]:
+            return self.policy.check_bounty(
+                bounty, org_id, members=members.get(org_id, ()), documents=self.documents
+            )
+
+        return self._rank(
+            [query],
+            collection,
+            viewer_org_id=bounty.poster_org_id,
+            check=check,
+            k=k,
+            k_excluded=k_excluded,
+            restrict_to=candidates,
+        )
+
+    # ------------------------------------------------------------------ pairs and training
+    def _pair_query(self, query_id: str, viewer_org_id: str | None) -> tuple[Query, CollectionName]:
+        doc = self._doc(query_id)
+        doc = self._visible_doc(query_id, doc.org_id if viewer_org_id is None else viewer_org_id)
+        collection: CollectionName = "capabilities" if doc.kind == "need" else "needs"
+        return Query.from_document(doc), collection
+
+    def _scored_pairs(
+        self, pairs: Sequence[tuple[str, str]], viewer_org_id: str | None
+    ) -> list[_Scored]:
+        by_query: dict[str, list[str]] = defaultdict(list)
+        for q, o in pairs:
+            if o not in self.orgs:
+                raise UnknownEntity(f"unknown organisation {o!r}")
+            by_query[q].append(o)
+        results: dict[tuple[str, str], _Scored] = {}
+        for qid, org_ids in by_query.items():
+            query, collection = self._pair_query(qid, viewer_org_id)
+            scored = self._score_queries([query], collection, query.owner_org_id, org_ids)
+            for o in org_ids:
+                results[(qid, o)] = scored[o]
+        return [results[(q, o)] for q, o in pairs]
+
+    def score_pairs(
+        self, pairs: Iterable[tuple[str, str]], *, viewer_org_id: str | None = None
+    ) -> list[float]:
+        """Scores of explicit (query document id, org id) pairs, in input order.
+
+        The query is a need (scored against capability holders) or a capability (against
+        enterprises through their needs). The score is the one the organisation has in the
+        ranked list of that query (eligibility is not applied: see :meth:`explain_pair`).
+        """
+        return [s.score for s in self._scored_pairs(list(pairs), viewer_org_id)]
+
+    def explain_pair(self, query_id: str, org_id: str) -> Suggestion:
+        """Score, features, evidence and (if ineligible) exclusion reasons of one pair.
+
+        ``rank`` is 0 (the pair is not part of a ranked list)."""
+        (s,) = self._scored_pairs([(query_id, org_id)], None)
+        sug = self._suggestion(s, 0, s.query.owner_org_id)
+        sources = [s.query.owner_org_id] if s.query.owner_org_id else []
+        excl = self.policy.check(sources, org_id, keys=[query_id])
+        if not excl:
+            return sug
+        return dataclasses.replace(
+            sug, reasons=explain.reasons(sug.features, sug.contributions, exclusions=excl)
+        )
+
+    def feature_matrix(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> tuple[NDArray[np.float64], NDArray[np.str_]]:
+        """Feature vectors of (query id, org id) pairs (same path as ranking).
+
+        Returns
+        -------
+        (X, groups) : X float64 of shape (n, n_features); groups the query id of each row.
+        """
+        scored = self._scored_pairs(list(pairs), None)
+        from matcher.features import FEATURE_NAMES
+
+        X = (
+            np.stack([s.match.features for s in scored])
+            if scored
+            else np.zeros((0, len(FEATURE_NAMES)))
+        )
+        return X, np.array([q for q, _ in pairs], dtype=str)
+
+    def training_data(
+        self, decisions: Sequence[StaffDecision]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.str_]]:
+        """Staff decisions → (X, y, groups) for :func:`matcher.rankers.train_with_holdout`."""
+        X, groups = self.feature_matrix([(d.query_id, d.org_id) for d in decisions])
+        y = np.array([1 if d.approved else 0 for d in decisions], dtype=np.int64)
+        return X, y, groups

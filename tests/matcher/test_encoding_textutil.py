@@ -1,0 +1,88 @@
+"""Id ↔ row encoding and the text helpers behind explanations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matcher.encoding import IdIndex, label_array
+from matcher.errors import UnknownEntity
+from matcher.textutil import (
+    best_sentence_pair,
+    keyword_set,
+    overlap_coefficient,
+    sentence_spans,
+    sentences,
+    tokens,
+)
+
+
+def test_id_index_round_trip():
+    idx = IdIndex(["b", "a", "c"])
+    assert idx.row("a") == 1 and len(idx) == 3 and "c" in idx and idx[0] == "b"
+    assert idx.rows(["c", "b"]).tolist() == [2, 0]
+    assert idx.rows(["c", "zz"], missing="minus_one").tolist() == [2, -1]
+    assert idx.rows(["c", "zz"], missing="skip").tolist() == [2]
+    assert idx.rows([]).dtype == np.int64
+    assert idx.take([2, -1, 0]) == ["c", "b"]
+    with pytest.raises(UnknownEntity):
+        idx.row("zz")
+    with pytest.raises(ValueError, match="missing must be one of"):
+        idx.rows(["a"], missing="drop")  # type: ignore[arg-type]
+
+
+def test_id_index_rejects_duplicates():
+    with pytest.raises(ValueError, match="duplicate id 'a'"):
+        IdIndex(["a", "b", "a"])
+
+
+def test_label_array_singletons_for_unlabelled():
+    codes = label_array(["x", "y", "z", "w"], {"x": "g", "z": "g"})
+    assert codes[0] == codes[2] and len({codes[1], codes[3], codes[0]}) == 3
+
+
+def test_sentences_split_chinese_and_are_verbatim():
+    text = "制糖废水COD高。希望引进厌氧技术！同时：蔗渣利用？\n第二段；结束"
+    assert sentences(text) == [
+        "制糖废水COD高。",
+        "希望引进厌氧技术！",
+        "同时：蔗渣利用？",
+        "第二段；",
+        "结束",
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("制糖废水厌氧。！？；\n .a1 ")), max_size=60))
+def test_sentence_spans_are_verbatim_and_ordered(text):
+    prev = 0
+    for s, e in sentence_spans(text):
+        assert prev <= s < e <= len(text)
+        assert text[s:e].strip() == text[s:e]
+        prev = e
+
+
+def test_tokens_are_content_substrings():
+    text = "广西糖厂需要制糖废水厌氧处理技术，COD去除率高"
+    toks = tokens(text)
+    assert "制糖" in toks or "制糖废水" in toks or "废水" in toks
+    assert "需要" not in toks and "技术" not in toks
+    assert all(t in text.lower() for t in toks)
+
+
+def test_overlap_and_keywords():
+    a = keyword_set("制糖废水厌氧处理", ["蔗渣"])
+    assert "蔗渣" in a
+    assert overlap_coefficient(frozenset(), a) == 0.0
+    assert overlap_coefficient(a, a) == 1.0
+
+
+def test_best_sentence_pair_picks_matching_sentences():
+    q = "我们的设备老化。需要制糖废水厌氧处理技术。"
+    d = "本团队研究桥梁。我们掌握制糖废水厌氧反应器。还有别的。"
+    qs, ds, sim = best_sentence_pair(q, d)
+    assert qs == "需要制糖废水厌氧处理技术。" and ds == "我们掌握制糖废水厌氧反应器。"
+    assert sim > 0
+    assert best_sentence_pair("", d)[0] == ""
