@@ -41,4 +41,28 @@ IndexMismatch, IndexNotFound, BuildLocked, BuildVerificationFailed).
 
 from __future__ import annotations
 
-# Implementation lands module by module; the API above is the contract.
+from embeddings.build import BuildStore, Collection, IndexBuild, build
+from embeddings.chunking import chunk_text, split_sentences
+from embeddings.encoder import BACKENDS, E5Encoder, SentenceTransformerEncoder, make_encoder
+from embeddings.index import VectorIndex
+from embeddings.lexical import BM25Index, tokenize
+from embeddings.types import BuildSummary, DocRecord, Hits
+
+__all__ = [
+    "BACKENDS",
+    "BM25Index",
+    "BuildStore",
+    "BuildSummary",
+    "Collection",
+    "DocRecord",
+    "E5Encoder",
+    "Hits",
+    "IndexBuild",
+    "SentenceTransformerEncoder",
+    "VectorIndex",
+    "build",
+    "chunk_text",
+    "make_encoder",
+    "split_sentences",
+    "tokenize",
+]

@@ -25,3 +25,11 @@ class IndexMismatch(EmbeddingsError):
 
 class BuildLocked(EmbeddingsError):
     """Another re-index run holds the lock."""
+
+
+class IndexNotFound(EmbeddingsError):
+    """The index directory has no current build (never built, or the pointer is missing)."""
+
+
+class BuildVerificationFailed(EmbeddingsError):
+    """A freshly written build failed its self-check; the previous build stays current."""

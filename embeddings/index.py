@@ -1,0 +1,311 @@
+"""``VectorIndex``: a FAISS ``IndexIDMap2`` together with its external-id map.
+
+Vectors are searched by inner product (cosine for the L2-normalised vectors our encoders
+produce). Up to ``exact_max`` vectors the index is exact (``IndexFlatIP``); above it, HNSW
+(``IndexHNSWFlat`` with inner product). FAISS ids are explicit int64 assigned here and mapped
+to external string ids; the map is saved next to the FAISS file (``ids.json``), never apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import faiss
+import numpy as np
+from numpy.typing import NDArray
+
+from embeddings.errors import IndexCorrupted
+
+logger = logging.getLogger(__name__)
+
+IndexKind = Literal["flat", "hnsw"]
+
+INDEX_FILE = "index.faiss"
+IDS_FILE = "ids.json"
+_FORMAT = 1
+
+
+def check_matrix(x: Any, dim: int, what: str) -> NDArray[np.float32]:
+    """Validate a float32 (n, dim) matrix and return it C-contiguous.
+
+    Raises
+    ------
+    ValueError
+        Wrong type, dtype, rank or width, naming ``what`` and the expected shape.
+    """
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{what} must be a numpy array of float32, got {type(x).__name__}")
+    if x.dtype != np.float32:
+        raise ValueError(f"{what} must have dtype float32, got {x.dtype}")
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"{what} must have shape (n, {dim}), got {x.shape}")
+    return np.ascontiguousarray(x)
+
+
+class VectorIndex:
+    """Inner-product index over external string ids.
+
+    Parameters
+    ----------
+    dim : int
+        Vector dimension d.
+    exact_max : int
+        Largest size kept exact (``IndexFlatIP``); larger indexes use HNSW.
+    hnsw_m : int
+        HNSW graph degree.
+    ef_construction, ef_search : int
+        HNSW build/search breadth (recall vs speed).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        exact_max: int = 200_000,
+        hnsw_m: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 128,
+    ) -> None:
+        self.dim = dim
+        self.exact_max = exact_max
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.index_: Any = None
+        self.ext_by_int_: dict[int, str] = {}
+        self.int_by_ext_: dict[str, int] = {}
+        self.next_id_ = 0
+
+    # ------------------------------------------------------------------ construction
+    def _new_faiss(self, kind: IndexKind) -> Any:
+        if self.dim < 1:
+            raise ValueError(f"dim must be >= 1, got {self.dim}")
+        if kind == "flat":
+            base = faiss.IndexFlatIP(self.dim)
+        else:
+            base = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            base.hnsw.efConstruction = self.ef_construction
+            base.hnsw.efSearch = self.ef_search
+        return faiss.IndexIDMap2(base)
+
+    def _ensure(self) -> Any:
+        if self.index_ is None:
+            self.index_ = self._new_faiss("flat")
+        return self.index_
+
+    @property
+    def kind(self) -> IndexKind:
+        """``"flat"`` (exact) or ``"hnsw"`` (approximate)."""
+        if self.index_ is None:
+            return "flat"
+        base = faiss.downcast_index(self.index_.index)
+        return "hnsw" if isinstance(base, faiss.IndexHNSW) else "flat"
+
+    def __len__(self) -> int:
+        return 0 if self.index_ is None else int(self.index_.ntotal)
+
+    def __contains__(self, ext_id: object) -> bool:
+        return ext_id in self.int_by_ext_
+
+    @property
+    def ids(self) -> list[str]:
+        """External ids in insertion order."""
+        return [self.ext_by_int_[i] for i in sorted(self.ext_by_int_)]
+
+    def _all_vectors(self) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """All (int ids, vectors) in storage order, read in one pass from the base index."""
+        if self.index_ is None or self.index_.ntotal == 0:
+            return np.empty(0, dtype=np.int64), np.empty((0, self.dim), dtype=np.float32)
+        ints = faiss.vector_to_array(self.index_.id_map).astype(np.int64)
+        vecs = self.index_.index.reconstruct_n(0, self.index_.ntotal)
+        return ints, np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def _rebuild(self, kind: IndexKind) -> None:
+        ints, vecs = self._all_vectors()
+        new = self._new_faiss(kind)
+        if len(ints):
+            new.add_with_ids(vecs, ints)
+        self.index_ = new
+
+    def add(self, vectors: NDArray[np.float32], ids: Sequence[str]) -> VectorIndex:
+        """Add vectors under new external ids.
+
+        Parameters
+        ----------
+        vectors : ndarray of float32, shape (n, dim)
+        ids : sequence of str, length n, not yet in the index and unique.
+
+        Returns
+        -------
+        self
+        """
+        vectors = check_matrix(vectors, self.dim, "vectors")
+        ids = list(ids)
+        if len(ids) != vectors.shape[0]:
+            raise ValueError(f"got {vectors.shape[0]} vectors but {len(ids)} ids")
+        if len(set(ids)) != len(ids):
+            raise ValueError("ids must be unique")
+        dup = [i for i in ids if i in self.int_by_ext_]
+        if dup:
+            raise ValueError(f"ids already in the index: {dup[:5]}")
+        if not np.isfinite(vectors).all():
+            raise ValueError("vectors contain NaN or infinity")
+        index = self._ensure()
+        if self.kind == "flat" and len(self) + len(ids) > self.exact_max:
+            logger.info(
+                "index grows past exact_max=%d: switching to HNSW (M=%d)",
+                self.exact_max,
+                self.hnsw_m,
+            )
+            self._rebuild("hnsw")
+            index = self.index_
+        ints = np.arange(self.next_id_, self.next_id_ + len(ids), dtype=np.int64)
+        index.add_with_ids(vectors, ints)
+        for i, e in zip(ints.tolist(), ids, strict=True):
+            self.ext_by_int_[i] = e
+            self.int_by_ext_[e] = i
+        self.next_id_ += len(ids)
+        return self
+
+    def remove(self, ids: Sequence[str]) -> int:
+        """Remove external ids (unknown ones are ignored); returns how many were removed.
+
+        HNSW graphs cannot delete in place, so an HNSW index is rebuilt from its stored
+        vectors (O(n); removals happen in re-index runs, not per request).
+        """
+        ints = [self.int_by_ext_[e] for e in ids if e in self.int_by_ext_]
+        if not ints:
+            return 0
+        for i in ints:
+            del self.int_by_ext_[self.ext_by_int_.pop(i)]
+        if self.kind == "flat":
+            self.index_.remove_ids(np.array(ints, dtype=np.int64))
+        else:
+            all_ints, vecs = self._all_vectors()
+            mask = ~np.isin(all_ints, np.array(ints, dtype=np.int64))
+            kind: IndexKind = "hnsw" if int(mask.sum()) > self.exact_max else "flat"
+            self.index_ = self._new_faiss(kind)
+            if mask.any():
+                self.index_.add_with_ids(np.ascontiguousarray(vecs[mask]), all_ints[mask])
+        return len(ints)
+
+    def reconstruct(self, ids: Sequence[str]) -> NDArray[np.float32]:
+        """Stored vectors of ``ids``: float32 (len(ids), dim). Raises KeyError on unknown ids."""
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        for row, e in enumerate(ids):
+            out[row] = self.index_.reconstruct(self.int_by_ext_[e])
+        return out
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self, queries: NDArray[np.float32], k: int
+    ) -> tuple[NDArray[np.float32], list[list[str]]]:
+        """k nearest vectors by inner product.
+
+        Parameters
+        ----------
+        queries : ndarray of float32, shape (n, dim)
+        k : int, >= 1
+
+        Returns
+        -------
+        scores : ndarray of float32, shape (n, min(k, len(self)))
+            Best first; rows with fewer than k results are padded with -inf.
+        ids : list of n lists of str
+            External ids, best first; missing (-1) results are dropped.
+        """
+        queries = check_matrix(queries, self.dim, "queries")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        n = queries.shape[0]
+        kk = min(k, len(self))
+        if kk == 0 or n == 0:
+            return np.empty((n, 0), dtype=np.float32), [[] for _ in range(n)]
+        scores, ints = self.index_.search(queries, kk)
+        scores = np.where(ints >= 0, scores, -np.inf).astype(np.float32)
+        ext = self.ext_by_int_
+        out_ids = [[ext[int(i)] for i in row if i >= 0] for row in ints]
+        return scores, out_ids
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write ``index.faiss`` and ``ids.json`` into ``directory``; returns both paths."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        index_path = directory / INDEX_FILE
+        ids_path = directory / IDS_FILE
+        faiss.write_index(self._ensure(), str(index_path))
+        ints = sorted(self.ext_by_int_)
+        meta = {
+            "format": _FORMAT,
+            "dim": self.dim,
+            "kind": self.kind,
+            "metric": "inner_product",
+            "exact_max": self.exact_max,
+            "hnsw_m": self.hnsw_m,
+            "ef_construction": self.ef_construction,
+            "ef_search": self.ef_search,
+            "next_id": self.next_id_,
+            "int_ids": ints,
+            "ext_ids": [self.ext_by_int_[i] for i in ints],
+        }
+        ids_path.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        return [index_path, ids_path]
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> VectorIndex:
+        """Read an index written by :meth:`save`.
+
+        Raises
+        ------
+        IndexCorrupted
+            A file is missing, unreadable, or the two files disagree (naming the file).
+        """
+        directory = Path(directory)
+        index_path = directory / INDEX_FILE
+        ids_path = directory / IDS_FILE
+        try:
+            meta = json.loads(ids_path.read_text(encoding="utf-8"))
+            int_ids = [int(i) for i in meta["int_ids"]]
+            ext_ids = [str(e) for e in meta["ext_ids"]]
+            dim = int(meta["dim"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexCorrupted(f"{ids_path}: unreadable id map ({exc})") from exc
+        if len(int_ids) != len(ext_ids):
+            raise IndexCorrupted(f"{ids_path}: {len(int_ids)} int ids vs {len(ext_ids)} ext ids")
+        if not index_path.is_file():
+            raise IndexCorrupted(f"{index_path}: missing")
+        try:
+            index = faiss.read_index(str(index_path))
+        except RuntimeError as exc:
+            raise IndexCorrupted(f"{index_path}: FAISS cannot read it ({exc})") from exc
+        if index.d != dim:
+            raise IndexCorrupted(f"{index_path}: dimension {index.d}, {ids_path} says {dim}")
+        if index.ntotal != len(int_ids):
+            raise IndexCorrupted(
+                f"{index_path}: {index.ntotal} vectors, {ids_path} maps {len(int_ids)} ids"
+            )
+        obj = cls(
+            dim,
+            exact_max=int(meta.get("exact_max", 200_000)),
+            hnsw_m=int(meta.get("hnsw_m", 32)),
+            ef_construction=int(meta.get("ef_construction", 80)),
+            ef_search=int(meta.get("ef_search", 128)),
+        )
+        # read_index already returns the concrete type; faiss.downcast_index would return a
+        # non-owning wrapper (the index would be freed with this local).
+        if not isinstance(index, faiss.IndexIDMap2):
+            raise IndexCorrupted(f"{index_path}: not an IndexIDMap2 ({type(index).__name__})")
+        base = faiss.downcast_index(index.index)
+        if isinstance(base, faiss.IndexHNSW):
+            base.hnsw.efSearch = obj.ef_search
+        obj.index_ = index
+        obj.ext_by_int_ = dict(zip(int_ids, ext_ids, strict=True))
+        obj.int_by_ext_ = {e: i for i, e in obj.ext_by_int_.items()}
+        obj.next_id_ = int(meta.get("next_id", max(int_ids, default=-1) + 1))
+        return obj
