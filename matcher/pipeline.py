@@ -141,6 +141,11 @@ class Recommender:
             raise UnknownEntity(f"unknown document {doc_id!r}")
         return doc
 
+    def _active(self, doc: Document) -> bool:
+        """A document is live only if it and its organisation are active."""
+        org = self.orgs.get(doc.org_id)
+        return doc.active and org is not None and org.active
+
     def _retrieve(self, collection: CollectionName, texts: Sequence[str]) -> list[list[Candidate]]:
         retriever = self.retrievers.get(collection)
         if retriever is None:
@@ -206,8 +211,10 @@ class Recommender:
         """Best-scoring query per organisation over all ``queries`` (ties: earlier query)."""
         extra = list(extra_orgs)
         best: dict[str, _Scored] = {}
-        cand_lists = self._retrieve(collection, [q.text for q in queries])
-        for q, cands in zip(queries, cand_lists, strict=True):
+        for q in queries:
+            # One retrieval call per query: batched float32 search may differ in the last
+            # bits from a single-query search, and score_pairs retrieves one query at a time.
+            (cands,) = self._retrieve(collection, [q.text])
             for s in self._score(q, self._match_orgs(q, cands, collection, viewer_org_id, extra)):
                 cur = best.get(s.match.org_id)
                 if cur is None or s.score > cur.score:
@@ -315,7 +322,7 @@ class Recommender:
         need = self._visible_doc(need_id, viewer)
         if need.kind != "need":
             raise InvalidParameter(f"{need_id!r} is a {need.kind}, not a need")
-        if not need.active:
+        if not self._active(need):
             logger.info("need %s is inactive: no suggestions", need_id)
             return RankedOrgs(())
         check = self._pair_check([need.org_id], [need.id], kinds, require_in_region)
@@ -380,7 +387,7 @@ class Recommender:
             (
                 d
                 for d in self.documents.values()
-                if d.org_id == org_id and d.kind == "need" and d.active
+                if d.org_id == org_id and d.kind == "need" and self._active(d)
             ),
             key=lambda d: d.id,
         )
@@ -409,7 +416,8 @@ class Recommender:
         cap = self._doc(capability_id)
         if cap.kind not in CAPABILITY_KINDS:
             raise InvalidParameter(f"{capability_id!r} is a {cap.kind}, not a capability")
-        if not cap.active:
+        if not self._active(cap):
+            logger.info("capability %s is inactive: no suggestions", capability_id)
             return []
         check = self._pair_check([cap.org_id], [cap.id], kinds, require_in_region)
         return list(

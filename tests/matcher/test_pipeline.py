@@ -1,0 +1,244 @@
+"""Recommender end to end on the tiny corpus with the in-memory retriever."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matcher.errors import IndexNotReady, InvalidParameter, UnknownEntity
+from matcher.features import FEATURE_NAMES
+from matcher.pipeline import Recommender
+from matcher.rankers import LogisticRanker, train_with_holdout
+from matcher.types import BountyInfo, StaffDecision
+
+
+def test_need_ranking_sorted_with_scores_and_evidence(recommender, documents):
+    res = recommender.rank_for_need("need_sugar", k=10, kinds=None)
+    sugg = res.suggestions
+    assert [s.rank for s in sugg] == list(range(1, len(sugg) + 1))
+    scores = [s.score for s in sugg]
+    assert scores == sorted(scores, reverse=True)
+    assert sugg[0].org_id == "gxu"  # the wastewater + bagasse university
+    assert len({s.org_id for s in sugg}) == len(sugg)
+    for s in sugg:
+        assert set(s.features) == set(FEATURE_NAMES)
+        assert sum(s.contributions.values()) == pytest.approx(s.score)
+        assert s.evidence and all(documents[e.doc_id].org_id == s.org_id for e in s.evidence)
+        assert s.query_id == "need_sugar"
+    # gxu's best evidence is its wastewater achievement, with shared keywords
+    top = sugg[0].evidence[0]
+    assert top.doc_id == "gxu_wastewater"
+    assert "制糖废水" in top.shared_keywords
+    assert any(r.startswith("语义相似度") for r in sugg[0].reasons)
+
+
+def test_need_ranking_excludes_group_inactive_blocked_with_reasons(recommender):
+    res = recommender.rank_for_need("need_sugar", k=10, kinds=None)
+    shown = {s.org_id for s in res.suggestions}
+    assert not shown & {"gx_sugar", "gx_research", "gx_grand_lab", "closed_inst", "blocked_inst"}
+    reasons = {(e.org_id, e.code) for e in res.excluded}
+    assert {
+        ("gx_research", "SAME_GROUP"),
+        ("gx_grand_lab", "SAME_GROUP"),
+        ("closed_inst", "INACTIVE"),
+        ("blocked_inst", "STAFF_BLOCK"),
+    } <= reasons
+    # excluded high scorers carry the score they would have had, best first
+    ex_scores = [e.score for e in res.excluded]
+    assert all(s is not None for s in ex_scores) and ex_scores == sorted(ex_scores, reverse=True)
+
+
+def test_default_kinds_are_universities_and_institutes(recommender, orgs):
+    for s in recommender.suggest_for_need("need_sugar"):
+        assert orgs[s.org_id].kind in ("university", "institute")
+
+
+def test_require_in_region_and_exclude(recommender, orgs):
+    sugg = recommender.suggest_for_need("need_sugar", require_in_region=True, exclude={"gxu"})
+    assert sugg and all(orgs[s.org_id].in_region for s in sugg)
+    assert "gxu" not in {s.org_id for s in sugg} and "scut" not in {s.org_id for s in sugg}
+
+
+def test_score_pairs_equals_ranked_list_score(recommender, orgs):
+    for need in ("need_sugar", "need_comp", "need_out", "need_b_public"):
+        ranked = recommender.rank_for_need(need, k=20, kinds=None)
+        pairs = [(need, s.org_id) for s in ranked.suggestions]
+        assert pairs
+        assert recommender.score_pairs(pairs) == [s.score for s in ranked.suggestions]
+        # excluded high scorers are scored through the same path too
+        excl = {e.org_id: e.score for e in ranked.excluded}
+        assert recommender.score_pairs([(need, o) for o in excl]) == list(excl.values())
+    # reverse direction: capability -> enterprises
+    sugg = recommender.enterprises_for_capability("gxu_wastewater", k=10)
+    assert sugg
+    assert recommender.score_pairs([("gxu_wastewater", s.org_id) for s in sugg]) == [
+        s.score for s in sugg
+    ]
+
+
+def test_score_pairs_order_and_unretrieved_org(recommender):
+    a = recommender.score_pairs([("need_sugar", "gxu"), ("need_sugar", "gxust")])
+    b = recommender.score_pairs([("need_sugar", "gxust"), ("need_sugar", "gxu")])
+    assert a == b[::-1] and a[0] > a[1]
+    tiny = Recommender(
+        retrievers={"capabilities": recommender.retrievers["capabilities"]},
+        documents=recommender.documents,
+        orgs=recommender.orgs,
+        fetch_k=1,
+    )
+    # gxas is not among the single fetched document: scored with org-level features only
+    (s,) = tiny.score_pairs([("need_sugar", "gxas")])
+    (x,) = tiny.feature_matrix([("need_sugar", "gxas")])[0]
+    assert x[FEATURE_NAMES.index("semantic")] == 0.0 and s == pytest.approx(0.05)  # region
+
+
+def test_explanation_snippets_are_verbatim(recommender, documents):
+    results = [
+        *recommender.suggest_for_need("need_sugar", kinds=None),
+        *recommender.enterprises_for_capability("gxu_bagasse"),
+        *recommender.suggest_for_enterprise("gx_sugar"),
+        *recommender.suggest_for_text("蔗渣复合材料。制糖废水厌氧处理"),
+    ]
+    assert len(results) > 5
+    for s in results:
+        for e in s.evidence:
+            assert e.doc_snippet and e.doc_snippet in documents[e.doc_id].full_text
+            query_text = (
+                documents[e.query_doc_id].full_text
+                if e.query_doc_id
+                else "蔗渣复合材料。制糖废水厌氧处理"
+            )
+            assert e.query_snippet and e.query_snippet in query_text
+
+
+def test_confidential_need_of_a_never_reaches_b(recommender, orgs):
+    for org in orgs:
+        if org == "ent_b":
+            continue
+        for s in recommender.suggest_for_enterprise(org) if orgs[org].active else []:
+            assert all(e.doc_id != "need_conf" for e in s.evidence)
+    for cap in ("gxust_harvest", "gxu_wastewater", "gxu_bagasse"):
+        for s in recommender.enterprises_for_capability(cap):
+            assert all(e.doc_id != "need_conf" for e in s.evidence)
+            assert all(e.query_doc_id != "need_conf" for e in s.evidence)
+    # gxust's harvester matches the confidential need best, yet ent_b only shows via its
+    # public need
+    ent_b = [
+        s for s in recommender.enterprises_for_capability("gxust_harvest") if s.org_id == "ent_b"
+    ]
+    assert all(e.doc_id == "need_b_public" for s in ent_b for e in s.evidence)
+    with pytest.raises(UnknownEntity):
+        recommender.rank_for_need("need_conf", viewer_org_id="gxu")
+    with pytest.raises(UnknownEntity):
+        recommender.score_pairs([("need_conf", "gxust")], viewer_org_id="gxu")
+    # the owner sees its confidential need's suggestions
+    assert recommender.suggest_for_need("need_conf")[0].org_id == "gxust"
+
+
+def test_closed_need_is_never_evidence(recommender):
+    for s in recommender.enterprises_for_capability("gxu_wastewater", k=20):
+        assert all(e.doc_id != "need_closed" for e in s.evidence)
+
+
+def test_suggest_for_enterprise_across_needs(recommender):
+    sugg = recommender.suggest_for_enterprise("ent_b")
+    assert sugg[0].org_id == "gxust" and sugg[0].query_id == "need_conf"
+    queries = {s.query_id for s in sugg}
+    assert queries <= {"need_conf", "need_b_public"}
+    for s in sugg:  # the shown score is that need's pair score
+        assert recommender.score_pairs([(s.query_id, s.org_id)]) == [s.score]
+
+
+def test_suggest_for_text_excludes_viewer_group(recommender):
+    sugg = recommender.suggest_for_text("制糖废水厌氧处理", viewer_org_id="gx_holding", k=20)
+    assert {s.org_id for s in sugg}.isdisjoint({"gx_research", "gx_grand_lab"})
+    anon = recommender.suggest_for_text("制糖废水厌氧处理", k=20)
+    assert {"gx_research", "gx_grand_lab"} <= {s.org_id for s in anon}
+    with pytest.raises(InvalidParameter):
+        recommender.suggest_for_text("  ")
+
+
+def test_tackle_bounty_respondents_and_excluded(recommender):
+    bounty = BountyInfo(
+        "b1", "tackle", "gx_sugar", "制糖废水厌氧处理攻关", "", need_id="need_sugar"
+    )
+    res = recommender.respondents_for_bounty(bounty, k=10, members={"scut": ("gx_research",)})
+    eligible = [s.org_id for s in res.suggestions]
+    assert eligible[0] == "gxu" and "scut" not in eligible
+    codes = {(e.org_id, e.code, e.member_id) for e in res.excluded}
+    assert ("gx_research", "SAME_GROUP", None) in codes
+    assert ("scut", "SAME_GROUP", "gx_research") in codes
+    assert ("closed_inst", "INACTIVE", None) in codes
+
+
+def test_transfer_bounty_respondents_are_in_region_enterprises(recommender, orgs):
+    bounty = BountyInfo(
+        "b2", "transfer", "gxu", "蔗渣制浆与制糖废水处理成果转化", "", capability_id="gxu_bagasse"
+    )
+    res = recommender.respondents_for_bounty(bounty, k=10)
+    assert res.suggestions
+    for s in res.suggestions:
+        assert orgs[s.org_id].in_region and orgs[s.org_id].kind in ("enterprise", "company")
+    assert ("ent_out", "NOT_IN_REGION") in {(e.org_id, e.code) for e in res.excluded}
+
+
+def test_bounty_candidates_restrict_and_include_unretrieved(recommender):
+    bounty = BountyInfo("b1", "tackle", "gx_sugar", "制糖废水厌氧处理攻关", "")
+    res = recommender.respondents_for_bounty(bounty, candidates=["gxust", "gxu", "gx_grand"])
+    assert [s.org_id for s in res.suggestions] == ["gxu", "gxust"]
+    assert [(e.org_id, e.code) for e in res.excluded] == [("gx_grand", "SAME_GROUP")]
+
+
+def test_explain_pair_reports_exclusion(recommender):
+    s = recommender.explain_pair("need_sugar", "gx_research")
+    assert s.rank == 0 and s.reasons[0].startswith("SAME_GROUP 同一集团")
+    assert s.score == recommender.score_pairs([("need_sugar", "gx_research")])[0]
+
+
+def test_errors(recommender):
+    with pytest.raises(UnknownEntity):
+        recommender.suggest_for_need("nope")
+    with pytest.raises(InvalidParameter):
+        recommender.suggest_for_need("gxu_wastewater")
+    with pytest.raises(InvalidParameter):
+        recommender.enterprises_for_capability("need_sugar")
+    with pytest.raises(UnknownEntity):
+        recommender.score_pairs([("need_sugar", "nobody")])
+    with pytest.raises(ValueError, match="unknown collection"):
+        Recommender(retrievers={"patents": None}, documents={}, orgs={})  # type: ignore[dict-item]
+    rec = Recommender(
+        retrievers={"capabilities": recommender.retrievers["capabilities"]},
+        documents=recommender.documents,
+        orgs=recommender.orgs,
+    )
+    with pytest.raises(IndexNotReady):
+        rec.enterprises_for_capability("gxu_wastewater")
+    assert recommender.enterprises_for_capability("closed_ww") == []
+
+
+def test_staff_decisions_train_a_ranker_the_recommender_uses(recommender, orgs):
+    """Staff approve in-region partners only: the learned ranker must pick that up and the
+    Recommender must use it (out-of-region scut drops below in-region institutes)."""
+    needs = ["need_sugar", "need_comp", "need_out", "need_b_public", "need_conf"]
+    decisions = []
+    for n in needs:
+        for o in sorted(orgs):
+            decisions.append(StaffDecision(n, o, approved=orgs[o].in_region))
+    X, y, groups = recommender.training_data(decisions)
+    assert X.shape == (len(decisions), len(FEATURE_NAMES)) and y.sum() > 0
+    ranker, metrics = train_with_holdout(X, y, groups, test_size=0.4, random_state=0)
+    assert metrics["test_auc"] == 1.0
+    coef = dict(zip(FEATURE_NAMES, ranker.coef_, strict=True))
+    assert max(coef, key=lambda n: abs(coef[n])) == "region"
+    learned = Recommender(
+        retrievers=recommender.retrievers,
+        documents=recommender.documents,
+        orgs=recommender.orgs,
+        policy=recommender.policy,
+        ranker=ranker,
+    )
+    sugg = learned.suggest_for_need("need_sugar", k=10)
+    assert sugg[-1].org_id == "scut" or "scut" not in {s.org_id for s in sugg}
+    assert learned.score_pairs([("need_sugar", s.org_id) for s in sugg]) == [s.score for s in sugg]
+    assert "bias" in sugg[0].contributions and isinstance(ranker, LogisticRanker)
+    assert np.isfinite([s.score for s in sugg]).all()
