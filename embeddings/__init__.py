@@ -41,7 +41,7 @@ IndexMismatch, IndexNotFound, BuildLocked, BuildVerificationFailed).
 
 from __future__ import annotations
 
-from embeddings.build import BuildStore, Collection, IndexBuild, build
+from embeddings.store import BuildStore, Collection, IndexBuild, build
 from embeddings.chunking import chunk_text, split_sentences
 from embeddings.encoder import BACKENDS, E5Encoder, SentenceTransformerEncoder, make_encoder
 from embeddings.index import VectorIndex
