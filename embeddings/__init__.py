@@ -41,11 +41,11 @@ IndexMismatch, IndexNotFound, BuildLocked, BuildVerificationFailed).
 
 from __future__ import annotations
 
-from embeddings.store import BuildStore, Collection, IndexBuild, build
 from embeddings.chunking import chunk_text, split_sentences
 from embeddings.encoder import BACKENDS, E5Encoder, SentenceTransformerEncoder, make_encoder
 from embeddings.index import VectorIndex
 from embeddings.lexical import BM25Index, tokenize
+from embeddings.store import BuildStore, Collection, IndexBuild, build
 from embeddings.types import BuildSummary, DocRecord, Hits
 
 __all__ = [
