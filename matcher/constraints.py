@@ -258,6 +258,12 @@ class EligibilityPolicy:
                 sources.append(owner)
         return sources
 
+    @staticmethod
+    def bounty_keys(bounty: BountyInfo) -> list[str]:
+        """Ids a staff block may use for a bounty: its own id and its attached need or
+        achievement (a block on a need carries over to the need's bounty)."""
+        return [k for k in (bounty.id, bounty.need_id, bounty.capability_id) if k is not None]
+
     def check_bounty(
         self,
         bounty: BountyInfo,
@@ -276,7 +282,7 @@ class EligibilityPolicy:
                 sources,
                 respondent_org_id,
                 members=members,
-                keys=[bounty.id],
+                keys=self.bounty_keys(bounty),
                 kinds=self.tackle_kinds,
             )
         else:
@@ -284,7 +290,7 @@ class EligibilityPolicy:
                 sources,
                 respondent_org_id,
                 members=members,
-                keys=[bounty.id],
+                keys=self.bounty_keys(bounty),
                 kinds=self.transfer_kinds,
                 require_in_region=True,
             )
@@ -386,8 +392,11 @@ class EligibilityPolicy:
         out = np.zeros((len(bounties), len(resp)), dtype=bool)
         for i, b in enumerate(bounties):
             sources = self.bounty_sources(b, documents)
-            conflict = self.conflict_mask(
-                sources, resp, source_keys=[b.id] * len(sources), target_members=members
-            ).any(axis=0)
+            keys = self.bounty_keys(b)
+            conflict = np.zeros(len(resp), dtype=bool)
+            for key in keys:  # staff blocks may name the bounty or its attached record
+                conflict |= self.conflict_mask(
+                    sources, resp, source_keys=[key] * len(sources), target_members=members
+                ).any(axis=0)
             out[i] = conflict | ~kind_ok[b.kind] | (not b.active)
         return out

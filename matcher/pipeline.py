@@ -105,7 +105,7 @@ class Recommender:
         load: Mapping[str, int] | None = None,
         outcomes: Mapping[str, tuple[int, int]] | None = None,
         fetch_k: int = 200,
-        aggregation: Aggregation = "topk_mean",
+        aggregation: Aggregation = "max",
         agg_k: int = 2,
         evidence_k: int = 3,
         sentence_encoder: TextEncoder | None = None,

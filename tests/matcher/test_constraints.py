@@ -102,6 +102,7 @@ TRANSFER = BountyInfo("b2", "transfer", "gxu", "蔗渣材料成果转化", "", c
         ("gx_research", ["SAME_GROUP"]),
         ("gx_grand", ["SAME_GROUP"]),
         ("closed_inst", ["INACTIVE"]),
+        ("blocked_inst", ["STAFF_BLOCK"]),  # blocked for the bounty's need
     ],
 )
 def test_tackle_bounty(policy, documents, respondent, expected):
