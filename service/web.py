@@ -989,9 +989,8 @@ def staff_bounties(
     bounties = db.scalars(
         select(Bounty).options(selectinload(Bounty.poster)).order_by(Bounty.created_at.desc())
     ).all()
-    n_bids = dict(
-        db.execute(select(Bid.bounty_id, func.count()).group_by(Bid.bounty_id)).tuples().all()
-    )
+    counted = db.execute(select(Bid.bounty_id, func.count()).group_by(Bid.bounty_id)).all()
+    n_bids: dict[int, int] = {row[0]: row[1] for row in counted}
     rows = [{"bounty": b, "n_bids": n_bids.get(b.id, 0)} for b in bounties]
     return _render(
         request,
