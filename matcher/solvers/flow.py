@@ -7,8 +7,11 @@ priority:
 
 1. the number of pairs (coverage);
 2. the number of enterprises with at least one partner — the source arc of an enterprise is
-   split into its first unit (cost 0) and the rest (cost ``V``, larger than any difference in
-   affinity cost), so spreading partners over enterprises beats giving one a third partner;
+   split into its first unit (cost 0) and the rest (cost ``V``), so spreading partners over
+   enterprises beats giving one a third partner. Two max flows differ by residual cycles, each
+   moving one unit between enterprises (changing that count by at most one) and crossing at
+   most ``L = min(#enterprises, #institutes)`` candidate arcs, so ``V = L * max_edge_cost + 1``
+   makes the count strictly dominate affinity;
 3. total affinity (plus the stability bonus): edge cost ``round((w_max - w) * scale)``.
 
 Costs must be integers: ``scale`` is as large as int64 allows (affinity span mapped to up to
@@ -87,7 +90,9 @@ def solve_flow(
     tiered = bool((rest[active] > 0).any())
     n_nodes = n_e + n_i + 2
     arc_limit = _INT_LIMIT // (n_nodes + 1)
-    demand = int(min(prep.k_free.sum(), prep.cap_free.sum(), len(idx)))
+    # Longest simple cycle in the residual network visits at most this many institute arcs;
+    # the tier cost must exceed the affinity cost such a cycle can change (see module doc).
+    cycle = int(min(len(active), int((prep.cap_free > 0).sum()), len(idx)))
 
     scale = 0.0
     edge_cost = np.zeros(len(idx), np.int64)
@@ -96,12 +101,12 @@ def solve_flow(
         w_max, span = float(w.max()), float(w.max() - w.min())
         units = int(cost_units)
         if tiered:
-            units = min(units, (arc_limit - 1) // max(demand, 1) - 1)
+            units = min(units, (arc_limit - 1) // max(cycle, 1) - 1)
         units = max(1, min(units, arc_limit))
         if span > 0:
             scale = units / span
             edge_cost = np.rint((w_max - w) * scale).astype(np.int64)
-    tier_cost = int(edge_cost.max(initial=0)) * demand + 1 if tiered else 0
+    tier_cost = int(edge_cost.max(initial=0)) * cycle + 1 if tiered else 0
 
     src, sink = n_e + n_i, n_e + n_i + 1
     has_first = active[first[active] > 0]

@@ -39,36 +39,22 @@ class LPSolver(PairingSolver):
         if len(idx) == 0 or prep.k_free.sum() == 0:
             return chosen, None, {}
         n_e, n_i, m = prep.n_e, prep.n_i, len(idx)
-        first = ((prep.n_locked_e == 0) & (prep.k_free > 0)).astype(np.float64)
-        rest = (prep.k_free - first).astype(np.float64)
-        n_var = m + 2 * n_e
-        ar = np.arange(n_e)
-        # Flow conservation per enterprise: sum_j x_ij - y_i - z_i = 0.
-        a_eq = sp.csr_matrix(
-            (
-                np.concatenate([np.ones(m), -np.ones(2 * n_e)]),
-                (np.concatenate([prep.rows[idx], ar, ar]), np.arange(n_var)),
-            ),
-            shape=(n_e, n_var),
-        )
-        a_cap = sp.csr_matrix((np.ones(m), (prep.cols[idx], np.arange(m))), shape=(n_i, n_var))
-        b_cap = prep.cap_free.astype(np.float64)
-        bounds = np.column_stack([np.zeros(n_var), np.concatenate([np.ones(m), first, rest])])
-        c_pairs = np.concatenate([np.ones(m), np.zeros(2 * n_e)])
-        c_first = np.concatenate([np.zeros(m), np.ones(n_e), np.zeros(n_e)])
-        c_weight = np.concatenate([prep.weights[idx], np.zeros(2 * n_e)])
-
-        a_ub, b_ub = a_cap, b_cap
-        pairs = self._stage(-c_pairs, a_ub, b_ub, a_eq, bounds)[1]
-        tiered = bool((rest > 0).any())
-        a_ub = sp.vstack([a_ub, sp.csr_matrix(-c_pairs)])
-        b_ub = np.append(b_ub, -(pairs - _TOL))
+        x_rows = sp.csr_matrix((np.ones(m), (prep.rows[idx], np.arange(m))), shape=(n_e, m))
+        x_cols = sp.csr_matrix((np.ones(m), (prep.cols[idx], np.arange(m))), shape=(n_i, m))
+        k_free = prep.k_free.astype(np.float64)
+        cap_free = prep.cap_free.astype(np.float64)
+        x_bounds = np.column_stack([np.zeros(m), np.ones(m)])
+        # Stage 1 over x only: max pairs s.t. row sums <= k, column sums <= capacity.
+        pairs = self._stage(
+            -np.ones(m), sp.vstack([x_rows, x_cols]), np.r_[k_free, cap_free], None, x_bounds
+        )[1]
         n_first = float("nan")
-        if tiered:
-            n_first = self._stage(-c_first, a_ub, b_ub, a_eq, bounds)[1]
-            a_ub = sp.vstack([a_ub, sp.csr_matrix(-c_first)])
-            b_ub = np.append(b_ub, -(n_first - _TOL))
-        x, value = self._stage(-c_weight, a_ub, b_ub, a_eq, bounds)
+        if pairs >= k_free.sum() - _TOL:
+            # Full coverage: stage 2 is implied and stage 3 is a plain transportation LP with
+            # row sums fixed — no dense side constraint, so HiGHS stays fast.
+            x, value = self._stage(-prep.weights[idx], x_cols, cap_free, (x_rows, k_free), x_bounds)
+        else:
+            x, value, n_first = self._lexicographic(prep, idx, pairs, x_rows, x_cols)
         xe = x[:m]
         frac = float(np.abs(xe - np.rint(xe)).max())
         if frac > 1e-5:
@@ -77,14 +63,49 @@ class LPSolver(PairingSolver):
         return chosen, None, {"lp_pairs": pairs, "lp_first": n_first, "lp_objective": value,
                               "lp_max_fraction": frac}  # fmt: skip
 
+    def _lexicographic(
+        self,
+        prep: Prepared,
+        idx: np.ndarray,
+        pairs: float,
+        x_rows: sp.csr_matrix,
+        x_cols: sp.csr_matrix,
+    ) -> tuple[np.ndarray, float, float]:
+        """Stages 2 and 3 when coverage is partial: per enterprise, split the demand into a
+        first unit y_i and the rest z_i (sum_j x_ij = y_i + z_i) and fix the earlier optima
+        with side constraints."""
+        n_e, m = prep.n_e, len(idx)
+        first = ((prep.n_locked_e == 0) & (prep.k_free > 0)).astype(np.float64)
+        rest = (prep.k_free - first).astype(np.float64)
+        eye = sp.identity(n_e, format="csr")
+        a_eq = sp.hstack([x_rows, -eye, -eye]).tocsr()
+        b_eq = np.zeros(n_e)
+        a_ub = sp.hstack([x_cols, sp.csr_matrix((prep.n_i, 2 * n_e))]).tocsr()
+        b_ub = prep.cap_free.astype(np.float64)
+        bounds = np.column_stack([np.zeros(m + 2 * n_e), np.concatenate([np.ones(m), first, rest])])
+        c_pairs = np.concatenate([np.ones(m), np.zeros(2 * n_e)])
+        a_ub = sp.vstack([a_ub, sp.csr_matrix(-c_pairs)]).tocsr()
+        b_ub = np.append(b_ub, -(pairs - _TOL))
+        n_first = float("nan")
+        if (rest > 0).any():
+            c_first = np.concatenate([np.zeros(m), np.ones(n_e), np.zeros(n_e)])
+            n_first = self._stage(-c_first, a_ub, b_ub, (a_eq, b_eq), bounds)[1]
+            a_ub = sp.vstack([a_ub, sp.csr_matrix(-c_first)]).tocsr()
+            b_ub = np.append(b_ub, -(n_first - _TOL))
+        c_weight = np.concatenate([prep.weights[idx], np.zeros(2 * n_e)])
+        x, value = self._stage(-c_weight, a_ub, b_ub, (a_eq, b_eq), bounds)
+        return x, value, n_first
+
     @staticmethod
     def _stage(
-        c: np.ndarray, a_ub: sp.spmatrix, b_ub: np.ndarray, a_eq: sp.spmatrix, bounds: np.ndarray
+        c: np.ndarray,
+        a_ub: sp.spmatrix,
+        b_ub: np.ndarray,
+        eq: tuple[sp.spmatrix, np.ndarray] | None,
+        bounds: np.ndarray,
     ) -> tuple[np.ndarray, float]:
-        res = linprog(
-            c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.zeros(a_eq.shape[0]), bounds=bounds,
-            method="highs",
-        )  # fmt: skip
+        a_eq, b_eq = eq if eq is not None else (None, None)
+        res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
         if res.status != 0:
             raise NoFeasibleAssignment(f"HiGHS failed: {res.message}")
         return np.asarray(res.x), float(-res.fun)

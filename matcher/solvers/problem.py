@@ -200,25 +200,37 @@ def prepare(problem: PairingProblem) -> Prepared:
         reasons_in = ("INELIGIBLE",) * len(excluded)
 
     # Merge candidates and locks into one edge list; keep the best score of a duplicate.
-    key = rows * n_i + cols
-    lock_key = locked[:, 0] * n_i + locked[:, 1]
-    extra = np.setdiff1d(lock_key, key)
+    # Only cheap sorts: a stable sort of int keys (fast on row-sorted input), then a stable
+    # sort of the composite float ``2 * row + normalised rank`` to put each row best first.
+    n_c = max(n_i, 1)
+    key = rows * n_c + cols
+    order = np.argsort(key, kind="stable")
+    key, scores = key[order], scores[order]
+    if len(key):
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        scores = np.maximum.reduceat(scores, starts)
+        key = key[starts]
+    lock_key = locked[:, 0] * n_c + locked[:, 1]
+    pos = np.searchsorted(key, lock_key)
+    found = np.zeros(len(lock_key), bool)
+    inside = pos < len(key)
+    found[inside] = key[pos[inside]] == lock_key[inside]
+    extra = lock_key[~found]
     all_key = np.concatenate([key, extra])
     all_score = np.concatenate([scores, np.zeros(len(extra))])
     is_cand = np.concatenate([np.ones(len(key), bool), np.zeros(len(extra), bool)])
-    all_rows = all_key // max(n_i, 1)
-    # Sort by (row, -score, col) so a row's edges are contiguous and best first.
-    order = np.lexsort((all_key % max(n_i, 1), -all_score, all_rows))
-    all_key, all_score, is_cand = all_key[order], all_score[order], is_cand[order]
-    _, first = np.unique(all_key, return_index=True)
-    first.sort()  # the first occurrence in sorted order is the best score of that pair
-    all_key, all_score, is_cand = all_key[first], all_score[first], is_cand[first]
-    e_rows = all_key // max(n_i, 1)
-    e_cols = all_key % max(n_i, 1)
+    if len(all_key):
+        span = float(all_score.max() - all_score.min())
+        u = (all_score.max() - all_score) / span if span > 0 else np.zeros(len(all_key))
+        # u in [0, 1], so 2*row + u never crosses into the next row.
+        order = np.argsort(2.0 * (all_key // n_c) + u, kind="stable")
+        all_key, all_score, is_cand = all_key[order], all_score[order], is_cand[order]
+    e_rows = all_key // n_c
+    e_cols = all_key % n_c
 
     m = len(all_key)
-    is_forbidden = np.isin(all_key, forbidden[:, 0] * n_i + forbidden[:, 1])
-    ex_key = excluded[:, 0] * n_i + excluded[:, 1]
+    is_forbidden = np.isin(all_key, forbidden[:, 0] * n_c + forbidden[:, 1])
+    ex_key = excluded[:, 0] * n_c + excluded[:, 1]
     reasons = np.full(m, "", dtype=object)
     is_excluded = np.zeros(m, bool)
     if len(ex_key):
@@ -227,15 +239,11 @@ def prepare(problem: PairingProblem) -> Prepared:
         for kk, r in zip(ex_key.tolist(), reasons_in, strict=True):
             by_key.setdefault(kk, []).append(r)
         uniq = np.fromiter(by_key.keys(), dtype=np.int64, count=len(by_key))
-        pos = np.searchsorted(all_key, uniq)
-        pos_ok = pos < m
-        hit = np.zeros(len(uniq), bool)
-        hit[pos_ok] = all_key[pos[pos_ok]] == uniq[pos_ok]
-        is_excluded[pos[hit]] = True
-        for p_, kk in zip(pos[hit].tolist(), uniq[hit].tolist(), strict=True):
-            reasons[p_] = ",".join(dict.fromkeys(by_key[kk]))
+        is_excluded = np.isin(all_key, uniq)
+        for p_ in np.flatnonzero(is_excluded).tolist():
+            reasons[p_] = ",".join(dict.fromkeys(by_key[int(all_key[p_])]))
     is_locked = np.isin(all_key, lock_key)
-    is_prev = np.isin(all_key, previous[:, 0] * n_i + previous[:, 1])
+    is_prev = np.isin(all_key, previous[:, 0] * n_c + previous[:, 1])
     below = all_score < floor
     usable = is_cand & ~is_forbidden & ~is_excluded & ~below & ~is_locked
 
