@@ -165,9 +165,11 @@ class Recommender:
         collection: CollectionName,
         viewer_org_id: str | None,
         extra_orgs: Iterable[str] = (),
+        pools: Mapping[str, Sequence[str]] | None = None,
     ) -> list[OrgMatch]:
         """Steps 2–3: visible documents grouped by organisation → feature vectors, sorted by
-        org id. ``extra_orgs`` are scored even if none of their documents was retrieved."""
+        org id. ``extra_orgs`` are scored even if none of their documents was retrieved;
+        ``pools`` (consortium lead -> members) adds the members' documents to the lead's."""
         kinds = COLLECTION_KINDS[collection]
         lexical_max = max((c.lexical or 0.0 for c in candidates), default=0.0)
         by_org: dict[str, list[Candidate]] = defaultdict(list)
@@ -181,6 +183,12 @@ class Recommender:
             if self.policy.document_reasons(doc, viewer_org_id):
                 continue
             by_org[doc.org_id].append(c)
+        if pools:
+            own = {o: list(cs) for o, cs in by_org.items()}
+            for lead, members in pools.items():
+                pooled = [c for m in dict.fromkeys(members) if m != lead for c in own.get(m, [])]
+                if pooled and lead in self.orgs:
+                    by_org[lead] = own.get(lead, []) + pooled
         org_ids = set(by_org) | {o for o in extra_orgs if o in self.orgs}
         qkw = self.features.query_keywords(query)
         return [
@@ -207,6 +215,7 @@ class Recommender:
         collection: CollectionName,
         viewer_org_id: str | None,
         extra_orgs: Iterable[str] = (),
+        pools: Mapping[str, Sequence[str]] | None = None,
     ) -> dict[str, _Scored]:
         """Best-scoring query per organisation over all ``queries`` (ties: earlier query)."""
         extra = list(extra_orgs)
@@ -215,7 +224,9 @@ class Recommender:
             # One retrieval call per query: batched float32 search may differ in the last
             # bits from a single-query search, and score_pairs retrieves one query at a time.
             (cands,) = self._retrieve(collection, [q.text])
-            for s in self._score(q, self._match_orgs(q, cands, collection, viewer_org_id, extra)):
+            for s in self._score(
+                q, self._match_orgs(q, cands, collection, viewer_org_id, extra, pools)
+            ):
                 cur = best.get(s.match.org_id)
                 if cur is None or s.score > cur.score:
                     best[s.match.org_id] = s
@@ -263,13 +274,14 @@ class Recommender:
         k_excluded: int = 10,
         restrict_to: Collection[str] | None = None,
         exclude: Collection[str] = (),
+        pools: Mapping[str, Sequence[str]] | None = None,
     ) -> RankedOrgs:
         if k < 0:
             raise InvalidParameter(f"k must be >= 0; got {k}")
         if not queries:
             return RankedOrgs(())
         scored = self._score_queries(
-            queries, collection, viewer_org_id, extra_orgs=restrict_to or ()
+            queries, collection, viewer_org_id, extra_orgs=restrict_to or (), pools=pools
         )
         if restrict_to is not None:
             keep = set(restrict_to)
@@ -446,8 +458,9 @@ class Recommender:
         transfer bounties look for in-region enterprises through their needs (not the
         achievement holder's group). ``candidates`` restricts (and guarantees) scoring to
         given organisations, e.g. the actual bidders; ``members`` maps a consortium lead to
-        its other members, all of which must pass the group rule. A consortium is scored by
-        its lead's documents.
+        its other members, all of which must pass the group rule. A consortium is scored on
+        the pooled documents of its lead and members (evidence may come from any member);
+        organisation-level features (region, load, past outcomes) are the lead's.
         """
         members = members or {}
         attached_id = bounty.need_id if bounty.kind == "tackle" else bounty.capability_id
@@ -479,6 +492,7 @@ class Recommender:
             k=k,
             k_excluded=k_excluded,
             restrict_to=candidates,
+            pools=members,
         )
 
     # ------------------------------------------------------------------ pairs and training

@@ -242,3 +242,18 @@ def test_staff_decisions_train_a_ranker_the_recommender_uses(recommender, orgs):
     assert learned.score_pairs([("need_sugar", s.org_id) for s in sugg]) == [s.score for s in sugg]
     assert "bias" in sugg[0].contributions and isinstance(ranker, LogisticRanker)
     assert np.isfinite([s.score for s in sugg]).all()
+
+
+def test_consortium_is_scored_on_pooled_member_documents(recommender, documents):
+    bounty = BountyInfo("b5", "tackle", "ent_b", "蔗渣复合材料与制糖废水厌氧处理", "")
+    alone = recommender.respondents_for_bounty(bounty, candidates=["gxust"])
+    pooled = recommender.respondents_for_bounty(
+        bounty, candidates=["gxust"], members={"gxust": ("gxu",)}
+    )
+    (a,) = alone.suggestions
+    (p,) = pooled.suggestions
+    assert p.score > a.score
+    assert p.features["region"] == a.features["region"]  # org-level features: the lead's
+    assert {documents[e.doc_id].org_id for e in p.evidence} == {"gxu", "gxust"} or {
+        documents[e.doc_id].org_id for e in p.evidence
+    } == {"gxu"}
