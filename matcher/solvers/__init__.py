@@ -25,9 +25,9 @@ from matcher.solvers.results import (
     LockConflict,
     Pair,
     PairingSolution,
-    ReasonCode,
     SolveStatus,
     Uncovered,
+    UncoveredCode,
 )
 
 SOLVERS: dict[str, type[PairingSolver]] = {
@@ -69,7 +69,7 @@ __all__ = [
     "PairingProblem",
     "PairingSolution",
     "PairingSolver",
-    "ReasonCode",
+    "UncoveredCode",
     "SolveStatus",
     "Uncovered",
     "get_solver",

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.solvers.problem import FORBIDDEN, BoolArray, Prepared
-from matcher.solvers.results import ReasonCode, Uncovered, format_reason
+from matcher.solvers.results import Uncovered, UncoveredCode, format_reason
 
 
 def diagnose(prep: Prepared, final: BoolArray, load_i: NDArray[np.int64]) -> tuple[Uncovered, ...]:
@@ -50,9 +50,9 @@ def diagnose(prep: Prepared, final: BoolArray, load_i: NDArray[np.int64]) -> tup
         institutes: tuple[int, ...] = ()
         reasons: tuple[str, ...] = ()
         if not cand.any():
-            code = ReasonCode.NO_CANDIDATE
+            code = UncoveredCode.NO_CANDIDATE
         elif not allowed.any():
-            code = ReasonCode.CONFLICT
+            code = UncoveredCode.CONFLICT
             institutes = tuple(cols[conflict].tolist())
             codes: list[str] = []
             for e in np.flatnonzero(conflict):
@@ -62,16 +62,16 @@ def diagnose(prep: Prepared, final: BoolArray, load_i: NDArray[np.int64]) -> tup
                     codes.extend(str(prep.reasons[lo + e]).split(","))
             reasons = tuple(dict.fromkeys(codes))
         elif not prep.usable[sl].any() and (allowed & prep.below_floor[sl]).any():
-            code = ReasonCode.BELOW_FLOOR
+            code = UncoveredCode.BELOW_FLOOR
             best = float(prep.scores[sl][allowed & prep.below_floor[sl]].max())
         elif usable_open.any():
-            code = ReasonCode.CAPACITY_EXHAUSTED
+            code = UncoveredCode.CAPACITY_EXHAUSTED
             full = cols[usable_open]
             # Only full institutes can be left unused by a max-coverage solve; keep the check
             # so a wrong message can never be produced.
             institutes = tuple(full[load_i[full] >= prep.capacity[full]].tolist())
         else:
-            code = ReasonCode.INSUFFICIENT_CANDIDATES
+            code = UncoveredCode.INSUFFICIENT_CANDIDATES
         labels = [f"#{j}" for j in institutes]
         msg = format_reason(
             code,

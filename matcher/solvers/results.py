@@ -27,7 +27,7 @@ class SolveStatus(StrEnum):
     INFEASIBLE = "infeasible"
 
 
-class ReasonCode(StrEnum):
+class UncoveredCode(StrEnum):
     """Why an enterprise got fewer than k partners (checked in this order)."""
 
     NO_CANDIDATE = "no_candidate"
@@ -47,11 +47,11 @@ class LockCode(StrEnum):
 
 
 REASON_MESSAGES: dict[str, str] = {
-    ReasonCode.NO_CANDIDATE: "无符合条件的候选",
-    ReasonCode.CONFLICT: "候选均存在冲突或不符合资格",
-    ReasonCode.BELOW_FLOOR: "候选匹配度均低于阈值",
-    ReasonCode.CAPACITY_EXHAUSTED: "候选机构名额已满",
-    ReasonCode.INSUFFICIENT_CANDIDATES: "符合条件的候选不足",
+    UncoveredCode.NO_CANDIDATE: "无符合条件的候选",
+    UncoveredCode.CONFLICT: "候选均存在冲突或不符合资格",
+    UncoveredCode.BELOW_FLOOR: "候选匹配度均低于阈值",
+    UncoveredCode.CAPACITY_EXHAUSTED: "候选机构名额已满",
+    UncoveredCode.INSUFFICIENT_CANDIDATES: "符合条件的候选不足",
     LockCode.FORBIDDEN: "锁定的配对被禁止",
     LockCode.INELIGIBLE: "锁定的配对不符合资格",
     LockCode.OVER_CAPACITY: "锁定的配对超出机构名额",
@@ -81,16 +81,16 @@ def format_reason(
 ) -> str:
     """The Chinese message of a reason code, with its specifics filled in."""
     base = REASON_MESSAGES[code]
-    if code == ReasonCode.CONFLICT:
+    if code == UncoveredCode.CONFLICT:
         detail = name_list(institutes)
         if reasons:
             detail += f" ({'，'.join(reasons)})"
         return f"{base}: {detail}"
-    if code == ReasonCode.BELOW_FLOOR and best_score is not None and floor is not None:
+    if code == UncoveredCode.BELOW_FLOOR and best_score is not None and floor is not None:
         return f"{base} (最高 {best_score:.3f} < {floor:.3f})"
-    if code == ReasonCode.CAPACITY_EXHAUSTED:
+    if code == UncoveredCode.CAPACITY_EXHAUSTED:
         return f"{base}: {name_list(institutes)}"
-    if code == ReasonCode.INSUFFICIENT_CANDIDATES:
+    if code == UncoveredCode.INSUFFICIENT_CANDIDATES:
         return f"{base}: 需要 {wanted} 家, 仅匹配 {got} 家"
     if code in (LockCode.INELIGIBLE,) and reasons:
         return f"{base} ({'，'.join(reasons)})"
@@ -112,7 +112,7 @@ class Uncovered:
     enterprise: int | str
     wanted: int
     got: int
-    code: ReasonCode
+    code: UncoveredCode
     message: str
     institutes: tuple[int, ...] | tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()

@@ -13,8 +13,8 @@ from matcher.solvers import (
     LockCode,
     PairingEncoder,
     PairingProblem,
-    ReasonCode,
     SolveStatus,
+    UncoveredCode,
     get_solver,
 )
 
@@ -64,7 +64,7 @@ def test_coverage_of_enterprises_beats_a_second_partner(name: str) -> None:
     assert sol.status is SolveStatus.PARTIAL
     (u,) = sol.uncovered
     assert (u.enterprise, u.wanted, u.got) == (0, 2, 1)
-    assert u.code is ReasonCode.CAPACITY_EXHAUSTED and u.institutes == (0,)
+    assert u.code is UncoveredCode.CAPACITY_EXHAUSTED and u.institutes == (0,)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -165,16 +165,16 @@ def test_diagnosis_names_each_reason() -> None:
     a = enc.decode(get_solver("mincostflow").solve(problem))
     assert a.status is SolveStatus.PARTIAL
     by = {u.enterprise: u for u in a.uncovered}
-    assert by["E-none"].code is ReasonCode.NO_CANDIDATE
+    assert by["E-none"].code is UncoveredCode.NO_CANDIDATE
     assert by["E-none"].message == "无符合条件的候选"
-    assert by["E-conflict"].code is ReasonCode.CONFLICT
+    assert by["E-conflict"].code is UncoveredCode.CONFLICT
     assert set(by["E-conflict"].reasons) == {"FORBIDDEN", "SAME_GROUP"}
-    assert by["E-low"].code is ReasonCode.BELOW_FLOOR
+    assert by["E-low"].code is UncoveredCode.BELOW_FLOOR
     assert by["E-low"].message.startswith("候选匹配度均低于阈值")
-    assert by["E-full"].code is ReasonCode.CAPACITY_EXHAUSTED
+    assert by["E-full"].code is UncoveredCode.CAPACITY_EXHAUSTED
     assert by["E-full"].institutes == ("I-a", "I-b")
     assert by["E-full"].message == "候选机构名额已满: 广西大学、桂林电子科大"
-    assert by["E-short"].code is ReasonCode.INSUFFICIENT_CANDIDATES
+    assert by["E-short"].code is UncoveredCode.INSUFFICIENT_CANDIDATES
     assert (by["E-short"].wanted, by["E-short"].got) == (2, 1)
     # Three enterprises for two places: coverage ties, so affinity decides against E-full.
     assert a.partners("E-best") == ("I-a",) and a.partners("E-best2") == ("I-b",)
@@ -259,7 +259,7 @@ def test_registry_and_validation() -> None:
 def test_empty_problem() -> None:
     sol = get_solver("fair").solve(PairingProblem(2, 2, [], [], []))
     assert sol.status is SolveStatus.PARTIAL and sol.n_pairs == 0
-    assert [u.code for u in sol.uncovered] == [ReasonCode.NO_CANDIDATE] * 2
+    assert [u.code for u in sol.uncovered] == [UncoveredCode.NO_CANDIDATE] * 2
 
 
 @st.composite
