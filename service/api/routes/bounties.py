@@ -1,0 +1,201 @@
+"""Bounties (揭榜榜单): the published list for every role; bids (enterprises see only their
+own); recommended respondents (staff, or the poster) and bid ranking (staff)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from matcher.types import BountyInfo
+from service import auth, crud, schemas
+from service.api import convert
+from service.api.deps import CurrentUser, Pagination, RecommenderDep, SessionDep, StaffUser
+from service.api.routes.suggestions import _visible_suggestions
+from service.errors import NotFound
+from service.models import Bid, Bounty, Capability, Need
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/bounties", tags=["bounties"])
+
+ExtId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def bounty_info(session: Session, bounty: Bounty) -> BountyInfo:
+    """The matcher's view of a bounty row (ids as external ids)."""
+    need_ext = (
+        session.scalar(select(Need.external_id).where(Need.id == bounty.need_id))
+        if bounty.need_id
+        else None
+    )
+    cap_ext = (
+        session.scalar(select(Capability.external_id).where(Capability.id == bounty.capability_id))
+        if bounty.capability_id
+        else None
+    )
+    return BountyInfo(
+        id=bounty.external_id,
+        kind=bounty.kind,  # type: ignore[arg-type]
+        poster_org_id=bounty.poster.external_id,
+        title=bounty.title,
+        text=bounty.description,
+        budget=bounty.budget,
+        need_id=need_ext,
+        capability_id=cap_ext,
+        active=bounty.status == "open",
+    )
+
+
+def _for_viewer(
+    user: auth.Principal, items: list[schemas.BountyPublic]
+) -> list[schemas.BountyPublic]:
+    """Enterprises other than the poster do not learn which need/capability backs a bounty."""
+    if user.is_staff:
+        return items
+    return [
+        b
+        if b.poster_org_external_id == user.org_external_id
+        else b.model_copy(update={"need_external_id": None, "capability_external_id": None})
+        for b in items
+    ]
+
+
+@router.get("", response_model=schemas.Page[schemas.BountyPublic], summary="List bounties")
+def list_bounties(
+    session: SessionDep,
+    user: CurrentUser,
+    page: Pagination,
+    status: Annotated[Literal["open", "awarded", "closed"] | None, Query()] = None,
+    kind: Annotated[Literal["tackle", "transfer"] | None, Query()] = None,
+) -> schemas.Page[schemas.BountyPublic]:
+    rows, total = crud.list_bounties(
+        session, limit=page.limit, offset=page.offset, status=status, kind=kind
+    )
+    counts = crud.bid_counts(session, bounty_ids=[b.id for b in rows])
+    return schemas.Page(
+        items=_for_viewer(user, convert.bounties(session, rows, counts)),
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{external_id}", response_model=schemas.BountyPublic, summary="One bounty")
+def get_bounty(external_id: ExtId, session: SessionDep, user: CurrentUser) -> schemas.BountyPublic:
+    bounty = crud.get_bounty(session, external_id=external_id)
+    counts = crud.bid_counts(session, bounty_ids=[bounty.id])
+    return _for_viewer(user, convert.bounties(session, [bounty], counts))[0]
+
+
+@router.get(
+    "/{external_id}/bids",
+    response_model=schemas.Page[schemas.BidPublic],
+    summary="Bids on a bounty (enterprises: only their own)",
+)
+def list_bids(
+    external_id: ExtId, session: SessionDep, user: CurrentUser, page: Pagination
+) -> schemas.Page[schemas.BidPublic]:
+    bounty = crud.get_bounty(session, external_id=external_id)
+    rows, total = crud.list_bids(
+        session, viewer=user, bounty=bounty, limit=page.limit, offset=page.offset
+    )
+    return schemas.Page(
+        items=convert.bids(session, rows), total=total, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get(
+    "/{external_id}/respondents",
+    response_model=schemas.SuggestionsResponse,
+    summary="Recommended respondents for a bounty (staff, or the posting enterprise)",
+)
+def respondents(
+    external_id: ExtId,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    recommender: RecommenderDep,
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> schemas.SuggestionsResponse:
+    bounty = crud.get_bounty(session, external_id=external_id)
+    if not user.is_staff and bounty.poster_org_id != user.org_id:
+        raise NotFound(f"bounty {external_id!r} has no respondents visible to you")
+    with request.app.state.metrics.time_suggestion("bounty"):
+        ranked = recommender.respondents_for_bounty(bounty_info(session, bounty), k)
+    excluded = [convert.exclusion(e) for e in ranked.excluded] if user.is_staff else []
+    return schemas.SuggestionsResponse(
+        suggestions=_visible_suggestions(session, user, list(ranked.suggestions)),
+        excluded=excluded,
+    )
+
+
+@router.get(
+    "/{external_id}/bid-ranking",
+    response_model=schemas.BidRanking,
+    summary="Rank the bids of a bounty (staff)",
+)
+def bid_ranking(
+    external_id: ExtId,
+    request: Request,
+    session: SessionDep,
+    _user: StaffUser,
+    recommender: RecommenderDep,
+) -> schemas.BidRanking:
+    """Bids ranked by the recommender's relevance of each respondent (consortium members
+    checked by the group rule); ineligible bids come last with their reason codes."""
+    bounty = crud.get_bounty(session, external_id=external_id)
+    bids = list(session.scalars(select(Bid).where(Bid.bounty_id == bounty.id).order_by(Bid.id)))
+    if not bids:
+        return schemas.BidRanking(bounty_external_id=external_id, method="relevance", ranking=[])
+    orgs = convert.org_ext_ids(session, [b.respondent_org_id for b in bids])
+    by_org: dict[str, list[Bid]] = {}
+    for b in bids:
+        by_org.setdefault(orgs[b.respondent_org_id], []).append(b)
+    members = {orgs[b.respondent_org_id]: list(b.members or []) for b in bids}
+    with request.app.state.metrics.time_suggestion("bids"):
+        ranked = recommender.respondents_for_bounty(
+            bounty_info(session, bounty),
+            len(by_org),
+            candidates=set(by_org),
+            members=members,
+            k_excluded=len(by_org),
+        )
+    out: list[schemas.RankedBid] = []
+    seen: set[str] = set()
+    for s in ranked.suggestions:
+        for b in by_org.get(str(s.org_id), []):
+            out.append(
+                schemas.RankedBid(
+                    bid_external_id=b.external_id,
+                    respondent_org_external_id=str(s.org_id),
+                    rank=len(out) + 1,
+                    score=float(s.score),
+                    price=b.price,
+                    detail={"eligible": True},
+                )
+            )
+        seen.add(str(s.org_id))
+    reasons: dict[str, list[str]] = {}
+    for e in ranked.excluded:
+        reasons.setdefault(str(e.org_id), []).append(str(e.code))
+    for org_id, org_bids in by_org.items():
+        if org_id in seen:
+            continue
+        for b in org_bids:
+            out.append(
+                schemas.RankedBid(
+                    bid_external_id=b.external_id,
+                    respondent_org_external_id=org_id,
+                    rank=len(out) + 1,
+                    score=0.0,
+                    price=b.price,
+                    detail={"eligible": False, "reasons": reasons.get(org_id, [])},
+                )
+            )
+    if not out:
+        raise NotFound("no rankable bids")
+    return schemas.BidRanking(bounty_external_id=external_id, method="relevance", ranking=out)

@@ -1,0 +1,265 @@
+"""The FastAPI application: ``create_app()`` factory and ``lifespan``.
+
+The lifespan opens the database (migrating it), builds the recommender handle once
+(``app.state.recommender``; hot-reloads index builds), the campaign runner and the re-index
+state. Everything under ``/api/v1`` requires authentication except ``POST /api/v1/auth/login``;
+``/healthz`` is open; ``/metrics`` requires a staff/admin credential. The staff pages
+(``service.web``) are mounted when that module is present.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from matcher.errors import IndexNotReady
+from service.errors import ERROR_RESPONSES, error_response, install_error_handlers
+from service.jobs.campaign_runner import CampaignRunner, SolveFn
+from service.metrics import Metrics, MetricsMiddleware
+from service.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+MAX_BODY_BYTES = 1_000_000
+
+TAGS = [
+    {"name": "health", "description": "Liveness and Prometheus metrics"},
+    {"name": "auth", "description": "Login/logout (session cookie + CSRF) and the caller"},
+    {"name": "organisations", "description": "Enterprises, universities, institutes"},
+    {"name": "needs", "description": "技术需求 — enterprises' technology needs"},
+    {"name": "capabilities", "description": "能力/成果 — achievements, patents, teams, labs"},
+    {"name": "suggestions", "description": "Partner suggestions, free-text match, pair scores"},
+    {"name": "bounties", "description": "揭榜制 — bounties, bids, respondents, bid ranking"},
+    {"name": "campaigns", "description": "结对子 — pairing campaigns run in the background"},
+    {"name": "shortlists", "description": "Staff review of proposed pairings (optimistic locking)"},
+    {"name": "audit", "description": "Every decision and admin action"},
+    {"name": "index", "description": "Index build status and re-indexing (admin)"},
+    {"name": "users", "description": "Users and API keys (admin)"},
+]
+
+
+class BodySizeLimit:
+    """Reject request bodies over ``max_bytes`` with 413 (declared length or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await self._reject(scope, receive, send)
+                    return
+        received = 0
+        started = False
+
+        async def _receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def _send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, _receive, _send)
+        except _BodyTooLarge:
+            if not started:
+                await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        resp = error_response(413, f"request body exceeds {self.max_bytes} bytes")
+        await resp(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _NoIndexHandle:
+    """Stand-in when ``service.recommender`` is absent: every call is IndexNotReady."""
+
+    def get(self) -> Any:
+        raise IndexNotReady("no recommender configured (service.recommender missing)")
+
+    def status(self) -> dict[str, Any]:
+        return {"ready": False, "error": "no recommender configured"}
+
+
+def build_recommender_handle(settings: Settings, session_factory: sessionmaker[Session]) -> Any:
+    """The integrator's ``service.recommender.RecommenderHandle`` (guarded import)."""
+    try:
+        module = importlib.import_module("service.recommender")
+    except ModuleNotFoundError as exc:
+        if exc.name != "service.recommender":
+            raise
+        log.warning("service.recommender not installed: suggestions answer 503")
+        return _NoIndexHandle()
+    cls = module.RecommenderHandle
+    available = {"settings": settings, "session_factory": session_factory}
+    params = inspect.signature(cls).parameters
+    kwargs = {k: v for k, v in available.items() if k in params}
+    return cls(**kwargs)
+
+
+def api_router() -> APIRouter:
+    """Every ``/api/v1`` route."""
+    from service.api.routes import (
+        audit,
+        auth,
+        bounties,
+        campaigns,
+        capabilities,
+        index,
+        needs,
+        organisations,
+        shortlists,
+        suggestions,
+        users,
+    )
+
+    router = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    for module in (
+        auth,
+        organisations,
+        needs,
+        capabilities,
+        suggestions,
+        bounties,
+        campaigns,
+        shortlists,
+        audit,
+        index,
+        users,
+    ):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    recommender: Any | None = None,
+    campaign_solve: SolveFn | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FastAPI:
+    """Build the application.
+
+    Parameters
+    ----------
+    settings : defaults to :func:`service.settings.get_settings`.
+    session_factory : an existing session factory (tests); default opens and migrates
+        ``settings.resolved_database_url`` in the lifespan.
+    recommender : a handle with ``get()`` and ``status()`` (tests); default builds
+        ``service.recommender.RecommenderHandle``.
+    campaign_solve : the campaign solve function (default: the pairing engine's
+        ``service.campaigns.solve_campaign`` if installed, else the greedy default).
+    max_body_bytes : larger request bodies get 413.
+    """
+    settings = settings if settings is not None else get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = None
+        factory = session_factory
+        if factory is None:
+            from service.db import open_store
+
+            engine, factory = open_store(settings.resolved_database_url)
+        handle = (
+            recommender if recommender is not None else build_recommender_handle(settings, factory)
+        )
+        app.state.session_factory = factory
+        app.state.recommender = handle
+        app.state.campaign_runner = CampaignRunner(
+            session_factory=factory,
+            recommender=handle.get,
+            solve=campaign_solve or _default_solve(),
+            on_finish=lambda status: app.state.metrics.campaign_runs.labels(status=status).inc(),
+        )
+        try:
+            yield
+        finally:
+            app.state.campaign_runner.shutdown(wait=False)
+            close: Callable[[], None] | None = getattr(handle, "close", None)
+            if callable(close):
+                close()
+            if engine is not None:
+                engine.dispose()
+
+    app = FastAPI(
+        title="duijie 产学研对接 API",
+        version="1",
+        description=(
+            "Matchmaking between enterprises' technology needs and research capabilities for the "
+            "Guangxi S&T department. Authenticate with `Authorization: Bearer <API key>` (or "
+            '`X-API-Key`). Errors always have the body `{"detail": str, "code": str}`.'
+        ),
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    from service.api.routes.auth import LoginThrottle
+    from service.api.routes.index import ReindexState
+
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.state.reindex = ReindexState()
+    app.state.login_throttle = LoginThrottle()
+    install_error_handlers(app)
+
+    from service.api.routes import health
+
+    app.include_router(health.router)
+    app.include_router(api_router())
+    _include_pages(app)
+
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def _default_solve() -> SolveFn | None:
+    try:
+        module = importlib.import_module("service.campaigns")
+    except ModuleNotFoundError as exc:
+        if exc.name != "service.campaigns":
+            raise
+        return None
+    solve: SolveFn | None = getattr(module, "solve_campaign", None)
+    return solve
+
+
+def _include_pages(app: FastAPI) -> None:
+    """Mount the staff HTML pages if ``service.web`` is installed."""
+    try:
+        web = importlib.import_module("service.web")
+    except ModuleNotFoundError as exc:
+        if exc.name != "service.web":
+            raise
+        return
+    app.include_router(web.router)

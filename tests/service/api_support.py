@@ -1,0 +1,297 @@
+"""Shared builders for the API tests (owned by the API tests; not a conftest so it does not
+collide with the data engineer's fixtures): a migrated SQLite store with two enterprises, a
+university and an institute, users of every role, and a fake recommender handle."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from matcher.errors import IndexNotReady, UnknownEntity
+from matcher.types import BountyInfo, Evidence, Exclusion, RankedOrgs, Suggestion
+from service import crud
+from service.db import open_store, session_scope
+from service.models import Bid, Bounty, Campaign, Capability, Need, Organisation, ShortlistItem
+from service.settings import Settings
+
+PASSWORD = "correct horse battery"
+
+# Strings that belong to enterprise B only: none may ever appear in a response to A, and
+# vice versa (need ids and titles, bid ids).
+PRIVATE = {
+    "ent_a": ("N-A1", "N-A2", "甲公司保密需求", "甲公司公开需求", "BID-A"),
+    "ent_b": ("N-B1", "N-B2", "乙公司保密需求", "乙公司公开需求", "BID-B"),
+}
+
+
+@dataclass
+class World:
+    settings: Settings
+    factory: sessionmaker[Session]
+    keys: dict[str, str]
+    user_ids: dict[str, int]
+    ids: dict[str, int] = field(default_factory=dict)
+
+
+def make_world(tmp_path: Path) -> World:
+    """A fresh migrated SQLite database with the demo-sized fixture data and users."""
+    settings = Settings(data_dir=tmp_path, secret_key="test-secret-key-0123456789")
+    _engine, factory = open_store(settings.resolved_database_url)
+    keys: dict[str, str] = {}
+    user_ids: dict[str, int] = {}
+    ids: dict[str, int] = {}
+    with session_scope(factory) as s:
+        orgs = {
+            "ENT-A": Organisation(
+                external_id="ENT-A",
+                name="甲公司",
+                kind="enterprise",
+                in_region=True,
+                province="广西",
+                city="南宁",
+            ),
+            "ENT-B": Organisation(
+                external_id="ENT-B",
+                name="乙公司",
+                kind="enterprise",
+                in_region=True,
+                province="广西",
+                city="柳州",
+            ),
+            "UNI-1": Organisation(
+                external_id="UNI-1",
+                name="广西大学",
+                kind="university",
+                in_region=True,
+                province="广西",
+            ),
+            "INST-1": Organisation(
+                external_id="INST-1",
+                name="材料研究所",
+                kind="institute",
+                in_region=False,
+                province="北京",
+            ),
+        }
+        s.add_all(orgs.values())
+        s.flush()
+        needs = [
+            Need(
+                external_id="N-A1",
+                org_id=orgs["ENT-A"].id,
+                title="甲公司公开需求",
+                description="铝合金轮毂轻量化",
+                keywords=["铝合金"],
+            ),
+            Need(
+                external_id="N-A2",
+                org_id=orgs["ENT-A"].id,
+                title="甲公司保密需求",
+                description="新型电池管理",
+                confidential=True,
+            ),
+            Need(
+                external_id="N-B1",
+                org_id=orgs["ENT-B"].id,
+                title="乙公司保密需求",
+                description="甘蔗渣综合利用",
+                confidential=True,
+            ),
+            Need(
+                external_id="N-B2",
+                org_id=orgs["ENT-B"].id,
+                title="乙公司公开需求",
+                description="糖厂废水处理",
+            ),
+        ]
+        caps = [
+            Capability(
+                external_id="C-U1",
+                org_id=orgs["UNI-1"].id,
+                kind="achievement",
+                title="轻量化铝合金成形",
+                description="铝合金轮毂低压铸造",
+            ),
+            Capability(
+                external_id="C-I1",
+                org_id=orgs["INST-1"].id,
+                kind="patent",
+                title="厌氧废水处理",
+                description="高浓度有机废水",
+            ),
+        ]
+        s.add_all(needs + caps)
+        s.flush()
+        bounty = Bounty(
+            external_id="BT-1",
+            kind="tackle",
+            poster_org_id=orgs["ENT-B"].id,
+            need_id=needs[3].id,
+            title="糖厂废水揭榜",
+            description="处理高浓度废水",
+            budget=100.0,
+        )
+        s.add(bounty)
+        s.flush()
+        s.add_all(
+            [
+                Bid(
+                    external_id="BID-A",
+                    bounty_id=bounty.id,
+                    respondent_org_id=orgs["ENT-A"].id,
+                    price=80.0,
+                    proposal="甲公司方案",
+                ),
+                Bid(
+                    external_id="BID-U",
+                    bounty_id=bounty.id,
+                    respondent_org_id=orgs["UNI-1"].id,
+                    price=90.0,
+                    proposal="大学方案",
+                ),
+            ]
+        )
+        # ENT-B bidding on its own bounty is odd but gives B a private bid to protect.
+        s.add(
+            Bid(
+                external_id="BID-B",
+                bounty_id=bounty.id,
+                respondent_org_id=orgs["ENT-B"].id,
+                price=70.0,
+                proposal="乙公司方案",
+            )
+        )
+        campaign = Campaign(name="2026 春季结对", params={"k": 2}, status="done", progress=1.0)
+        s.add(campaign)
+        s.flush()
+        items = [
+            ShortlistItem(
+                campaign_id=campaign.id,
+                enterprise_id=orgs["ENT-A"].id,
+                institute_id=orgs["UNI-1"].id,
+                need_id=needs[0].id,
+                score=0.9,
+                evidence={"documents": [{"doc_id": "C-U1"}]},
+            ),
+            ShortlistItem(
+                campaign_id=campaign.id,
+                enterprise_id=orgs["ENT-B"].id,
+                institute_id=orgs["INST-1"].id,
+                need_id=needs[3].id,
+                score=0.8,
+            ),
+        ]
+        s.add_all(items)
+        s.flush()
+        ids.update(campaign=campaign.id, item_a=items[0].id, item_b=items[1].id)
+        for name, role, org in (
+            ("ent_a", "enterprise", "ENT-A"),
+            ("ent_b", "enterprise", "ENT-B"),
+            ("staff", "staff", None),
+            ("admin", "admin", None),
+        ):
+            user, key = crud.create_user(
+                s, username=name, role=role, org_external_id=org, password=PASSWORD
+            )
+            assert key is not None
+            keys[name] = key
+            user_ids[name] = user.id
+    return World(settings=settings, factory=factory, keys=keys, user_ids=user_ids, ids=ids)
+
+
+def _sug(org: str, rank: int, query_id: str | None, docs: tuple[str, ...]) -> Suggestion:
+    return Suggestion(
+        org_id=org,
+        score=1.0 / rank,
+        rank=rank,
+        features={"semantic": 0.5},
+        contributions={"semantic": 0.4, "bias": 0.1},
+        evidence=tuple(
+            Evidence(query_doc_id=query_id, doc_id=d, score=0.5, query_snippet="q", doc_snippet="d")
+            for d in docs
+        ),
+        shared_keywords=("铝合金",),
+        query_id=query_id,
+    )
+
+
+class FakeRecommender:
+    """Answers like matcher.pipeline.Recommender over the fixture world. It deliberately cites
+    enterprise B's need as evidence so the API's evidence filter is exercised."""
+
+    def __init__(self, tag: str = "v1") -> None:
+        self.tag = tag
+        self.calls: list[tuple[str, Any]] = []
+
+    def rank_for_need(self, need_id: str, k: int = 10, **_: Any) -> RankedOrgs:
+        self.calls.append(("need", need_id))
+        if need_id not in {"N-A1", "N-A2", "N-B1", "N-B2"}:
+            raise UnknownEntity(need_id)
+        sugs = (_sug("UNI-1", 1, need_id, ("C-U1", "N-B1")), _sug("INST-1", 2, need_id, ("C-I1",)))
+        return RankedOrgs(sugs[:k], (Exclusion(org_id="ENT-B", code="SAME_GROUP", score=0.7),))
+
+    def suggest_for_need(self, need_id: str, k: int = 10, **kw: Any) -> list[Suggestion]:
+        return list(self.rank_for_need(need_id, k, **kw).suggestions)
+
+    def suggest_for_enterprise(self, org_id: str, k: int = 10, **_: Any) -> list[Suggestion]:
+        self.calls.append(("enterprise", org_id))
+        own = "N-A1" if org_id == "ENT-A" else "N-B2"
+        return [_sug("UNI-1", 1, own, ("C-U1",)), _sug("INST-1", 2, "N-B1", ("N-B1",))][:k]
+
+    def suggest_for_text(
+        self, text: str, k: int = 10, *, viewer_org_id: str | None = None, **_: Any
+    ) -> list[Suggestion]:
+        self.calls.append(("text", viewer_org_id))
+        return [_sug("INST-1", 1, None, ("C-I1", "N-B2"))][:k]
+
+    def respondents_for_bounty(
+        self, bounty: BountyInfo, k: int = 10, *, candidates: Any = None, **_: Any
+    ) -> RankedOrgs:
+        self.calls.append(("bounty", bounty.id))
+        sugs = [_sug("UNI-1", 1, bounty.id, ("C-U1",)), _sug("INST-1", 2, bounty.id, ("C-I1",))]
+        if candidates is not None:
+            sugs = [s for s in sugs if s.org_id in candidates]
+        excl = tuple(
+            Exclusion(org_id=o, code="SAME_ORG")
+            for o in (candidates or ())
+            if o not in {"UNI-1", "INST-1"}
+        )
+        return RankedOrgs(tuple(sugs[:k]), excl)
+
+    def score_pairs(self, pairs: Any, *, viewer_org_id: str | None = None) -> list[float]:
+        out = []
+        for _q, o in pairs:
+            if o not in {"ENT-A", "ENT-B", "UNI-1", "INST-1"}:
+                raise UnknownEntity(o)
+            out.append(0.5)
+        return out
+
+
+class FakeHandle:
+    """A RecommenderHandle stand-in: ``swap`` replaces the recommender atomically."""
+
+    def __init__(self, recommender: Any | None = None) -> None:
+        self._rec = recommender
+        self._lock = threading.Lock()
+        self.build = "build-1" if recommender is not None else None
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._rec is None:
+                raise IndexNotReady("no build")
+            return self._rec
+
+    def swap(self, recommender: Any, build: str) -> None:
+        with self._lock:
+            self._rec, self.build = recommender, build
+
+    def status(self) -> dict[str, Any]:
+        return {"ready": self._rec is not None, "build_id": self.build}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
