@@ -90,8 +90,9 @@ def test_mapping_eligibility_and_invalid_price() -> None:
     aff = {**AFF, "b0": 1.0}
     sim = {**SIM, "b0": 1.0}
     r = rank_bids(bids, affinity=aff, similarity=sim, eligibility={"b3": ["STAFF_BLOCK"]})
-    # Ineligible bids come last, ordered by their own total: b3 (P capped at 1) before b0.
-    assert [b.bid_id for b in r.ranked] == ["b2", "b1", "b3", "b0"]
+    # b1 0.2+0.175+0.4*1 = 0.775 beats b2 0.225+0.225+0.4*0.8 = 0.77 (benchmark 80: b3 is
+    # ineligible). Ineligible bids come last by their own total: b3 (P capped at 1), b0.
+    assert [b.bid_id for b in r.ranked] == ["b1", "b2", "b3", "b0"]
     by = {b.bid_id: b for b in r.ranked}
     assert by["b0"].reasons == ("INVALID_PRICE",) and by["b0"].price_score == 0.0
     assert by["b3"].reasons == ("STAFF_BLOCK",)
