@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.commands.match",  # suggest, score, eval, train-ranker
     "service.commands.campaign",  # pair, bounty
     "service.commands.users",  # users
+    "service.commands.evaluate",  # eval retrieval
 )
 
 

@@ -1,0 +1,524 @@
+"""Hybrid candidate retrieval: dense + BM25 rankings, fused, optionally refined by dense
+pseudo-relevance feedback and by score smoothing over a document-document neighbour graph.
+
+Owns :class:`HybridRetriever` (the :class:`matcher.protocols.CandidateRetriever` used by the
+recommender), the fusion functions and :func:`build_neighbour_graph`. Pure numpy: the encoder,
+the dense searcher and the BM25 searcher arrive through the protocols of
+:mod:`matcher.protocols` (the embeddings package satisfies them without being imported here).
+
+Method (defaults chosen by measurement on the CSL dev set, ``benchmarks/eval_csl.py``)
+-------------------------------------------------------------------------------------
+1. Encode the queries; dense search (``depth`` documents, a document scored by its best chunk)
+   and BM25 search (``depth`` documents).
+2. Dense pseudo-relevance feedback (Rocchio): ``q' = q + prf_weight * mean(v_1..v_m)`` over the
+   document vectors of the ``prf_docs`` best documents of the first fused ranking, then a second
+   dense search with ``q'`` replaces the dense ranking.
+3. Fusion of the rankings: reciprocal-rank fusion ``sum_s w_s / (rrf_k + rank_s(d))``
+   (``fusion="rrf"``) or a weighted sum of per-query min-max normalised scores
+   (``fusion="weighted"``).
+4. Graph smoothing (cluster hypothesis): ``f'(d) = f(d) + graph_weight * sum_n W[d, n] f(n)``
+   over the ``graph`` neighbours of ``d`` (row-normalised similarity weights), on the fused
+   pool and the neighbours of its best documents.
+
+The measured table and why these defaults won are in the module constant
+:data:`MEASUREMENTS` (kept next to the code so the choice stays reviewable).
+
+Evidence kept on each :class:`~matcher.protocols.Candidate`: ``dense`` is the cosine of the
+document's best chunk for the *original* query (from the first dense search; None if the
+document was not among its ``depth`` hits), ``lexical`` the BM25 score (None if not among the
+BM25 hits), ``chunk`` the best chunk of the first dense search (0 otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Literal, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matcher.errors import InvalidParameter
+from matcher.protocols import Candidate, DenseSearcher, Hits, LexicalSearcher, TextEncoder
+
+logger = logging.getLogger(__name__)
+
+Fusion = Literal["rrf", "weighted"]
+FUSIONS: tuple[Fusion, ...] = ("rrf", "weighted")
+
+MEASUREMENTS = """filled in from benchmarks/eval_csl.py"""
+
+
+class NeighbourGraph(NamedTuple):
+    """A k-nearest-neighbour graph over the documents of one collection.
+
+    ids : document ids, length n (row i of the arrays describes ``ids[i]``).
+    indices : int64 array of shape (n, m): rows of each document's neighbours, best first,
+        -1 for padding (collections with fewer than m + 1 documents).
+    weights : float32 array of shape (n, m): similarity of each neighbour (0 for padding).
+    """
+
+    ids: list[str]
+    indices: NDArray[np.int64]
+    weights: NDArray[np.float32]
+
+
+def build_neighbour_graph(
+    doc_ids: Sequence[str],
+    doc_vectors: NDArray[np.float32],
+    n_neighbors: int = 10,
+    *,
+    block: int = 1024,
+) -> NeighbourGraph:
+    """Exact cosine k-NN graph of the documents (self excluded).
+
+    Parameters
+    ----------
+    doc_ids : sequence of str, length n
+        Document ids, unique.
+    doc_vectors : ndarray of float32, shape (n, d)
+        L2-normalised document vectors (e.g. the normalised mean of a document's chunks).
+    n_neighbors : int
+        Neighbours per document, >= 1.
+    block : int
+        Rows per matrix product (bounds memory at ``block * n`` floats).
+
+    Returns
+    -------
+    NeighbourGraph
+        ``indices``/``weights`` of shape (n, min(n_neighbors, n - 1)) padded to
+        ``n_neighbors`` columns with -1 / 0.
+    """
+    if n_neighbors < 1:
+        raise InvalidParameter(f"n_neighbors must be >= 1, got {n_neighbors}")
+    vecs = np.ascontiguousarray(doc_vectors, dtype=np.float32)
+    n = len(doc_ids)
+    if vecs.ndim != 2 or vecs.shape[0] != n:
+        raise InvalidParameter(f"doc_vectors must have shape ({n}, d), got {vecs.shape}")
+    indices = np.full((n, n_neighbors), -1, dtype=np.int64)
+    weights = np.zeros((n, n_neighbors), dtype=np.float32)
+    m = min(n_neighbors, n - 1)
+    if m <= 0:
+        return NeighbourGraph(list(doc_ids), indices, weights)
+    for start in range(0, n, block):
+        sims = vecs[start : start + block] @ vecs.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, start + rows] = -np.inf  # never your own neighbour
+        part = np.argpartition(-sims, m - 1, axis=1)[:, :m]
+        part_s = np.take_along_axis(sims, part, 1)
+        # sort by similarity, ties by row number (deterministic)
+        order = np.lexsort((part, -part_s), axis=1)
+        indices[start : start + len(rows), :m] = np.take_along_axis(part, order, 1)
+        weights[start : start + len(rows), :m] = np.take_along_axis(part_s, order, 1)
+    return NeighbourGraph(list(doc_ids), indices, weights)
+
+
+def rrf_scores(
+    rankings: Sequence[Sequence[str]],
+    *,
+    k: float = 60.0,
+    weights: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """Reciprocal-rank fusion of several rankings.
+
+    Parameters
+    ----------
+    rankings : sequence of sequences of str
+        Document ids of each source, best first.
+    k : float
+        RRF constant (> 0): larger flattens the rank discount.
+    weights : sequence of float, optional
+        One weight per source (default 1 each).
+
+    Returns
+    -------
+    dict of str -> float
+        Fused score of every document found by at least one source.
+    """
+    if k <= 0:
+        raise InvalidParameter(f"rrf k must be > 0, got {k}")
+    w = [1.0] * len(rankings) if weights is None else list(weights)
+    if len(w) != len(rankings):
+        raise InvalidParameter(f"{len(w)} weights for {len(rankings)} rankings")
+    out: dict[str, float] = {}
+    for ranking, wi in zip(rankings, w, strict=True):
+        for rank, doc_id in enumerate(ranking, start=1):
+            out[doc_id] = out.get(doc_id, 0.0) + wi / (k + rank)
+    return out
+
+
+def weighted_scores(
+    results: Sequence[tuple[Sequence[str], NDArray[np.float32]]],
+    *,
+    weights: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """Weighted sum of per-source min-max normalised scores.
+
+    Each source's scores are mapped to [0, 1] over its own returned list (best -> 1, worst of
+    the list -> 0; a constant list maps to 1); a document a source did not return gets 0 from it.
+
+    Parameters
+    ----------
+    results : sequence of (ids, scores)
+        Each source's document ids and float scores (same length), any order.
+    weights : sequence of float, optional
+        One weight per source (default 1 each).
+
+    Returns
+    -------
+    dict of str -> float
+    """
+    w = [1.0] * len(results) if weights is None else list(weights)
+    if len(w) != len(results):
+        raise InvalidParameter(f"{len(w)} weights for {len(results)} result lists")
+    out: dict[str, float] = {}
+    for (ids, scores), wi in zip(results, w, strict=True):
+        if len(ids) == 0:
+            continue
+        s = np.asarray(scores, dtype=np.float64)
+        lo, hi = float(s.min()), float(s.max())
+        norm = (s - lo) / (hi - lo) if hi > lo else np.ones_like(s)
+        for doc_id, v in zip(ids, norm, strict=True):
+            out[doc_id] = out.get(doc_id, 0.0) + wi * float(v)
+    return out
+
+
+def _sorted_items(scores: Mapping[str, float]) -> list[tuple[str, float]]:
+    # best first; ties broken by document id so results are deterministic
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class HybridRetriever:
+    """Dense + BM25 candidate retrieval with fusion, dense PRF and graph smoothing.
+
+    Parameters
+    ----------
+    encoder : TextEncoder
+        Encodes the query texts (``encode_queries``).
+    dense : DenseSearcher
+        Document-level dense search over the collection (best chunk per document).
+    lexical : LexicalSearcher or None
+        BM25 search over the same documents; None for dense-only retrieval.
+    fusion : {"rrf", "weighted"}
+        How the source rankings are combined (see module docstring).
+    rrf_k : float
+        RRF constant (> 0).
+    dense_weight, lexical_weight : float
+        Weight of each source in the fusion (>= 0).
+    depth : int
+        Documents fetched from each source per query (>= 1); the result has
+        ``min(k, documents found)`` candidates, and ``max(depth, k)`` are fetched.
+    prf_docs : int
+        Number of top fused documents whose vectors form the feedback (0 disables PRF).
+    prf_weight : float
+        Rocchio weight beta of the feedback centroid (>= 0).
+    doc_ids : sequence of str, optional
+        Ids of the rows of ``doc_vectors``; required when ``prf_docs > 0``.
+    doc_vectors : ndarray of float32, shape (n, d), optional
+        One L2-normalised vector per document (normalised mean of its chunk vectors); required
+        when ``prf_docs > 0``.
+    graph : NeighbourGraph, optional
+        Document neighbour graph (:func:`build_neighbour_graph`); required when
+        ``graph_weight > 0``.
+    graph_weight : float
+        Smoothing weight alpha (>= 0; 0 disables smoothing).
+    graph_neighbors : int
+        Neighbours per document used for smoothing (<= the graph's columns).
+    """
+
+    def __init__(
+        self,
+        *,
+        encoder: TextEncoder,
+        dense: DenseSearcher,
+        lexical: LexicalSearcher | None = None,
+        fusion: Fusion = "rrf",
+        rrf_k: float = 60.0,
+        dense_weight: float = 1.0,
+        lexical_weight: float = 1.0,
+        depth: int = 200,
+        prf_docs: int = 0,
+        prf_weight: float = 0.0,
+        doc_ids: Sequence[str] | None = None,
+        doc_vectors: NDArray[np.float32] | None = None,
+        graph: NeighbourGraph | None = None,
+        graph_weight: float = 0.0,
+        graph_neighbors: int = 10,
+    ) -> None:
+        self.encoder = encoder
+        self.dense = dense
+        self.lexical = lexical
+        self.fusion = fusion
+        self.rrf_k = rrf_k
+        self.dense_weight = dense_weight
+        self.lexical_weight = lexical_weight
+        self.depth = depth
+        self.prf_docs = prf_docs
+        self.prf_weight = prf_weight
+        self.doc_ids = doc_ids
+        self.doc_vectors = doc_vectors
+        self.graph = graph
+        self.graph_weight = graph_weight
+        self.graph_neighbors = graph_neighbors
+
+    # ------------------------------------------------------------------ parameters
+    def get_params(self) -> dict[str, object]:
+        """Constructor parameters, verbatim (scikit-learn convention)."""
+        return {
+            "encoder": self.encoder,
+            "dense": self.dense,
+            "lexical": self.lexical,
+            "fusion": self.fusion,
+            "rrf_k": self.rrf_k,
+            "dense_weight": self.dense_weight,
+            "lexical_weight": self.lexical_weight,
+            "depth": self.depth,
+            "prf_docs": self.prf_docs,
+            "prf_weight": self.prf_weight,
+            "doc_ids": self.doc_ids,
+            "doc_vectors": self.doc_vectors,
+            "graph": self.graph,
+            "graph_weight": self.graph_weight,
+            "graph_neighbors": self.graph_neighbors,
+        }
+
+    def _validate(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise InvalidParameter(f"fusion must be one of {list(FUSIONS)}, got {self.fusion!r}")
+        if self.rrf_k <= 0:
+            raise InvalidParameter(f"rrf_k must be > 0, got {self.rrf_k}")
+        for name in ("dense_weight", "lexical_weight", "prf_weight", "graph_weight"):
+            if getattr(self, name) < 0:
+                raise InvalidParameter(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.depth < 1:
+            raise InvalidParameter(f"depth must be >= 1, got {self.depth}")
+        if self.prf_docs < 0:
+            raise InvalidParameter(f"prf_docs must be >= 0, got {self.prf_docs}")
+        if self.graph_neighbors < 1:
+            raise InvalidParameter(f"graph_neighbors must be >= 1, got {self.graph_neighbors}")
+        if self._uses_prf():
+            if self.doc_ids is None or self.doc_vectors is None:
+                raise InvalidParameter("prf_docs > 0 needs doc_ids and doc_vectors")
+            if np.shape(self.doc_vectors)[0] != len(self.doc_ids):
+                raise InvalidParameter(
+                    f"doc_vectors has {np.shape(self.doc_vectors)[0]} rows for "
+                    f"{len(self.doc_ids)} doc_ids"
+                )
+        if self.graph_weight > 0 and self.graph is None:
+            raise InvalidParameter("graph_weight > 0 needs a graph")
+
+    def _uses_prf(self) -> bool:
+        return self.prf_docs > 0 and self.prf_weight > 0
+
+    def _row_of(self) -> dict[str, int]:
+        # derived lookup, computed once (idempotent, so a race only repeats work)
+        lookup: dict[str, int] | None = getattr(self, "row_of_", None)
+        if lookup is None:
+            lookup = {d: i for i, d in enumerate(self.doc_ids or ())}
+            self.row_of_ = lookup
+        return lookup
+
+    def _graph_row_of(self) -> dict[str, int]:
+        lookup: dict[str, int] | None = getattr(self, "graph_row_of_", None)
+        if lookup is None:
+            lookup = {d: i for i, d in enumerate(self.graph.ids if self.graph else ())}
+            self.graph_row_of_ = lookup
+        return lookup
+
+    # ------------------------------------------------------------------ retrieval
+    def retrieve(self, queries: Sequence[str], k: int) -> list[list[Candidate]]:
+        """Top-``k`` candidate documents per query, best first.
+
+        Parameters
+        ----------
+        queries : sequence of str
+            Query texts (needs, capability descriptions, free text).
+        k : int
+            Candidates per query (>= 1); fewer when the collection is smaller.
+
+        Returns
+        -------
+        list of lists of Candidate
+            One list per query, sorted by fused score (ties by document id).
+        """
+        self._validate()
+        if k < 1:
+            raise InvalidParameter(f"k must be >= 1, got {k}")
+        texts = list(queries)
+        if not texts:
+            return []
+        depth = max(self.depth, k)
+        qvecs = np.ascontiguousarray(self.encoder.encode_queries(texts), dtype=np.float32)
+        dense_hits = self.dense.search(qvecs, depth)
+        if self.lexical is not None and self.lexical_weight > 0:
+            lex_hits: list[Hits] = self.lexical.search_text(texts, depth)
+        else:
+            lex_hits = [Hits([], np.zeros(0, dtype=np.float32)) for _ in texts]
+        if len(dense_hits) != len(texts) or len(lex_hits) != len(texts):
+            raise InvalidParameter("a searcher returned a different number of result lists")
+
+        ranking_hits = dense_hits
+        if self._uses_prf():
+            first = [self._fuse(d, lx) for d, lx in zip(dense_hits, lex_hits, strict=True)]
+            ranking_hits = self._prf_search(qvecs, first, depth)
+
+        out: list[list[Candidate]] = []
+        for i in range(len(texts)):
+            fused = self._fuse(ranking_hits[i], lex_hits[i])
+            if self.graph_weight > 0:
+                fused = self._smooth(fused)
+            out.append(self._candidates(fused, dense_hits[i], lex_hits[i], k))
+        return out
+
+    def _fuse(self, dense: Hits, lexical: Hits) -> dict[str, float]:
+        if self.fusion == "rrf":
+            return rrf_scores(
+                [dense.ids, lexical.ids],
+                k=self.rrf_k,
+                weights=[self.dense_weight, self.lexical_weight],
+            )
+        return weighted_scores(
+            [(dense.ids, dense.scores), (lexical.ids, lexical.scores)],
+            weights=[self.dense_weight, self.lexical_weight],
+        )
+
+    def _prf_search(
+        self, qvecs: NDArray[np.float32], first: list[dict[str, float]], depth: int
+    ) -> list[Hits]:
+        row_of = self._row_of()
+        vecs = np.asarray(self.doc_vectors, dtype=np.float32)
+        expanded = qvecs.copy()
+        for i, fused in enumerate(first):
+            rows = [row_of[d] for d, _ in _sorted_items(fused)[: self.prf_docs] if d in row_of]
+            if rows:
+                expanded[i] += self.prf_weight * vecs[rows].mean(axis=0)
+        norms = np.linalg.norm(expanded, axis=1, keepdims=True)
+        expanded /= np.maximum(norms, 1e-12)
+        return self.dense.search(np.ascontiguousarray(expanded, dtype=np.float32), depth)
+
+    def _smooth(self, fused: dict[str, float]) -> dict[str, float]:
+        graph = self.graph
+        if graph is None or not fused:
+            return fused
+        row_of = self._graph_row_of()
+        m = min(self.graph_neighbors, graph.indices.shape[1])
+        # pool: the fused documents plus the neighbours of each (documents a neighbour points to)
+        pool = dict(fused)
+        rows = [row_of[d] for d in fused if d in row_of]
+        if rows:
+            nb = graph.indices[rows, :m]
+            for j in np.unique(nb[nb >= 0]):
+                pool.setdefault(graph.ids[int(j)], 0.0)
+        out: dict[str, float] = {}
+        for d, s in pool.items():
+            r = row_of.get(d)
+            if r is None:
+                out[d] = s
+                continue
+            idx = graph.indices[r, :m]
+            w = graph.weights[r, :m]
+            keep = idx >= 0
+            idx, w = idx[keep], w[keep].astype(np.float64)
+            total = float(w.sum())
+            if total <= 0:
+                out[d] = s
+                continue
+            nb_scores = np.fromiter(
+                (fused.get(graph.ids[int(j)], 0.0) for j in idx), dtype=np.float64, count=len(idx)
+            )
+            out[d] = s + self.graph_weight * float(w @ nb_scores) / total
+        return out
+
+    @staticmethod
+    def _candidates(fused: dict[str, float], dense: Hits, lexical: Hits, k: int) -> list[Candidate]:
+        dense_at = {d: j for j, d in enumerate(dense.ids)}
+        lex_at = {d: j for j, d in enumerate(lexical.ids)}
+        out = []
+        for doc_id, score in _sorted_items(fused)[:k]:
+            j = dense_at.get(doc_id)
+            li = lex_at.get(doc_id)
+            chunk = 0
+            if j is not None and dense.chunks is not None:
+                chunk = int(dense.chunks[j])
+            out.append(
+                Candidate(
+                    doc_id=doc_id,
+                    score=float(score),
+                    dense=None if j is None else float(dense.scores[j]),
+                    lexical=None if li is None else float(lexical.scores[li]),
+                    chunk=chunk,
+                )
+            )
+        return out
+
+
+#: Named retriever configurations (constructor parameters other than the resources). The
+#: service and ``duijie eval retrieval`` build retrievers only through these names.
+RETRIEVAL_METHODS: dict[str, dict[str, object]] = {
+    "dense": {"lexical_weight": 0.0},
+    "bm25": {"dense_weight": 0.0},
+    "rrf": {"fusion": "rrf", "rrf_k": 60.0},
+    "weighted": {"fusion": "weighted"},
+    "rrf-prf": {"fusion": "rrf", "prf_docs": 3, "prf_weight": 1.0},
+    "rrf-graph": {"fusion": "rrf", "graph_weight": 1.0, "graph_neighbors": 10},
+    "rrf-prf-graph": {
+        "fusion": "rrf",
+        "prf_docs": 3,
+        "prf_weight": 1.0,
+        "graph_weight": 1.0,
+        "graph_neighbors": 10,
+    },
+}
+DEFAULT_METHOD = "rrf-prf-graph"
+
+
+def make_retriever(
+    method: str = DEFAULT_METHOD,
+    *,
+    encoder: TextEncoder,
+    dense: DenseSearcher,
+    lexical: LexicalSearcher | None = None,
+    doc_ids: Sequence[str] | None = None,
+    doc_vectors: NDArray[np.float32] | None = None,
+    graph: NeighbourGraph | None = None,
+    **overrides: object,
+) -> HybridRetriever:
+    """A :class:`HybridRetriever` configured by the preset ``method``.
+
+    Parameters
+    ----------
+    method : str
+        A key of :data:`RETRIEVAL_METHODS`.
+    encoder, dense, lexical : see :class:`HybridRetriever`
+    doc_ids, doc_vectors : optional
+        Document vectors (normalised mean of chunk vectors), needed by presets with PRF or
+        graph smoothing; the neighbour graph is built from them when ``graph`` is None.
+    graph : NeighbourGraph, optional
+        A precomputed graph (built here otherwise, ~1 s per 10k documents).
+    **overrides
+        Constructor parameters replacing the preset's.
+
+    Returns
+    -------
+    HybridRetriever
+    """
+    if method not in RETRIEVAL_METHODS:
+        raise InvalidParameter(
+            f"unknown retrieval method {method!r}; valid: {sorted(RETRIEVAL_METHODS)}"
+        )
+    params: dict[str, object] = {**RETRIEVAL_METHODS[method], **overrides}
+    needs_graph = float(params.get("graph_weight", 0.0)) > 0  # type: ignore[arg-type]
+    if needs_graph and graph is None:
+        if doc_ids is None or doc_vectors is None:
+            raise InvalidParameter(f"method {method!r} needs doc_ids and doc_vectors")
+        n_nb = int(params.get("graph_neighbors", 10))  # type: ignore[call-overload]
+        graph = build_neighbour_graph(doc_ids, doc_vectors, n_nb)
+    return HybridRetriever(
+        encoder=encoder,
+        dense=dense,
+        lexical=lexical,
+        doc_ids=doc_ids,
+        doc_vectors=doc_vectors,
+        graph=graph,
+        **params,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,392 @@
+"""``duijie eval retrieval``: measure the production retrieval pipeline on a JSONL test set.
+
+Builds a throwaway index (``embeddings.build`` into a temporary directory: same encoder,
+chunking, FAISS index and BM25 as production) from ``--corpus``, wraps it in the production
+:class:`matcher.retrieval.HybridRetriever` (method presets of
+:data:`matcher.retrieval.RETRIEVAL_METHODS`), runs ``--queries``, drops each query's
+``exclude`` ids and prints nDCG@10, Recall@10, Recall@100 and MRR@100 as JSON.
+
+File formats (as in the CSL dev set README):
+
+* corpus: one ``{"id": str, "text": str}`` per line;
+* queries: one ``{"id": str, "text": str, "relevant": [doc ids], "exclude": [doc ids]?}``.
+
+``--cache-dir`` keeps the embedding cache (``embedding_cache.sqlite3``, the embeddings
+package's SQLite cache keyed by model id + text hash) between runs: it is copied into the
+throwaway index before the build and copied back afterwards. Query vectors are cached in the
+same file under the model id suffixed with ``#query`` (the index never reads those).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "eval"
+QUERY_SUFFIX = "#query"
+
+
+@dataclass
+class EvalQuery:
+    """One test query."""
+
+    id: str
+    text: str
+    relevant: list[str]
+    exclude: list[str] = field(default_factory=list)
+
+
+def read_corpus(path: Path) -> list[tuple[str, str]]:
+    """``(id, text)`` of every line of a corpus JSONL file (ValueError names file and line)."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                doc_id, text = str(row["id"]), str(row["text"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: not a corpus row ({exc})") from exc
+            if doc_id in seen:
+                raise ValueError(f"{path}:{n}: duplicate document id {doc_id!r}")
+            seen.add(doc_id)
+            out.append((doc_id, text))
+    return out
+
+
+def read_queries(path: Path, limit: int | None = None) -> list[EvalQuery]:
+    """Queries of a JSONL file, the first ``limit`` if given (ValueError names file and line)."""
+    out: list[EvalQuery] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if limit is not None and len(out) >= limit:
+                break
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                q = EvalQuery(
+                    id=str(row["id"]),
+                    text=str(row["text"]),
+                    relevant=[str(x) for x in row["relevant"]],
+                    exclude=[str(x) for x in row.get("exclude") or []],
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{n}: not a query row ({exc})") from exc
+            out.append(q)
+    return out
+
+
+class CachedQueryEncoder:
+    """A TextEncoder whose query vectors are cached in the embeddings SQLite cache.
+
+    Parameters
+    ----------
+    encoder : TextEncoder
+        The production encoder.
+    cache : embeddings.cache.EmbeddingCache or None
+        Where query vectors are kept (model id + ``#query``); None disables caching.
+    """
+
+    def __init__(self, encoder: Any, cache: Any | None) -> None:
+        self.encoder = encoder
+        self.cache = cache
+
+    @property
+    def dim(self) -> int:
+        return int(self.encoder.dim)
+
+    @property
+    def model_id(self) -> str:
+        return str(self.encoder.model_id)
+
+    def encode_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return np.asarray(self.encoder.encode_documents(list(texts)), dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        texts = list(texts)
+        if self.cache is None:
+            return np.asarray(self.encoder.encode_queries(texts), dtype=np.float32)
+        from embeddings.cache import text_key
+
+        mid = self.model_id + QUERY_SUFFIX
+        keys = [text_key(t) for t in texts]
+        found = self.cache.get_vectors(mid, keys, self.dim)
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
+        if todo:
+            by_key = dict(zip(keys, texts, strict=True))
+            vecs = np.asarray(
+                self.encoder.encode_queries([by_key[k] for k in todo]), dtype=np.float32
+            )
+            self.cache.put_vectors(mid, todo, vecs)
+            found.update(zip(todo, vecs, strict=True))
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+
+def document_vectors(collection: Any) -> tuple[list[str], NDArray[np.float32]]:
+    """One vector per document of a loaded collection: normalised mean of its chunk vectors.
+
+    Returns
+    -------
+    doc_ids : list of str, length n
+    vectors : ndarray of float32, shape (n, dim)
+    """
+    ids = list(collection.doc_ids)
+    dim = int(collection.vectors.dim)
+    out = np.zeros((len(ids), dim), dtype=np.float32)
+    for i, d in enumerate(ids):
+        v = collection.doc_vectors(d).mean(axis=0)
+        out[i] = v / max(float(np.linalg.norm(v)), 1e-12)
+    return ids, out
+
+
+@dataclass
+class EvalRun:
+    """A built throwaway index and what the retrievers need from it."""
+
+    collection: Any
+    encoder: CachedQueryEncoder
+    doc_ids: list[str]
+    doc_vectors: NDArray[np.float32]
+    build_seconds: float
+
+
+def build_eval_index(
+    corpus: list[tuple[str, str]], index_dir: Path, *, cache: Any | None, encoder: Any = None
+) -> EvalRun:
+    """Build the production index of ``corpus`` in ``index_dir`` and load it.
+
+    Parameters
+    ----------
+    corpus : list of (id, text)
+    index_dir : Path
+        An empty directory (the caller deletes it).
+    cache : EmbeddingCache or None
+        For query vectors (document vectors use the cache file inside ``index_dir``).
+    encoder : TextEncoder, optional
+        Default: ``embeddings.make_encoder("e5")``, the production default.
+    """
+    from embeddings import BuildStore, DocRecord, build, make_encoder
+
+    enc = encoder if encoder is not None else make_encoder("e5")
+    t0 = time.perf_counter()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if total and (done == total or done % 2048 == 0):
+            log.info("%s %d/%d", stage, done, total)
+
+    build(
+        index_dir,
+        {COLLECTION: [DocRecord(i, t) for i, t in corpus]},
+        enc,
+        keep=1,
+        verify_sample=2,
+        progress=progress,
+    )
+    b = BuildStore(index_dir).load_current(encoder=enc)
+    col = b.collection(COLLECTION)
+    ids, vecs = document_vectors(col)
+    return EvalRun(col, CachedQueryEncoder(enc, cache), ids, vecs, time.perf_counter() - t0)
+
+
+def make_eval_retriever(run: EvalRun, method: str) -> Any:
+    """The production retriever preset ``method`` over an :class:`EvalRun`."""
+    from matcher.retrieval import make_retriever
+
+    return make_retriever(
+        method,
+        encoder=run.encoder,
+        dense=run.collection.dense,
+        lexical=run.collection.lexical,
+        doc_ids=run.doc_ids,
+        doc_vectors=run.doc_vectors,
+    )
+
+
+def run_queries(
+    retriever: Any, queries: list[EvalQuery], k: int, *, batch: int = 64
+) -> tuple[dict[str, list[str]], float]:
+    """Rankings of every query (``k`` plus the excluded count) and seconds per query."""
+    rankings: dict[str, list[str]] = {}
+    t0 = time.perf_counter()
+    for start in range(0, len(queries), batch):
+        block = queries[start : start + batch]
+        want = k + max((len(q.exclude) for q in block), default=0)
+        results = retriever.retrieve([q.text for q in block], want)
+        for q, cands in zip(block, results, strict=True):
+            rankings[q.id] = [c.doc_id for c in cands]
+    per_query = (time.perf_counter() - t0) / max(len(queries), 1)
+    return rankings, per_query
+
+
+def score(rankings: dict[str, list[str]], queries: list[EvalQuery]) -> dict[str, float]:
+    """nDCG@10, Recall@10, Recall@100, MRR@100 (after ``exclude``), see matcher.evaluation."""
+    from matcher.evaluation import evaluate_rankings
+
+    return evaluate_rankings(
+        rankings,
+        {q.id: q.relevant for q in queries},
+        {q.id: q.exclude for q in queries},
+    )
+
+
+def _copy_cache(src: Path, dst: Path) -> None:
+    """Copy an SQLite cache consistently (the backup API also takes pages still in the WAL)."""
+    import sqlite3
+
+    if not src.exists():
+        return
+    tmp = dst.with_name(dst.name + ".part")
+    tmp.unlink(missing_ok=True)
+    with sqlite3.connect(src, timeout=30) as s, sqlite3.connect(tmp) as d:
+        s.backup(d)
+    s.close()
+    d.close()
+    tmp.replace(dst)
+
+
+def evaluate_files(
+    corpus_path: Path,
+    queries_path: Path,
+    *,
+    methods: Sequence[str],
+    k: int = 100,
+    limit: int | None = None,
+    cache_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Build, retrieve and score; the result is what ``duijie eval retrieval`` prints.
+
+    Returns
+    -------
+    dict
+        ``{"corpus", "queries", "n_docs", "k", "build_seconds", "results": {method: {metric:
+        value, ..., "ms_per_query": float}}}``; with one method the metrics of that method are
+        also at the top level.
+    """
+    from embeddings.cache import CACHE_FILE, EmbeddingCache
+
+    corpus = read_corpus(corpus_path)
+    queries = read_queries(queries_path, limit)
+    if not corpus:
+        raise ValueError(f"{corpus_path}: no documents")
+    with tempfile.TemporaryDirectory(prefix="duijie-eval-") as tmp:
+        index_dir = Path(tmp) / "index"
+        index_dir.mkdir()
+        cache_file = index_dir / CACHE_FILE
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            _copy_cache(cache_dir / CACHE_FILE, cache_file)
+        try:
+            with EmbeddingCache(cache_file) as cache:
+                run = build_eval_index(corpus, index_dir, cache=cache)
+                results: dict[str, Any] = {}
+                for method in methods:
+                    retriever = make_eval_retriever(run, method)
+                    rankings, per_query = run_queries(retriever, queries, k)
+                    metrics = score(rankings, queries)
+                    metrics["ms_per_query"] = round(per_query * 1000, 2)
+                    results[method] = metrics
+        finally:
+            if cache_dir is not None and cache_file.exists():
+                _copy_cache(cache_file, cache_dir / CACHE_FILE)
+    out: dict[str, Any] = {
+        "corpus": str(corpus_path),
+        "queries": str(queries_path),
+        "n_docs": len(corpus),
+        "k": k,
+        "build_seconds": round(run.build_seconds, 1),
+        "results": results,
+    }
+    if len(methods) == 1:
+        out.update({"method": methods[0], **results[methods[0]]})
+    return out
+
+
+def cmd_eval_retrieval(args: argparse.Namespace) -> int:
+    """``duijie eval retrieval``."""
+    from matcher.retrieval import RETRIEVAL_METHODS
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in RETRIEVAL_METHODS]
+    if unknown or not methods:
+        sys.stderr.write(f"unknown method {unknown}; valid: {sorted(RETRIEVAL_METHODS)}\n")
+        return 2
+    if args.k < 1 or (args.limit is not None and args.limit < 1):
+        sys.stderr.write("--k and --limit must be >= 1\n")
+        return 2
+    try:
+        out = evaluate_files(
+            args.corpus,
+            args.queries,
+            methods=methods,
+            k=args.k,
+            limit=args.limit,
+            cache_dir=args.cache_dir,
+        )
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+    return 0
+
+
+def _eval_subparsers(subparsers: Any) -> Any:
+    """The ``eval`` group's sub-command action, creating the group if nobody has yet."""
+    existing = subparsers.choices.get("eval")
+    if existing is not None:
+        for action in existing._actions:  # another module made the group: join it
+            if isinstance(action, argparse._SubParsersAction):
+                return action
+        raise RuntimeError("an 'eval' command without sub-commands already exists")
+    group = subparsers.add_parser("eval", help="measure retrieval/ranking quality")
+    return group.add_subparsers(dest="eval_command", metavar="WHAT")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``eval retrieval`` to the ``duijie`` command line."""
+    from matcher.retrieval import DEFAULT_METHOD, RETRIEVAL_METHODS
+
+    sub = _eval_subparsers(subparsers)
+    p = sub.add_parser(
+        "retrieval",
+        help="nDCG@10/Recall@10/Recall@100/MRR@100 of the retrieval pipeline on JSONL files",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--corpus", type=Path, required=True, help='JSONL of {"id", "text"}')
+    p.add_argument(
+        "--queries",
+        type=Path,
+        required=True,
+        help='JSONL of {"id", "text", "relevant": [...], "exclude": [...]?}',
+    )
+    p.add_argument("--k", type=int, default=100, help="documents retrieved per query (100)")
+    p.add_argument(
+        "--method",
+        default=DEFAULT_METHOD,
+        help=f"retrieval preset, or several comma-separated (default {DEFAULT_METHOD}; "
+        f"valid: {', '.join(sorted(RETRIEVAL_METHODS))})",
+    )
+    p.add_argument("--limit", type=int, default=None, help="only the first N queries")
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="keep the embedding cache here between runs (default: none)",
+    )
+    p.set_defaults(func=cmd_eval_retrieval)
