@@ -38,14 +38,14 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from service import auth
+from service import auth, crud
 from service.api.deps import (
     SessionDep,
     SettingsDep,
     authenticate_api_key,
     authenticate_session,
 )
-from service.errors import NotAuthenticated
+from service.errors import NotAuthenticated, ServiceError
 from service.models import (
     AuditLog,
     Bid,
@@ -302,11 +302,22 @@ def staff_login_submit(
         )
         resp.status_code = 403
         return resp
-    user = db.scalar(select(User).where(User.username == username.strip()))
-    # Hash even for unknown users so response time does not reveal which usernames exist.
-    ok = auth.verify_password(password, user.password_hash if user else _DUMMY_HASH())
-    if user is None or not ok or not user.active:
-        log.info("failed staff login for %r", username[:64])
+    username = username.strip()[:64]
+    throttle = getattr(request.app.state, "login_throttle", None)
+    if throttle is not None:
+        try:
+            throttle.check(username)
+        except ServiceError:  # TooManyAttempts: shared with the API login
+            resp = _login_page(
+                request, next_url=next_url, username=username, error="登录失败次数过多,请稍后再试。"
+            )
+            resp.status_code = 429
+            return resp
+    user = crud.verify_login(db, username=username, password=password)
+    if throttle is not None:
+        throttle.record(username, user is not None)
+    if user is None:
+        log.info("failed staff login for %r", username)
         return _login_page(
             request, next_url=next_url, username=username, error="用户名或密码错误。"
         )
@@ -328,11 +339,6 @@ def staff_login_submit(
     )
     resp.delete_cookie(auth.LOGIN_CSRF_COOKIE, path="/staff/")
     return resp
-
-
-@lru_cache(maxsize=1)
-def _DUMMY_HASH() -> str:  # noqa: N802
-    return auth.hash_password("dummy-password-for-timing")
 
 
 @router.post("/logout", name="staff_logout")

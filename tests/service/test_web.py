@@ -379,3 +379,18 @@ def test_highlight_escapes_and_marks() -> None:
 )  # fmt: skip
 def test_excel_safe(value: object, expected: object) -> None:
     assert excel_safe(value) == expected
+
+
+def test_repeated_failed_logins_are_throttled(client: TestClient) -> None:
+    page = client.get("/staff/login")
+    data = {
+        "username": STAFF_USER,
+        "password": "wrong",
+        "csrf_token": _hidden(page.text, "csrf_token"),
+    }
+    codes = [client.post("/staff/login", data=data).status_code for _ in range(12)]
+    assert codes[0] == 401
+    assert codes[-1] == 429
+    right = client.post("/staff/login", data={**data, "password": STAFF_PASSWORD})
+    assert right.status_code == 429
+    assert "登录失败次数过多" in right.text
