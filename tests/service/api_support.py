@@ -295,3 +295,49 @@ class FakeHandle:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+# --- pytest fixtures (import them into a test module to use them) --------------------------
+
+import shutil  # noqa: E402
+import sqlite3  # noqa: E402
+
+import pytest  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def world_template(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """Built once per session; tests get a copy of its SQLite file."""
+    return make_world(tmp_path_factory.mktemp("api-world"))
+
+
+@pytest.fixture
+def world(world_template: World, tmp_path: Path) -> World:
+    src = Path(world_template.settings.resolved_database_url.split("///", 1)[1])
+    with sqlite3.connect(src) as con:  # fold the WAL into the main file before copying
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(src, tmp_path / "duijie.sqlite3")
+    settings = Settings(data_dir=tmp_path, secret_key=world_template.settings.secret_key)
+    _engine, factory = open_store(settings.resolved_database_url, upgrade=False)
+    return World(
+        settings=settings,
+        factory=factory,
+        keys=dict(world_template.keys),
+        user_ids=dict(world_template.user_ids),
+        ids=dict(world_template.ids),
+    )
+
+
+@pytest.fixture
+def handle() -> FakeHandle:
+    return FakeHandle(FakeRecommender())
+
+
+@pytest.fixture
+def client(world: World, handle: FakeHandle) -> Any:
+    from service.main import create_app
+
+    app = create_app(world.settings, session_factory=world.factory, recommender=handle)
+    with TestClient(app) as c:
+        yield c

@@ -1,0 +1,162 @@
+"""``duijie serve``: run the API and staff pages with uvicorn.
+
+``--demo-credentials`` (refused in prod) first creates or refreshes demo logins and prints
+them: staff user ``staff`` with a fresh random password (for /staff pages), an enterprise API
+key bound to the first demo enterprise with open needs, an admin API key, and an example
+``curl``. Re-running replaces the previous demo password and keys (idempotent: no duplicates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEMO_STAFF = "staff"
+DEMO_ADMIN = "demo-admin"
+DEMO_ENTERPRISE = "demo-enterprise"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("serve", help="run the HTTP service (API + staff pages)")
+    p.add_argument("--host", default=None, help="default: DUIJIE_HOST (127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="default: DUIJIE_PORT (8000)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument(
+        "--demo-credentials",
+        action="store_true",
+        help="create demo logins/keys and print them before serving (dev only)",
+    )
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_serve)
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    staff_username: str
+    staff_password: str
+    enterprise_key: str | None
+    enterprise_org: str | None
+    enterprise_need: str | None
+    admin_key: str
+
+
+def _fresh_key(session: Any, user: Any) -> str:
+    from sqlalchemy import update
+
+    from service import crud
+    from service.models import ApiKey
+
+    session.execute(update(ApiKey).where(ApiKey.user_id == user.id).values(revoked=True))
+    return crud.issue_api_key(session, user=user)
+
+
+def ensure_demo_credentials(factory: Any, *, password: str | None = None) -> DemoCredentials:
+    """Create (or refresh) the demo staff login, admin key and enterprise key."""
+    from sqlalchemy import select
+
+    from service import auth, crud
+    from service.db import session_scope
+    from service.models import Need, Organisation, User
+
+    password = password or secrets.token_urlsafe(9)
+    with session_scope(factory) as s:
+        staff = s.scalar(select(User).where(User.username == DEMO_STAFF))
+        if staff is None:
+            staff, _ = crud.create_user(s, username=DEMO_STAFF, role="staff", with_api_key=False)
+        staff.password_hash = auth.hash_password(password)
+        staff.active = True
+
+        admin = s.scalar(select(User).where(User.username == DEMO_ADMIN))
+        if admin is None:
+            admin, _ = crud.create_user(s, username=DEMO_ADMIN, role="admin", with_api_key=False)
+        admin.active = True
+        admin_key = _fresh_key(s, admin)
+
+        row = s.execute(
+            select(Organisation.external_id, Need.external_id)
+            .join(Need, Need.org_id == Organisation.id)
+            .where(
+                Organisation.kind == "enterprise",
+                Need.status == "open",
+                Need.confidential.is_(False),
+            )
+            .order_by(Organisation.id, Need.id)
+            .limit(1)
+        ).first()
+        ent_key = org_ext = need_ext = None
+        if row is not None:
+            org_ext, need_ext = str(row[0]), str(row[1])
+            ent = s.scalar(select(User).where(User.username == DEMO_ENTERPRISE))
+            if ent is None:
+                ent, _ = crud.create_user(
+                    s,
+                    username=DEMO_ENTERPRISE,
+                    role="enterprise",
+                    org_external_id=org_ext,
+                    with_api_key=False,
+                )
+            ent.org_id = crud.org_by_external_id(s, external_id=org_ext).id
+            ent.active = True
+            ent_key = _fresh_key(s, ent)
+        crud.audit(s, user=None, action="demo.credentials", entity="user", entity_id=staff.id)
+    return DemoCredentials(DEMO_STAFF, password, ent_key, org_ext, need_ext, admin_key)
+
+
+def format_demo(creds: DemoCredentials, base: str) -> str:
+    lines = [
+        "=" * 72,
+        "演示账号 / demo credentials (dev only; re-running replaces them)",
+        f"  工作人员登录 staff login:  {base}/staff/login",
+        f"    username: {creds.staff_username}",
+        f"    password: {creds.staff_password}",
+        f"  admin API key:            {creds.admin_key}",
+    ]
+    if creds.enterprise_key:
+        lines += [
+            f"  enterprise API key ({creds.enterprise_org}): {creds.enterprise_key}",
+            "  example:",
+            f"    curl -s -X POST {base}/api/v1/suggestions \\",
+            f"      -H 'Authorization: Bearer {creds.enterprise_key}' \\",
+            "      -H 'Content-Type: application/json' \\",
+            f'      -d \'{{"need_id": "{creds.enterprise_need}", "k": 5}}\'',
+        ]
+    else:
+        lines.append("  (no enterprise with open needs: run `duijie demo` first)")
+    lines += [f"  API docs: {base}/docs    health: {base}/healthz", "=" * 72]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.settings import get_settings
+
+    settings = get_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if args.demo_credentials:
+        if settings.environment == "prod":
+            sys.stderr.write("--demo-credentials is refused when DUIJIE_ENVIRONMENT=prod\n")
+            return 2
+        from service.db import open_store
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        _engine, factory = open_store(settings.resolved_database_url)
+        creds = ensure_demo_credentials(factory)
+        sys.stdout.write(format_demo(creds, f"http://{host}:{port}"))
+        sys.stdout.flush()
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        log_level=args.log_level,
+    )
+    return 0
