@@ -254,6 +254,5 @@ def test_consortium_is_scored_on_pooled_member_documents(recommender, documents)
     (p,) = pooled.suggestions
     assert p.score > a.score
     assert p.features["region"] == a.features["region"]  # org-level features: the lead's
-    assert {documents[e.doc_id].org_id for e in p.evidence} == {"gxu", "gxust"} or {
-        documents[e.doc_id].org_id for e in p.evidence
-    } == {"gxu"}
+    assert "gxu" in {documents[e.doc_id].org_id for e in p.evidence}
+    assert {documents[e.doc_id].org_id for e in a.evidence} <= {"gxust"}
