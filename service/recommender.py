@@ -1,0 +1,212 @@
+"""The service's recommender: built from the current index build plus a store snapshot, and
+swapped in place when either changes (hot reload).
+
+``RecommenderHandle.get()`` is called on every request. It costs one small file read and one
+aggregate query at most every ``check_interval`` seconds; when the nightly job has switched
+``current`` (or staff changed data), one caller rebuilds while the others keep serving the
+previous recommender, so a switch never fails a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session, sessionmaker
+
+from matcher.constraints import EligibilityPolicy
+from matcher.errors import IndexNotReady
+from matcher.pipeline import Recommender
+from matcher.registry import load_ranker
+from matcher.retrieval import DEFAULT_METHOD, make_retriever
+from service.settings import Settings
+from service.snapshot import Snapshot, data_stamp, load_snapshot
+
+log = logging.getLogger(__name__)
+
+RANKER_DIR = "rankers"
+
+
+def document_matrix(collection: Any) -> tuple[list[str], NDArray[np.float32]]:
+    """One L2-normalised vector per document (mean of its chunk vectors), in doc_ids order."""
+    ids = list(collection.doc_ids)
+    if not ids:
+        return ids, np.zeros((0, 0), dtype=np.float32)
+    vecs = np.stack([collection.doc_vectors(d).mean(axis=0) for d in ids]).astype(np.float32)
+    vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    return ids, vecs
+
+
+def latest_ranker_path(index_dir: Path) -> Path | None:
+    """The newest learned ranker saved by ``duijie train-ranker`` (names sort by time)."""
+    files = sorted((index_dir / RANKER_DIR).glob("ranker-*.json"))
+    return files[-1] if files else None
+
+
+def build_retrievers(build: Any, encoder: Any, *, method: str = DEFAULT_METHOD) -> dict[str, Any]:
+    """One hybrid retriever per collection of ``build`` (the expensive, per-build part)."""
+    retrievers = {}
+    for name in ("capabilities", "needs"):
+        col = build.collection(name)
+        ids, vecs = document_matrix(col)
+        retrievers[name] = make_retriever(
+            method if ids else "rrf",
+            encoder=encoder,
+            dense=col.dense,
+            lexical=col.lexical,
+            doc_ids=ids,
+            doc_vectors=vecs if ids else None,
+        )
+    return retrievers
+
+
+def build_recommender(
+    retrievers: dict[str, Any],
+    snapshot: Snapshot,
+    encoder: Any,
+    *,
+    ranker_path: Path | None = None,
+) -> Recommender:
+    """A :class:`Recommender` over ``retrievers`` and the store ``snapshot`` (cheap)."""
+    ranker = load_ranker(ranker_path) if ranker_path else None
+    return Recommender(
+        retrievers=retrievers,
+        documents=snapshot.documents,
+        orgs=snapshot.orgs,
+        policy=EligibilityPolicy(snapshot.orgs, blocks=snapshot.blocks),
+        ranker=ranker,
+        load=snapshot.load,
+        outcomes=snapshot.outcomes,
+        sentence_encoder=encoder,
+    )
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    recommender: Recommender
+    build_id: str
+    stamp: tuple[object, ...]
+    ranker: str | None
+    loaded_at: float
+    seconds: float
+
+
+class RecommenderHandle:
+    """Lazily built, hot-reloading :class:`Recommender` for the service and the CLI.
+
+    Parameters
+    ----------
+    settings : Settings
+    session_factory : sessionmaker
+    encoder : optional TextEncoder (default: from settings, created on first use)
+    check_interval : seconds between checks for a new build or changed data
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        *,
+        encoder: Any | None = None,
+        check_interval: float = 2.0,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.encoder = encoder
+        self.check_interval = check_interval
+        self._loaded: _Loaded | None = None
+        self._checked_at = 0.0
+        self._reload_lock = threading.Lock()
+        self._retrievers: tuple[str, dict[str, Any]] | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def _encoder(self) -> Any:
+        if self.encoder is None:
+            from embeddings import make_encoder
+
+            self.encoder = make_encoder(
+                self.settings.embedding_backend, model_path=self.settings.model_path
+            )
+        return self.encoder
+
+    def _store(self) -> Any:
+        from embeddings import BuildStore
+
+        return BuildStore(self.settings.resolved_index_dir)
+
+    def _wanted(self) -> tuple[str | None, tuple[object, ...], str | None]:
+        with self.session_factory() as session:
+            stamp = data_stamp(session)
+        ranker = latest_ranker_path(self.settings.resolved_index_dir)
+        return self._store().current_build_id(), stamp, str(ranker) if ranker else None
+
+    def _load(self, build_id: str, ranker: str | None) -> _Loaded:
+        t0 = time.perf_counter()
+        encoder = self._encoder()
+        if self._retrievers is None or self._retrievers[0] != build_id:
+            build = self._store().load(build_id, encoder=encoder)
+            self._retrievers = (build_id, build_retrievers(build, encoder))
+        with self.session_factory() as session:
+            snapshot = load_snapshot(session)
+        rec = build_recommender(
+            self._retrievers[1], snapshot, encoder, ranker_path=Path(ranker) if ranker else None
+        )
+        seconds = time.perf_counter() - t0
+        log.info("recommender loaded: build %s in %.2fs", build_id, seconds)
+        return _Loaded(rec, build_id, snapshot.stamp, ranker, time.time(), seconds)
+
+    # ------------------------------------------------------------------ public
+    def get(self) -> Recommender:
+        """The current recommender; raises :class:`IndexNotReady` when no build exists."""
+        loaded = self._loaded
+        now = time.monotonic()
+        if loaded is not None and now - self._checked_at < self.check_interval:
+            return loaded.recommender
+        # Only one thread checks and rebuilds; the others keep serving what is loaded.
+        if not self._reload_lock.acquire(blocking=loaded is None):
+            return loaded.recommender  # type: ignore[union-attr]
+        try:
+            loaded = self._loaded
+            build_id, stamp, ranker = self._wanted()
+            self._checked_at = time.monotonic()
+            if build_id is None:
+                if loaded is not None:
+                    return loaded.recommender
+                raise IndexNotReady(
+                    "no index build yet: run `duijie reindex` (or POST /api/v1/index/reindex)"
+                )
+            if loaded is None or (build_id, stamp, ranker) != (
+                loaded.build_id,
+                loaded.stamp,
+                loaded.ranker,
+            ):
+                try:
+                    self._loaded = self._load(build_id, ranker)
+                except Exception:
+                    if loaded is None:
+                        raise
+                    # A broken new build must not take the service down: keep the old one.
+                    log.exception(
+                        "reload of build %s failed; still serving %s", build_id, loaded.build_id
+                    )
+            assert self._loaded is not None
+            return self._loaded.recommender
+        finally:
+            self._reload_lock.release()
+
+    def status(self) -> dict[str, Any]:
+        """What is loaded and what is current on disk (for /healthz and the index API)."""
+        loaded = self._loaded
+        return {
+            "current_build": self._store().current_build_id(),
+            "loaded_build": loaded.build_id if loaded else None,
+            "loaded_at": loaded.loaded_at if loaded else None,
+            "load_seconds": round(loaded.seconds, 3) if loaded else None,
+            "ranker": Path(loaded.ranker).name if loaded and loaded.ranker else "default",
+        }

@@ -1,0 +1,156 @@
+"""Read the store into the matcher's value types.
+
+The matcher keys documents by one string per document; needs and capabilities come from two
+tables whose external ids may collide, so their keys carry a prefix (``N:`` / ``C:``). The
+re-index job and the recommender both use :func:`index_records` / :func:`load_snapshot`, so
+the ids in an index build always match the documents the matcher is given.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from matcher.types import Document, OrgInfo
+from service import models as m
+
+NEED_PREFIX = "N:"
+CAP_PREFIX = "C:"
+CLOSED_NEED_STATUSES = frozenset({"closed", "withdrawn"})
+
+
+def need_key(external_id: str) -> str:
+    return f"{NEED_PREFIX}{external_id}"
+
+
+def cap_key(external_id: str) -> str:
+    return f"{CAP_PREFIX}{external_id}"
+
+
+def external_of(key: str) -> str:
+    """Strip the collection prefix from a document key."""
+    return key.split(":", 1)[1] if key[:2] in (NEED_PREFIX, CAP_PREFIX) else key
+
+
+def need_document(n: m.Need, org_ext: str) -> Document:
+    return Document(
+        id=need_key(n.external_id),
+        org_id=org_ext,
+        kind="need",
+        title=n.title,
+        text=n.description or "",
+        field=n.field,
+        keywords=tuple(n.keywords or ()),
+        active=n.status not in CLOSED_NEED_STATUSES,
+        confidential=bool(n.confidential),
+    )
+
+
+def capability_document(c: m.Capability, org_ext: str) -> Document:
+    return Document(
+        id=cap_key(c.external_id),
+        org_id=org_ext,
+        kind=c.kind,  # type: ignore[arg-type]  # validated on import
+        title=c.title,
+        text=c.description or "",
+        field=c.field,
+        keywords=tuple(c.keywords or ()),
+        trl=c.trl,
+        year=c.year,
+        active=c.status == "active",
+    )
+
+
+def _org_ext_by_id(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(m.Organisation.id, m.Organisation.external_id)).all())
+
+
+def index_records(session: Session) -> dict[str, Iterator[tuple[str, str]]]:
+    """(key, text) per collection, for the re-index job. Text is ``Document.full_text``."""
+    orgs = _org_ext_by_id(session)
+
+    def needs() -> Iterator[tuple[str, str]]:
+        for n in session.scalars(select(m.Need).order_by(m.Need.id)).yield_per(1000):
+            yield need_key(n.external_id), need_document(n, orgs[n.org_id]).full_text
+
+    def caps() -> Iterator[tuple[str, str]]:
+        for c in session.scalars(select(m.Capability).order_by(m.Capability.id)).yield_per(1000):
+            yield cap_key(c.external_id), capability_document(c, orgs[c.org_id]).full_text
+
+    return {"capabilities": caps(), "needs": needs()}
+
+
+@dataclass
+class Snapshot:
+    """Everything the recommender needs from the store, keyed by external ids."""
+
+    documents: dict[str, Document] = field(default_factory=dict)
+    orgs: dict[str, OrgInfo] = field(default_factory=dict)
+    blocks: list[tuple[str, str]] = field(default_factory=list)
+    load: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    stamp: tuple[object, ...] = ()
+
+
+def data_stamp(session: Session) -> tuple[object, ...]:
+    """A cheap fingerprint of the store: changes whenever a matching-relevant row changes."""
+    parts: list[object] = []
+    for model in (m.Organisation, m.Need, m.Capability, m.StaffBlock, m.ShortlistItem):
+        parts.extend(
+            session.execute(
+                select(func.count(), func.max(model.updated_at)).select_from(model)
+            ).one()
+        )
+    return tuple(parts)
+
+
+def load_snapshot(session: Session) -> Snapshot:
+    """Read organisations, documents, staff blocks, pairing load and past outcomes."""
+    snap = Snapshot(stamp=data_stamp(session))
+    rows = session.scalars(select(m.Organisation)).all()
+    ext = {o.id: o.external_id for o in rows}
+    for o in rows:
+        snap.orgs[o.external_id] = OrgInfo(
+            id=o.external_id,
+            name=o.name,
+            kind=o.kind,  # type: ignore[arg-type]
+            in_region=bool(o.in_region),
+            parent_id=ext.get(o.parent_id) if o.parent_id else None,
+            fields=tuple(o.fields or ()),
+            active=o.status == "active",
+        )
+    for n in session.scalars(select(m.Need)):
+        d = need_document(n, ext[n.org_id])
+        snap.documents[d.id] = d
+    for c in session.scalars(select(m.Capability)):
+        d = capability_document(c, ext[c.org_id])
+        snap.documents[d.id] = d
+    need_ext = dict(session.execute(select(m.Need.id, m.Need.external_id)).all())
+    for b in session.scalars(select(m.StaffBlock)):
+        key = need_key(need_ext[b.need_id]) if b.need_id else ext[b.org_id]
+        snap.blocks.append((key, ext[b.blocked_org_id]))
+    # Load = approved pairings per institute; outcomes = (approved, decided) per institute.
+    decided: Counter[str] = Counter()
+    approved: Counter[str] = Counter()
+    for inst, status in session.execute(
+        select(m.ShortlistItem.institute_id, m.ShortlistItem.status).where(
+            m.ShortlistItem.institute_id.is_not(None), m.ShortlistItem.status != "pending"
+        )
+    ):
+        decided[ext[inst]] += 1
+        if status == "approved":
+            approved[ext[inst]] += 1
+    snap.load = dict(approved)
+    snap.outcomes = {o: (approved[o], decided[o]) for o in decided}
+    return snap
+
+
+def docs_by_org(documents: dict[str, Document]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for d in documents.values():
+        out[d.org_id].append(d.id)
+    return out
