@@ -366,7 +366,7 @@ class EligibilityPolicy:
                 for j, c in enumerate(cols):
                     if not mask[i, j] and any(self.is_blocked(row_keys, x) for x in c):
                         mask[i, j] = True
-        return mask
+        return np.asarray(mask, dtype=bool)
 
     def bounty_mask(
         self,

@@ -39,7 +39,7 @@ class IdIndex(Sequence[str]):
     def __len__(self) -> int:
         return len(self._ids)
 
-    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
         return self._ids[i]
 
     def __iter__(self) -> Iterator[str]:

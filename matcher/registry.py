@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 RANKERS: dict[str, str] = {
     "scoring": "matcher.rankers.scoring:ScoringRanker",
@@ -48,7 +51,19 @@ def load_ranker(path: str | Path) -> Any:
         name = json.loads(p.read_text(encoding="utf-8")).get("ranker")
     except (OSError, json.JSONDecodeError, AttributeError) as exc:
         raise ValueError(f"{p}: cannot read ranker manifest: {exc}") from exc
-    return ranker_class(str(name)).load(p)
+    return ranker_class(str(name)).load(p)  # type: ignore[attr-defined]
+
+
+def ranker_or_default(path: str | Path | None) -> Any:
+    """The saved ranker at ``path`` if the file exists, else the default ``ScoringRanker``.
+
+    A file that exists but cannot be loaded raises ``ValueError`` (a broken model must not
+    be silently replaced by the default).
+    """
+    if path is not None and Path(path).is_file():
+        return load_ranker(path)
+    logger.info("no learned ranker at %s: using the default scoring", path)
+    return get_ranker("scoring")
 
 
 def solver_class(name: str) -> type:

@@ -76,7 +76,7 @@ class BaseRanker(BaseEstimator):  # type: ignore[misc]
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """Score of each row, shape (n,), float64 (higher = better match)."""
         c, bias = self.contributions(X)
-        return c.sum(axis=1) + bias
+        return np.asarray(c.sum(axis=1) + bias, dtype=np.float64)
 
     def rank(
         self, X: ArrayLike, k: int | None = None, mask: ArrayLike | None = None
@@ -93,9 +93,9 @@ class BaseRanker(BaseEstimator):  # type: ignore[misc]
     def _set_state(self, state: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
         """A JSON-serialisable manifest: format, ranker name, params, feature names, learned
-        state and library versions (no pickle)."""
+        state, library versions (no pickle) and free ``metadata`` (e.g. held-out metrics)."""
         import sklearn
 
         return {
@@ -106,14 +106,16 @@ class BaseRanker(BaseEstimator):  # type: ignore[misc]
             "feature_names": list(FEATURE_NAMES),
             "state": self._state(),
             "versions": {"sklearn": sklearn.__version__, "numpy": np.__version__},
+            "metadata": dict(metadata or {}),
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as JSON to ``path``; returns the path."""
+    def save(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
+        """Write :meth:`to_dict` as JSON to ``path`` (atomically); returns the path."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+        text = json.dumps(self.to_dict(metadata), ensure_ascii=False, indent=2, allow_nan=False)
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(p)
         return p
 

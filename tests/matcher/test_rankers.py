@@ -195,3 +195,16 @@ def test_top_k_tie_break_and_mask_shape():
     assert top_k([1.0, 2.0, 2.0, 0.5], 3).tolist() == [1, 2, 0]
     with pytest.raises(ValueError, match="mask shape"):
         top_k([1.0, 2.0], 1, [True])
+
+
+def test_ranker_or_default_and_metadata(tmp_path):
+    from matcher.registry import ranker_or_default
+
+    assert isinstance(ranker_or_default(None), ScoringRanker)
+    assert isinstance(ranker_or_default(tmp_path / "missing.json"), ScoringRanker)
+    path = fitted("logistic").save(tmp_path / "r.json", metadata={"test_auc": 0.9})
+    assert json.loads(path.read_text())["metadata"] == {"test_auc": 0.9}
+    assert isinstance(ranker_or_default(path), LogisticRanker)
+    path.write_text("[]")
+    with pytest.raises(ValueError, match="r.json"):
+        ranker_or_default(path)
