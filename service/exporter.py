@@ -53,9 +53,7 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
 
     Rows are streamed in primary-key order.
     """
-    org_ext = dict(
-        session.execute(select(Organisation.id, Organisation.external_id)).tuples().all()
-    )
+    org_ext = dict(session.execute(select(Organisation.id, Organisation.external_id)).all())
     if kind == "organisations":
         for o in session.scalars(select(Organisation).order_by(Organisation.id)).yield_per(1000):
             yield {
@@ -98,10 +96,8 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "status": c.status,
             }
     elif kind == "bounties":
-        need_ext = dict(session.execute(select(Need.id, Need.external_id)).tuples().all())
-        cap_ext = dict(
-            session.execute(select(Capability.id, Capability.external_id)).tuples().all()
-        )
+        need_ext = dict(session.execute(select(Need.id, Need.external_id)).all())
+        cap_ext = dict(session.execute(select(Capability.id, Capability.external_id)).all())
         for b in session.scalars(select(Bounty).order_by(Bounty.id)).yield_per(1000):
             yield {
                 "external_id": b.external_id,
@@ -116,7 +112,7 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "status": b.status,
             }
     elif kind == "bids":
-        bounty_ext = dict(session.execute(select(Bounty.id, Bounty.external_id)).tuples().all())
+        bounty_ext = dict(session.execute(select(Bounty.id, Bounty.external_id)).all())
         for d in session.scalars(select(Bid).order_by(Bid.id)).yield_per(1000):
             yield {
                 "external_id": d.external_id,

@@ -650,11 +650,9 @@ class Directory:
             for r in rows:
                 self.org_by_name[r.name] = None if r.name in self.org_by_name else r.external_id
         if "needs" in kinds:
-            self.needs = dict(s.execute(select(Need.external_id, Need.id)).tuples().all())
+            self.needs = dict(s.execute(select(Need.external_id, Need.id)).all())
         if "capabilities" in kinds:
-            self.capabilities = dict(
-                s.execute(select(Capability.external_id, Capability.id)).tuples().all()
-            )
+            self.capabilities = dict(s.execute(select(Capability.external_id, Capability.id)).all())
         if "bounties" in kinds:
             self.bounties = {
                 ext: (i, k)
