@@ -1033,25 +1033,6 @@ def staff_bounty(
     )
 
 
-def _bounty_info(db: Session, bounty: Bounty) -> Any:
-    """The matcher's :class:`~matcher.types.BountyInfo` of a bounty row (external ids)."""
-    from matcher.types import BountyInfo
-
-    need_ext = db.scalar(select(Need.external_id).where(Need.id == bounty.need_id))
-    cap_ext = db.scalar(select(Capability.external_id).where(Capability.id == bounty.capability_id))
-    return BountyInfo(
-        id=bounty.external_id,
-        kind=bounty.kind,  # type: ignore[arg-type]
-        poster_org_id=bounty.poster.external_id,
-        title=bounty.title,
-        text=bounty.description or "",
-        budget=bounty.budget,
-        need_id=need_ext,
-        capability_id=cap_ext,
-        active=bounty.status == "open",
-    )
-
-
 def _current_recommender(request: Request) -> Any:
     """The app's recommender; raises IndexNotReady when no index build is loaded."""
     from matcher.errors import IndexNotReady
@@ -1070,16 +1051,42 @@ def _label_exclusion(exc: Any, names: dict[str, str]) -> str:
     return label
 
 
+def _proposal_similarity(rec: Any, text: str, proposals: Sequence[str]) -> list[float] | None:
+    """Cosine of each proposal with the bounty text, via the recommender's sentence encoder.
+
+    Returns None when the recommender has no sentence encoder (similarity is then left out).
+    """
+    encoder = getattr(rec, "sentence_encoder", None)
+    if encoder is None or not proposals:
+        return None
+    q = encoder.encode_queries([text])  # (1, d) float32, L2-normalised
+    d = encoder.encode_documents([p or "" for p in proposals])  # (n, d)
+    return [float(x) for x in (d @ q[0])]
+
+
+BID_BREAKDOWN_LABELS: tuple[tuple[str, str], ...] = (
+    ("affinity", "匹配度"),
+    ("similarity", "方案相似度"),
+    ("maturity", "成熟度"),
+    ("price_score", "价格得分"),
+)
+
+
 def bounty_context(request: Request, db: Session, bounty: Bounty) -> dict[str, Any]:
     """Template context of the bounty page.
 
-    Bids are always listed from the database. When the recommender is available, each
-    bidder is scored for the bounty (``Recommender.respondents_for_bounty`` restricted to the
-    bidders), ineligible bidders are marked with their reasons, and the best eligible
-    non-bidding respondents and the excluded high scorers are shown; without an index the page
-    says 索引未就绪 and lists bids unranked.
+    Bids are ranked by :func:`matcher.bids.rank_bids` (quality + price, budget cap). With the
+    recommender available, each bidder's affinity is its score from
+    ``Recommender.respondents_for_bounty`` restricted to the bidders (consortium members
+    checked by the group rule; excluded bidders are ineligible with their reasons), proposal
+    similarity comes from the recommender's sentence encoder when it has one, and the best
+    eligible respondents and excluded high scorers are listed. Without an index the page says
+    索引未就绪 and ranks bids by price and budget only.
     """
+    from matcher.bids import rank_bids, reason_label
     from matcher.errors import IndexNotReady, MatcherError
+    from matcher.types import BidInfo
+    from service.api.routes.bounties import bounty_info
 
     bids = db.scalars(
         select(Bid)
@@ -1088,115 +1095,112 @@ def bounty_context(request: Request, db: Session, bounty: Bounty) -> dict[str, A
         .order_by(Bid.submitted_at, Bid.id)
     ).all()
     member_ids = {m for b in bids for m in (b.members or [])}
-    orgs = db.scalars(select(Organisation).where(Organisation.external_id.in_(member_ids))).all()
-    names = {o.external_id: o.name for o in orgs}
+    names = {
+        o.external_id: o.name
+        for o in db.scalars(select(Organisation).where(Organisation.external_id.in_(member_ids)))
+    }
     names.update({b.respondent.external_id: b.respondent.name for b in bids})
-    rows: list[dict[str, Any]] = [
-        {
-            "bid_id": b.external_id,
-            "org_id": b.respondent.external_id,
-            "respondent": b.respondent.name,
-            "members": [names.get(m, m) for m in (b.members or [])],
-            "price": b.price,
-            "score": None,
-            "rank": None,
-            "breakdown": [],
-            "excluded": [],
-        }
+    infos = [
+        BidInfo(
+            id=b.external_id,
+            bounty_id=bounty.external_id,
+            respondent_org_id=b.respondent.external_id,
+            price=b.price,
+            proposal=b.proposal or "",
+            members=tuple(b.members or ()),
+        )
         for b in bids
     ]
     ctx: dict[str, Any] = {
-        "bids": rows,
+        "bids": [],
         "eligible": [],
         "excluded": [],
         "index_not_ready": False,
         "recommend_error": None,
         "ranking_note": None,
     }
+    affinity = dict.fromkeys((i.id for i in infos), 0.0)
+    similarity = dict.fromkeys((i.id for i in infos), 0.0)
+    reasons: dict[str, list[str]] = {}
+    ranked = None
     try:
         rec = _current_recommender(request)
-        info = _bounty_info(db, bounty)
+        info = bounty_info(db, bounty)
         ranked = rec.respondents_for_bounty(info, k=10)
-        bidder_ranked = (
-            rec.respondents_for_bounty(
+        if infos:
+            bidders = rec.respondents_for_bounty(
                 info,
-                k=len(rows),
-                candidates=[r["org_id"] for r in rows],
-                members={b.respondent.external_id: list(b.members or []) for b in bids},
-                k_excluded=len(rows),
+                k=len(infos),
+                candidates={i.respondent_org_id for i in infos},
+                members={i.respondent_org_id: list(i.members) for i in infos},
+                k_excluded=len(infos),
             )
-            if rows
-            else None
-        )
+            org_score = {s.org_id: float(s.score) for s in bidders.suggestions}
+            org_codes: dict[str, list[str]] = {}
+            for e in bidders.excluded:
+                org_codes.setdefault(e.org_id, []).append(str(e.code))
+            sims = _proposal_similarity(
+                rec, f"{info.title}。{info.text}", [i.proposal for i in infos]
+            )
+            for n, i in enumerate(infos):
+                affinity[i.id] = org_score.get(i.respondent_org_id, 0.0)
+                if sims is not None:
+                    similarity[i.id] = sims[n]
+                reasons[i.id] = org_codes.get(i.respondent_org_id, [])
+            if sims is None:
+                ctx["ranking_note"] = "方案相似度未计入(当前模型未配置句向量编码器)。"
     except IndexNotReady:
         ctx["index_not_ready"] = True
-        ctx["ranking_note"] = "索引未就绪:申报按提交时间列出,暂未排名。"
-        return ctx
+        ctx["ranking_note"] = "索引未就绪:申报暂仅按报价与预算上限排序,匹配度未计入。"
     except (MatcherError, ValueError) as exc:
         log.warning("bounty %s: recommender failed: %s", bounty.external_id, exc)
         ctx["recommend_error"] = "推荐暂不可用:该榜单信息不完整或匹配出错,请联系管理员。"
-        ctx["ranking_note"] = "申报按提交时间列出,暂未排名。"
-        return ctx
+        ctx["ranking_note"] = "申报暂仅按报价与预算上限排序,匹配度未计入。"
+        ranked = None
 
-    extra_names = {
-        o.external_id: o.name
-        for o in db.scalars(
-            select(Organisation).where(
-                Organisation.external_id.in_(
-                    [s.org_id for s in ranked.suggestions] + [e.org_id for e in ranked.excluded]
-                )
+    if infos:
+        ranking = rank_bids(
+            infos, affinity=affinity, similarity=similarity, budget=bounty.budget,
+            eligibility=reasons,
+        )  # fmt: skip
+        by_id = {b.external_id: b for b in bids}
+        for sb in (*ranking.ranked, *ranking.excluded):
+            bid = by_id[sb.bid_id]
+            ctx["bids"].append(
+                {
+                    "rank": sb.rank if sb.eligible else None,
+                    "respondent": bid.respondent.name,
+                    "members": [names.get(m, m) for m in (bid.members or [])],
+                    "price": sb.price,
+                    "score": sb.total,
+                    "breakdown": [(label, getattr(sb, key)) for key, label in BID_BREAKDOWN_LABELS],
+                    "excluded": [reason_label(c) for c in sb.reasons],
+                }
             )
+    if ranked is not None:
+        ids = [s.org_id for s in ranked.suggestions] + [e.org_id for e in ranked.excluded]
+        names.update(
+            {
+                o.external_id: o.name
+                for o in db.scalars(select(Organisation).where(Organisation.external_id.in_(ids)))
+            }
         )
-    }
-    names.update(extra_names)
-    ctx["eligible"] = [
-        {
-            "rank": s.rank,
-            "name": names.get(s.org_id, s.org_id),
-            "score": s.score,
-            "evidence": [e.doc_snippet for e in s.evidence[:2] if e.doc_snippet],
-        }
-        for s in ranked.suggestions
-    ]
-    ctx["excluded"] = [
-        {
-            "name": names.get(e.org_id, e.org_id),
-            "label": _label_exclusion(e, names),
-            "detail": e.detail,
-            "score": e.score,
-        }
-        for e in ranked.excluded
-    ]
-    if bidder_ranked is not None:
-        scores = {s.org_id: s for s in bidder_ranked.suggestions}
-        reasons: dict[str, list[str]] = {}
-        for e in bidder_ranked.excluded:
-            reasons.setdefault(e.org_id, []).append(_label_exclusion(e, names))
-        for r in rows:
-            s = scores.get(r["org_id"])
-            if s is not None:
-                r["score"] = s.score
-                r["breakdown"] = sorted(
-                    ((k, float(v)) for k, v in s.contributions.items()),
-                    key=lambda kv: -abs(kv[1]),
-                )[:6]
-            r["excluded"] = reasons.get(r["org_id"], [])
-        _rank_bids(rows, bounty)
+        ctx["eligible"] = [
+            {
+                "rank": s.rank,
+                "name": names.get(s.org_id, s.org_id),
+                "score": s.score,
+                "evidence": [e.doc_snippet for e in s.evidence[:2] if e.doc_snippet],
+            }
+            for s in ranked.suggestions
+        ]
+        ctx["excluded"] = [
+            {
+                "name": names.get(e.org_id, e.org_id),
+                "label": _label_exclusion(e, names),
+                "detail": e.detail,
+                "score": e.score,
+            }
+            for e in ranked.excluded
+        ]
     return ctx
-
-
-def _rank_bids(rows: list[dict[str, Any]], bounty: Bounty) -> None:
-    """Order bids: eligible first by score (higher first), then by price (lower first)."""
-    rows.sort(
-        key=lambda r: (
-            bool(r["excluded"]),
-            r["score"] is None,
-            -(r["score"] or 0.0),
-            r["price"],
-        )
-    )
-    rank = 0
-    for r in rows:
-        if not r["excluded"] and r["score"] is not None:
-            rank += 1
-            r["rank"] = rank

@@ -175,26 +175,12 @@ def seed(url: str, data_dir: Any) -> World:
     return world
 
 
-def build_app(settings: Settings) -> Any:
+def build_app(settings: Settings, *, recommender: Any | None = None) -> Any:
     """The real application (``service.main.create_app``) for ``settings``.
 
-    Until ``service.main`` exists, a bare app with the same ``app.state`` contract
-    (``settings``, ``session_factory``, no recommender) mounting the staff router.
+    ``recommender`` is a handle with ``get()``/``status()``; None uses the app's default
+    (no index is built in these tests, so every recommender call is IndexNotReady).
     """
-    try:
-        from service.main import create_app
-    except ModuleNotFoundError as exc:
-        if exc.name != "service.main":
-            raise
-    else:
-        return create_app(settings)
-    from fastapi import FastAPI
+    from service.main import create_app
 
-    from service.db import make_engine, make_session_factory
-    from service.web import router
-
-    app = FastAPI()
-    app.state.settings = settings
-    app.state.session_factory = make_session_factory(make_engine(settings.resolved_database_url))
-    app.include_router(router)
-    return app
+    return create_app(settings, recommender=recommender)

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from matcher.types import Exclusion, RankedOrgs, Suggestion
 from service import auth
 from service.models import AuditLog, ShortlistItem
 from service.web import excel_safe, highlight
@@ -394,3 +395,51 @@ def test_repeated_failed_logins_are_throttled(client: TestClient) -> None:
     right = client.post("/staff/login", data={**data, "password": STAFF_PASSWORD})
     assert right.status_code == 429
     assert "登录失败次数过多" in right.text
+
+
+class _FakeRecommender:
+    """Scores I1 for the bounty; I2 leads a consortium whose member breaks the group rule."""
+
+    sentence_encoder = None
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+
+    def respondents_for_bounty(self, bounty: object, k: int = 10, **kw: object) -> RankedOrgs:
+        self.calls.append({"bounty": bounty, "k": k, **kw})
+        return RankedOrgs(
+            suggestions=(Suggestion(org_id="I1", score=0.9, rank=1),),
+            excluded=(Exclusion(org_id="I2", code="SAME_GROUP", member_id="I1", score=0.7),),
+        )
+
+
+class _Handle:
+    def __init__(self, rec: _FakeRecommender) -> None:
+        self.rec = rec
+
+    def get(self) -> _FakeRecommender:
+        return self.rec
+
+    def status(self) -> dict[str, object]:
+        return {"ready": True}
+
+
+def test_bounty_page_ranks_bids_with_breakdown_and_exclusions(world: World) -> None:
+    rec = _FakeRecommender()
+    with TestClient(
+        build_app(world.settings, recommender=_Handle(rec)), follow_redirects=False
+    ) as c:
+        login(c, STAFF_USER, STAFF_PASSWORD)
+        html = c.get(f"/staff/bounties/{world.bounty_id}").text
+    assert "索引未就绪" not in html
+    bids = html[html.index('id="bids"') : html.index("</table>", html.index('id="bids"'))]
+    rows = bids.split("<tr")[2:]  # skip the header row
+    assert "广西大学轻工与食品工程学院" in rows[0] and ">1</td>" in rows[0]
+    # The only eligible bid sets the price benchmark (低价基准法), so its price score is 1.
+    assert "匹配度:0.900" in rows[0] and "价格得分:1.000" in rows[0]
+    assert "桂林电子科技大学机电学院" in rows[1] and "不符合:同一集团(上下级)" in rows[1]
+    excluded = html[html.index('id="excluded"') :]
+    assert "同一集团(上下级)(联合体成员 广西大学轻工与食品工程学院)" in excluded
+    bidder_call = next(call for call in rec.calls if "candidates" in call)
+    assert bidder_call["candidates"] == {"I1", "I2"}
+    assert bidder_call["members"] == {"I1": [], "I2": ["I1"]}
