@@ -171,7 +171,6 @@ class Recommender:
         org id. ``extra_orgs`` are scored even if none of their documents was retrieved;
         ``pools`` (consortium lead -> members) adds the members' documents to the lead's."""
         kinds = COLLECTION_KINDS[collection]
-        lexical_max = max((c.lexical or 0.0 for c in candidates), default=0.0)
         by_org: dict[str, list[Candidate]] = defaultdict(list)
         for c in candidates:
             doc = self.documents.get(c.doc_id)
@@ -183,6 +182,9 @@ class Recommender:
             if self.policy.document_reasons(doc, viewer_org_id):
                 continue
             by_org[doc.org_id].append(c)
+        # Normalise BM25 by the best *visible* document: hidden (confidential, inactive)
+        # records must not influence anyone's score.
+        lexical_max = max((c.lexical or 0.0 for cs in by_org.values() for c in cs), default=0.0)
         if pools:
             own = {o: list(cs) for o, cs in by_org.items()}
             for lead, members in pools.items():

@@ -256,3 +256,35 @@ def test_consortium_is_scored_on_pooled_member_documents(recommender, documents)
     assert p.features["region"] == a.features["region"]  # org-level features: the lead's
     assert "gxu" in {documents[e.doc_id].org_id for e in p.evidence}
     assert {documents[e.doc_id].org_id for e in a.evidence} <= {"gxust"}
+
+
+def test_confidential_need_does_not_influence_other_scores(recommender, fake_encoder):
+    """Removing ent_b's confidential need changes nothing that another organisation sees."""
+    from tests.matcher.conftest import InMemoryRetriever
+
+    docs = {k: d for k, d in recommender.documents.items() if k != "need_conf"}
+    without = Recommender(
+        retrievers={
+            "capabilities": recommender.retrievers["capabilities"],
+            "needs": InMemoryRetriever(
+                fake_encoder, [d for d in docs.values() if d.kind == "need"]
+            ),
+        },
+        documents=docs,
+        orgs=recommender.orgs,
+        policy=recommender.policy,
+        load={"gxu": 2},
+        outcomes={"gxu": (3, 4)},
+        fetch_k=50,
+    )
+    for cap in ("gxust_harvest", "gxu_wastewater"):
+        a = recommender.enterprises_for_capability(cap, k=20)
+        b = without.enterprises_for_capability(cap, k=20)
+        assert [s.org_id for s in a] == [s.org_id for s in b]
+        # float32 matmul over a different matrix shape moves the last bits only
+        assert [s.score for s in a] == pytest.approx([s.score for s in b], abs=1e-6)
+        for x, y in zip(a, b, strict=True):
+            assert x.features == pytest.approx(y.features, abs=1e-6)
+            assert [(e.doc_id, e.doc_snippet) for e in x.evidence] == [
+                (e.doc_id, e.doc_snippet) for e in y.evidence
+            ]
