@@ -22,6 +22,13 @@ FORMAT = "duijie.ranker"
 FORMAT_VERSION = 1
 
 
+def _json_safe(v: Any) -> Any:
+    """NaN/inf (e.g. an undefined AUC) become null: the manifest is strict JSON."""
+    if isinstance(v, float | np.floating) and not np.isfinite(v):
+        return None
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def check_X(X: ArrayLike, n_features: int = len(FEATURE_NAMES)) -> NDArray[np.float64]:
     """Validate a feature matrix: 2-D, finite, ``n_features`` columns, as float64."""
     arr = np.asarray(X, dtype=np.float64)
@@ -106,7 +113,7 @@ class BaseRanker(BaseEstimator):  # type: ignore[misc]
             "feature_names": list(FEATURE_NAMES),
             "state": self._state(),
             "versions": {"sklearn": sklearn.__version__, "numpy": np.__version__},
-            "metadata": dict(metadata or {}),
+            "metadata": {k: _json_safe(v) for k, v in (metadata or {}).items()},
         }
 
     def save(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:

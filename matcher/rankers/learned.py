@@ -9,6 +9,7 @@ would need their own serialisation and give no additive explanation.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -20,6 +21,8 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from matcher.features import FEATURE_NAMES
 from matcher.rankers.base import BaseRanker, check_X
+
+logger = logging.getLogger(__name__)
 
 
 class LogisticRanker(BaseRanker):
@@ -176,21 +179,30 @@ def train_with_holdout(
     -------
     (ranker, metrics) : metrics are :func:`evaluate_ranker` on the held-out queries, keys
         prefixed "test_", plus the same for the baseline :class:`ScoringRanker` prefixed
-        "baseline_".
+        "baseline_", and "n_train"/"n_test". With a single query, or a training split with
+        one class, only the final model is fitted and n_train/n_test are nan.
     """
     from matcher.rankers.scoring import ScoringRanker
 
     arr = check_X(X)
     labels = np.asarray(y).astype(int).ravel()
     g = np.asarray(groups)
+    if g.shape[0] != arr.shape[0]:
+        raise ValueError(f"groups has {g.shape[0]} entries for {arr.shape[0]} rows")
+    final = LogisticRanker(random_state=random_state, **params).fit(arr, labels)
+    metrics: dict[str, float] = {"n_train": float("nan"), "n_test": float("nan")}
+    if len(np.unique(g)) < 2:
+        logger.warning("one query only: no held-out evaluation")
+        return final, metrics
     split = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=random_state)
     train, test = next(split.split(arr, labels, g))
+    if len(np.unique(labels[train])) < 2:
+        logger.warning("the training split has one class only: no held-out evaluation")
+        return final, metrics
     held = LogisticRanker(random_state=random_state, **params).fit(arr[train], labels[train])
-    metrics = {
-        f"test_{k_}": v
-        for k_, v in evaluate_ranker(held, arr[test], labels[test], g[test], k=k).items()
-    }
+    metrics = {"n_train": float(len(train)), "n_test": float(len(test))}
+    test_m = evaluate_ranker(held, arr[test], labels[test], g[test], k=k)
+    metrics.update({f"test_{k_}": v for k_, v in test_m.items()})
     base = evaluate_ranker(ScoringRanker(), arr[test], labels[test], g[test], k=k)
     metrics.update({f"baseline_{k_}": v for k_, v in base.items()})
-    final = LogisticRanker(random_state=random_state, **params).fit(arr, labels)
     return final, metrics

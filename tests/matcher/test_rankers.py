@@ -208,3 +208,13 @@ def test_ranker_or_default_and_metadata(tmp_path):
     path.write_text("[]")
     with pytest.raises(ValueError, match="r.json"):
         ranker_or_default(path)
+
+
+def test_train_with_holdout_degrades_gracefully(tmp_path):
+    X, y, _ = labelled(0, n=40)
+    ranker, metrics = train_with_holdout(X, y, ["q"] * 40)
+    assert np.isnan(metrics["n_test"]) and hasattr(ranker, "coef_")
+    path = ranker.save(tmp_path / "r.json", metadata=metrics)
+    assert json.loads(path.read_text())["metadata"]["n_test"] is None
+    with pytest.raises(ValueError, match="groups has"):
+        train_with_holdout(X, y, ["q"] * 3)
