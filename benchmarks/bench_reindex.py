@@ -1,0 +1,112 @@
+"""Full vs incremental re-index on a synthetic store built from CSL abstracts.
+
+1. Raw encoder throughput on a sample of the documents (measured before and after the full
+   run and averaged, because the 2 cores are shared).
+2. Full build of ``--docs`` documents (~``--doc-chars`` chars each; beyond the 12,169 CSL
+   abstracts, documents are spliced from two abstracts so every text is distinct) into an
+   empty index directory: its throughput must be >= 0.9x the raw encoder.
+3. ``--changed`` (default 1%) of the documents are edited, then an incremental build runs:
+   it must take <= 5% of the full build and encode exactly the edited documents.
+
+    python benchmarks/bench_reindex.py [--docs 2000] [--changed 0.01] [--doc-chars 200]
+        [--raw-sample 128] [--backend e5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from embeddings import DocRecord, build, make_encoder
+
+CSL = Path("/work/shared/eval/csl/corpus.jsonl")
+
+
+def synthetic_docs(path: Path, n: int, max_chars: int) -> list[DocRecord]:
+    with path.open(encoding="utf-8") as f:
+        abstracts = [json.loads(line)["text"] for line in f]
+    m = len(abstracts)
+    docs = []
+    for i in range(n):
+        a = abstracts[i % m]
+        if i >= m:  # splice two abstracts: distinct text, same style
+            b = abstracts[(i * 7919 + 13) % m]
+            a = a[: len(a) // 2] + b[len(b) // 2 :]
+        docs.append(DocRecord(f"cap-{i:06d}", a[:max_chars]))
+    return docs
+
+
+def raw_throughput(enc, texts: list[str]) -> float:  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    enc.encode_documents(texts)
+    return len(texts) / (time.perf_counter() - t)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--docs", type=int, default=2000)
+    p.add_argument("--changed", type=float, default=0.01)
+    p.add_argument("--doc-chars", type=int, default=200)
+    p.add_argument("--raw-sample", type=int, default=128)
+    p.add_argument("--backend", default="e5")
+    p.add_argument("--model-path", default=None)
+    p.add_argument("--corpus", type=Path, default=CSL)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    docs = synthetic_docs(args.corpus, args.docs, args.doc_chars)
+    enc = make_encoder(args.backend, args.model_path)
+    rng = np.random.default_rng(args.seed)
+    sample = [docs[int(i)].text for i in rng.choice(len(docs), args.raw_sample, replace=False)]
+    enc.encode_documents(sample[:16])  # warm-up / load
+    raw_before = raw_throughput(enc, sample)
+    print(f"raw encoder: {raw_before:.1f} docs/s (before)", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-reindex-") as tmp:
+        index_dir = Path(tmp)
+        full = build(index_dir, {"capabilities": docs}, enc, full=True)
+        full_rate = len(docs) / full.seconds
+        print(
+            f"full: {len(docs)} docs, {full.encoded_chunks} chunks encoded in "
+            f"{full.seconds:.1f}s = {full_rate:.1f} docs/s",
+            flush=True,
+        )
+        raw_after = raw_throughput(enc, sample)
+        raw = (raw_before + raw_after) / 2
+        print(f"raw encoder: {raw_after:.1f} docs/s (after), mean {raw:.1f}", flush=True)
+
+        n_changed = max(1, round(args.changed * len(docs)))
+        picks = set(rng.choice(len(docs), n_changed, replace=False).tolist())
+        edited = [
+            DocRecord(d.doc_id, d.text + "（2026年更新：新增中试验证。）") if i in picks else d
+            for i, d in enumerate(docs)
+        ]
+        inc = build(index_dir, {"capabilities": edited}, enc)
+        print(
+            f"incremental: changed {inc.changed}, unchanged {inc.unchanged}, encoded "
+            f"{inc.encoded_chunks} chunks in {inc.seconds:.2f}s",
+            flush=True,
+        )
+        size_mb = sum(f.stat().st_size for f in index_dir.rglob("*") if f.is_file()) / 2**20
+
+    ratio_inc = inc.seconds / full.seconds
+    ratio_rate = full_rate / raw
+    ok_inc = ratio_inc <= 0.05 and inc.encoded_chunks == n_changed
+    ok_rate = ratio_rate >= 0.9
+    print(
+        f"SUMMARY bench_reindex docs={len(docs)} changed={n_changed} full={full.seconds:.1f}s "
+        f"incremental={inc.seconds:.2f}s ({ratio_inc:.1%} of full, {'PASS' if ok_inc else 'FAIL'} "
+        f"<=5%) full_rate={full_rate:.1f}/s raw={raw:.1f}/s ({ratio_rate:.2f}x, "
+        f"{'PASS' if ok_rate else 'FAIL'} >=0.9x) index_dir={size_mb:.0f}MB "
+        f"load={os.getloadavg()[0]:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
