@@ -59,9 +59,19 @@ def evidence(
             query_vectors=None if d_vecs is None else np.asarray(q_vecs).tolist(),
             document_vectors=None if d_vecs is None else np.asarray(d_vecs).tolist(),
         )
-        kws = shared_keywords(query_keywords, doc_keywords[doc.id], limit=keyword_limit)
+        kws = tuple(
+            verbatim(k, text)
+            for k in shared_keywords(query_keywords, doc_keywords[doc.id], limit=keyword_limit)
+        )
         out.append(Evidence(query_id, doc.id, float(sim), q_snip, d_snip, kws))
     return tuple(out)
+
+
+def verbatim(keyword: str, text: str) -> str:
+    """``keyword`` as spelled in ``text`` (tokens are lower-cased: "cod" → "COD"); the
+    keyword itself when it does not occur (e.g. a curated keyword)."""
+    i = text.lower().find(keyword.lower())
+    return text[i : i + len(keyword)] if i >= 0 else keyword
 
 
 def breakdown(

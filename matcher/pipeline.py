@@ -123,6 +123,7 @@ class Recommender:
         self.fetch_k = fetch_k
         self.evidence_k = evidence_k
         self.sentence_encoder = sentence_encoder
+        self._needs_index: dict[str, list[Document]] | None = None
         self.features = FeatureBuilder(
             documents, orgs, aggregation=aggregation, agg_k=agg_k, load=load, outcomes=outcomes
         )
@@ -140,6 +141,16 @@ class Recommender:
             # Do not reveal that a confidential record exists.
             raise UnknownEntity(f"unknown document {doc_id!r}")
         return doc
+
+    def _needs_of(self, org_id: str) -> list[Document]:
+        """Need documents of ``org_id`` sorted by id (index built on first use)."""
+        if self._needs_index is None:
+            index: dict[str, list[Document]] = defaultdict(list)
+            for d in sorted(self.documents.values(), key=lambda d: d.id):
+                if d.kind == "need":
+                    index[d.org_id].append(d)
+            self._needs_index = dict(index)
+        return list(self._needs_index.get(org_id, []))
 
     def _active(self, doc: Document) -> bool:
         """A document is live only if it and its organisation are active."""
@@ -397,14 +408,7 @@ class Recommender:
         ``Suggestion.query_id`` names that need."""
         if org_id not in self.orgs:
             raise UnknownEntity(f"unknown organisation {org_id!r}")
-        needs = sorted(
-            (
-                d
-                for d in self.documents.values()
-                if d.org_id == org_id and d.kind == "need" and self._active(d)
-            ),
-            key=lambda d: d.id,
-        )
+        needs = [d for d in self._needs_of(org_id) if self._active(d)]
         check = self._pair_check([org_id], [d.id for d in needs], kinds, require_in_region)
         return list(
             self._rank(

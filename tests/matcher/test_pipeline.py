@@ -288,3 +288,11 @@ def test_confidential_need_does_not_influence_other_scores(recommender, fake_enc
             assert [(e.doc_id, e.doc_snippet) for e in x.evidence] == [
                 (e.doc_id, e.doc_snippet) for e in y.evidence
             ]
+
+
+def test_shared_keywords_keep_the_documents_spelling(recommender, documents):
+    (s,) = [x for x in recommender.suggest_for_need("need_sugar") if x.org_id == "gxu"]
+    ev = s.evidence[0]
+    assert "COD" in ev.shared_keywords and "cod" not in ev.shared_keywords
+    text = documents[ev.doc_id].full_text
+    assert all(k in text for k in ev.shared_keywords)
