@@ -599,3 +599,41 @@ def test_credit_code_must_stay_unique(store: Store, tmp_path: Path) -> None:
     report = run(store, write_csv(tmp_path / "o2.csv", ORG_HEADER, rows))
     [issue] = report.issues
     assert issue.column == "统一社会信用代码" and "G1" in issue.reason
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_import_exit_codes_and_report(
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from service.cli import main
+    from service.settings import get_settings
+
+    monkeypatch.setenv("DUIJIE_DATABASE_URL", store.url)
+    monkeypatch.setenv("DUIJIE_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    try:
+        good, bad = orgs_csv(tmp_path), bad_orgs(tmp_path)
+        assert main(["import", "--dry-run", str(good)]) == 0
+        assert counts(store)["organisations"] == 0
+        assert main(["import", str(bad)]) == 1
+        out = capsys.readouterr().out
+        assert "bad_orgs.csv 第3行 列「统一社会信用代码」" in out and "未写入" in out
+        assert counts(store)["organisations"] == 0
+        report = tmp_path / "rep.csv"
+        assert main(["import", "--partial", "--report", str(report), str(bad)]) == 1
+        assert report.exists() and counts(store)["organisations"] == 2
+        assert main(["import", "--partial", str(bad)]) == 1  # default report location
+        assert list((tmp_path / "var" / "import_reports").glob("rejected-*.csv"))
+        assert main(["import", str(tmp_path / "nope.csv")]) == 2
+        assert main(["import", "--kind", "organisations", str(good)]) == 0
+        assert main(["export", "--out", str(tmp_path / "exp")]) == 0
+        assert (tmp_path / "exp" / "organisations.jsonl").read_text(encoding="utf-8").count(
+            "\n"
+        ) == len(ORGS) + 2
+    finally:
+        get_settings.cache_clear()
