@@ -222,6 +222,10 @@ def create_app(
         ),
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # The schema and the docs UI require authentication too (served under /api/v1).
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     from service.api.routes.auth import LoginThrottle
     from service.api.routes.index import ReindexState
@@ -236,11 +240,33 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(api_router())
+    app.include_router(_docs_router(app))
     _include_pages(app)
 
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
+
+
+def _docs_router(app: FastAPI) -> APIRouter:
+    """``/api/v1/openapi.json`` and ``/api/v1/docs`` for authenticated callers (a logged-in
+    staff browser sends its session cookie; scripts send their API key)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    from service.api.deps import CurrentUser
+
+    router = APIRouter(prefix=API_PREFIX, include_in_schema=False)
+
+    @router.get("/openapi.json")
+    def openapi_schema(_user: CurrentUser) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    def swagger_ui(_user: CurrentUser) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=f"{API_PREFIX}/openapi.json", title=app.title)
+
+    return router
 
 
 def _default_solve() -> SolveFn | None:

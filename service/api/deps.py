@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Query, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -110,8 +111,17 @@ def authenticate_session(session: Session, settings: Settings, cookie: str) -> a
     return _principal_for(user, via="session", session_id=data.session_id)
 
 
+# Declared only so OpenAPI documents the two header schemes; parsing is ours (_extract_key).
+_bearer_scheme = HTTPBearer(auto_error=False, description="API key: `Bearer dj_<prefix>_<secret>`")
+_header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+
 def get_current_user(
-    request: Request, session: SessionDep, settings: SettingsDep
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)] = None,
+    _header: Annotated[str | None, Depends(_header_scheme)] = None,
 ) -> auth.Principal:
     """The authenticated caller; 401 without valid credentials."""
     key = _extract_key(request)

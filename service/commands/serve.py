@@ -128,7 +128,10 @@ def format_demo(creds: DemoCredentials, base: str) -> str:
         ]
     else:
         lines.append("  (no enterprise with open needs: run `duijie demo` first)")
-    lines += [f"  API docs: {base}/docs    health: {base}/healthz", "=" * 72]
+    lines += [
+        f"  API docs: {base}/api/v1/docs (log in at /staff/login first)    health: {base}/healthz",
+        "=" * 72,
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -26,9 +26,11 @@ def index_status(request: Request) -> dict[str, Any]:
     except Exception as exc:  # health reports failures instead of failing
         log.warning("index status failed: %s", exc)
         return {"ready": False, "error": str(exc)}
+    if "ready" not in status:  # RecommenderHandle reports builds, not readiness
+        status["ready"] = bool(status.get("loaded_build") or status.get("current_build"))
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
-        build = status.get("build_id") or status.get("current")
+        build = status.get("loaded_build") or status.get("build_id")
         metrics.set_index_build(str(build) if build else None)
     return status
 
