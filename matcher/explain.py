@@ -7,14 +7,89 @@ so each is a verbatim substring of the query text and of the document's ``full_t
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from matcher.features import FEATURE_LABELS, FEATURE_NAMES
 from matcher.protocols import TextEncoder
 from matcher.textutil import best_sentence_pair, sentences, shared_keywords
 from matcher.types import Document, Evidence, Exclusion
+
+
+class SentenceVectors:
+    """Sentence vectors of query texts and documents for snippet selection, cached.
+
+    Documents are batched: :meth:`prefetch` encodes the sentences of every missing document
+    in one ``encode_documents`` call (one call per request instead of one per evidence
+    document). At most ``max_docs`` documents and ``max_queries`` query texts are kept
+    (least recently used first out).
+
+    Parameters
+    ----------
+    encoder : TextEncoder
+    max_docs, max_queries : int
+    """
+
+    def __init__(
+        self, encoder: TextEncoder, *, max_docs: int = 4096, max_queries: int = 256
+    ) -> None:
+        self.encoder = encoder
+        self.max_docs = max_docs
+        self.max_queries = max_queries
+        self._docs: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._queries: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _put(
+        cache: OrderedDict[str, NDArray[np.float32]], key: str, value: NDArray[np.float32], cap: int
+    ) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > cap:
+            cache.popitem(last=False)
+
+    def prefetch(self, docs: Sequence[Document]) -> None:
+        """Encode the sentences of the documents not cached yet, in one call."""
+        with self._lock:
+            missing = list({d.id: d for d in docs if d.id not in self._docs}.values())
+        if not missing:
+            return
+        per_doc = [sentences(d.full_text) for d in missing]
+        flat = [s for sents in per_doc for s in sents]
+        vecs = self.encoder.encode_documents(flat) if flat else np.zeros((0, 0), np.float32)
+        start = 0
+        with self._lock:
+            for d, sents in zip(missing, per_doc, strict=True):
+                self._put(
+                    self._docs, d.id, np.asarray(vecs[start : start + len(sents)]), self.max_docs
+                )
+                start += len(sents)
+
+    def document(self, doc: Document) -> NDArray[np.float32]:
+        """Sentence vectors of ``doc``, shape (n_sentences, dim)."""
+        with self._lock:
+            v = self._docs.get(doc.id)
+        if v is None:
+            self.prefetch([doc])
+            with self._lock:
+                v = self._docs.get(doc.id)
+        return v if v is not None else np.zeros((0, 0), np.float32)
+
+    def query(self, text: str) -> NDArray[np.float32]:
+        """Sentence vectors of a query text, shape (n_sentences, dim)."""
+        with self._lock:
+            v = self._queries.get(text)
+        if v is None:
+            sents = sentences(text)
+            v = self.encoder.encode_queries(sents) if sents else np.zeros((0, 0), np.float32)
+            with self._lock:
+                self._put(self._queries, text, np.asarray(v), self.max_queries)
+        return v
 
 
 def evidence(
@@ -24,7 +99,7 @@ def evidence(
     docs: Sequence[tuple[Document, float]],
     *,
     doc_keywords: Mapping[str, frozenset[str]],
-    encoder: TextEncoder | None = None,
+    vectors: SentenceVectors | None = None,
     keyword_limit: int = 8,
 ) -> tuple[Evidence, ...]:
     """Evidence of the given documents, in the given order.
@@ -35,29 +110,22 @@ def evidence(
     query_keywords : keyword set of the query.
     docs : (document, retrieval similarity) pairs, best first.
     doc_keywords : doc_id -> keyword set of the document.
-    encoder : optional sentence encoder; when given, the snippet pair is the most similar
-        (query sentence, document sentence) pair by cosine, else by keyword overlap.
+    vectors : optional sentence-vector cache; when given, the snippet pair is the most
+        similar (query sentence, document sentence) pair by cosine, else by keyword overlap.
 
     Returns
     -------
     tuple of Evidence
     """
-    q_vecs = None
-    if encoder is not None and docs:
-        q_sents = sentences(query_text)
-        q_vecs = encoder.encode_queries(q_sents) if q_sents else None
+    q_vecs = vectors.query(query_text) if vectors is not None and docs else None
+    if vectors is not None:
+        vectors.prefetch([d for d, _ in docs])
     out: list[Evidence] = []
     for doc, sim in docs:
         text = doc.full_text
-        d_vecs = None
-        if q_vecs is not None and encoder is not None:
-            d_sents = sentences(text)
-            d_vecs = encoder.encode_documents(d_sents) if d_sents else None
+        d_vecs = vectors.document(doc) if vectors is not None else None
         q_snip, d_snip, _ = best_sentence_pair(
-            query_text,
-            text,
-            query_vectors=None if d_vecs is None else np.asarray(q_vecs).tolist(),
-            document_vectors=None if d_vecs is None else np.asarray(d_vecs).tolist(),
+            query_text, text, query_vectors=q_vecs, document_vectors=d_vecs
         )
         kws = tuple(
             verbatim(k, text)

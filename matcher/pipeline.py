@@ -123,6 +123,9 @@ class Recommender:
         self.fetch_k = fetch_k
         self.evidence_k = evidence_k
         self.sentence_encoder = sentence_encoder
+        self._sentence_vectors = (
+            explain.SentenceVectors(sentence_encoder) if sentence_encoder is not None else None
+        )
         self._needs_index: dict[str, list[Document]] | None = None
         self.features = FeatureBuilder(
             documents, orgs, aggregation=aggregation, agg_k=agg_k, load=load, outcomes=outcomes
@@ -259,7 +262,7 @@ class Recommender:
             qkw,
             docs,
             doc_keywords={d.id: self.features.doc_keywords(d.id) for d, _ in docs},
-            encoder=self.sentence_encoder,
+            vectors=self._sentence_vectors,
         )
         kws: list[str] = []
         for e in ev:
@@ -304,6 +307,14 @@ class Recommender:
         exclusions = {o: check(o) for o in org_ids}
         mask = np.array([bool(exclusions[o]) for o in org_ids], dtype=bool)
         kept = top_k(scores, k, mask)
+        if self._sentence_vectors is not None:  # one encoder call for all evidence documents
+            self._sentence_vectors.prefetch(
+                [
+                    self.documents[c.doc_id]
+                    for i in kept
+                    for c in scored[org_ids[i]].match.candidates[: self.evidence_k]
+                ]
+            )
         suggestions = tuple(
             self._suggestion(scored[org_ids[i]], r + 1, viewer_org_id) for r, i in enumerate(kept)
         )

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 
@@ -145,17 +149,18 @@ def best_sentence_pair(
     query: str,
     document: str,
     *,
-    query_vectors: Sequence[Sequence[float]] | None = None,
-    document_vectors: Sequence[Sequence[float]] | None = None,
+    query_vectors: NDArray[np.floating[Any]] | None = None,
+    document_vectors: NDArray[np.floating[Any]] | None = None,
 ) -> tuple[str, str, float]:
-    """The best-matching (query sentence, document sentence) pair by keyword overlap.
+    """The best-matching (query sentence, document sentence) pair.
 
     Parameters
     ----------
     query, document : str
-    query_vectors, document_vectors : optional (n_q, d) and (n_d, d) float arrays
-        L2-normalised sentence vectors in :func:`sentences` order; when both are given the
-        pair is chosen by cosine similarity (plus a small keyword-overlap tie-breaker).
+    query_vectors, document_vectors : optional arrays of shape (n_q, d) and (n_d, d)
+        L2-normalised sentence vectors in :func:`sentences` order; when both are given and
+        their row counts match the sentences, the pair is chosen by cosine similarity (plus
+        a small keyword-overlap tie-breaker), else by keyword overlap.
 
     Returns
     -------
@@ -168,18 +173,22 @@ def best_sentence_pair(
         return (q_sents[0] if q_sents else "", d_sents[0] if d_sents else "", 0.0)
     q_kw = [frozenset(tokens(s)) for s in q_sents]
     d_kw = [frozenset(tokens(s)) for s in d_sents]
-    best = (-1.0, 0, 0)
-    for i, qa in enumerate(q_kw):
-        for j, db in enumerate(d_kw):
-            lex = overlap_coefficient(qa, db)
-            if query_vectors is not None and document_vectors is not None:
-                cos = float(
-                    sum(x * y for x, y in zip(query_vectors[i], document_vectors[j], strict=True))
-                )
-                sim = cos + 1e-3 * lex
-            else:
-                # Raw shared count breaks ties between equal coefficients.
-                sim = lex + 1e-3 * len(qa & db)
-            if sim > best[0]:
-                best = (sim, i, j)
-    return q_sents[best[1]], d_sents[best[2]], max(best[0], 0.0)
+    lex = np.array([[overlap_coefficient(a, b) for b in d_kw] for a in q_kw], dtype=np.float64)
+    use_vectors = (
+        query_vectors is not None
+        and document_vectors is not None
+        and len(query_vectors) == len(q_sents)
+        and len(document_vectors) == len(d_sents)
+    )
+    if use_vectors:
+        cos = (
+            np.asarray(query_vectors, dtype=np.float64)
+            @ np.asarray(document_vectors, dtype=np.float64).T
+        )
+        sim = cos + 1e-3 * lex
+    else:
+        # The raw shared count breaks ties between equal coefficients.
+        shared = np.array([[len(a & b) for b in d_kw] for a in q_kw], dtype=np.float64)
+        sim = lex + 1e-3 * shared
+    i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)  # first maximum: deterministic
+    return q_sents[int(i)], d_sents[int(j)], max(float(sim[i, j]), 0.0)

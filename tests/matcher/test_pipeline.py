@@ -296,3 +296,36 @@ def test_shared_keywords_keep_the_documents_spelling(recommender, documents):
     assert "COD" in ev.shared_keywords and "cod" not in ev.shared_keywords
     text = documents[ev.doc_id].full_text
     assert all(k in text for k in ev.shared_keywords)
+
+
+def test_sentence_encoder_is_batched_and_cached(recommender, fake_encoder, documents):
+    class Counting:
+        dim, model_id = fake_encoder.dim, "counting"
+
+        def __init__(self):
+            self.doc_calls = 0
+            self.query_calls = 0
+
+        def encode_queries(self, texts):
+            self.query_calls += 1
+            return fake_encoder.encode_queries(texts)
+
+        def encode_documents(self, texts):
+            self.doc_calls += 1
+            return fake_encoder.encode_documents(texts)
+
+    enc = Counting()
+    rec = Recommender(
+        retrievers=recommender.retrievers,
+        documents=recommender.documents,
+        orgs=recommender.orgs,
+        policy=recommender.policy,
+        sentence_encoder=enc,
+    )
+    first = rec.suggest_for_need("need_sugar", kinds=None)
+    assert enc.doc_calls == 1 and enc.query_calls == 1
+    assert rec.suggest_for_need("need_sugar", kinds=None) == first
+    assert enc.doc_calls == 1 and enc.query_calls == 1
+    for s in first:
+        for e in s.evidence:
+            assert e.doc_snippet in documents[e.doc_id].full_text
