@@ -1,0 +1,201 @@
+"""``duijie reindex [--full]``: rebuild the search index from the store.
+
+Reads every need and capability (confidential and closed ones too: the matcher filters them,
+and an index that lacks them could not explain why), embeds title + description + keywords,
+and calls :func:`embeddings.build`: only new or edited documents are encoded, the new build is
+verified and then atomically made current, so a running service hot-reloads it
+(``BuildStore.current_build_id``). The HTTP route ``POST /api/v1/index/reindex`` calls
+:func:`run_reindex` in a background thread.
+
+Scheduling (cron, nightly at 02:30; see docs/reindex.md for a systemd timer)::
+
+    30 2 * * *  cd /srv/duijie && .venv/bin/duijie reindex >> var/log/reindex.log 2>&1
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from embeddings import BuildSummary, DocRecord, build, make_encoder
+from embeddings.errors import BuildLocked, EmbeddingsError
+from service import models as m
+from service.db import open_store
+from service.settings import Settings, get_settings
+from service.snapshot import capability_document, need_document
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+EXIT_FAILED = 1
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another run is in progress; cron may simply retry later
+
+
+def index_text(title_and_text: str, keywords: tuple[str, ...] | list[str]) -> str:
+    """The text that is embedded and indexed: ``Document.full_text`` plus the keywords."""
+    kws = [k.strip() for k in keywords if k and k.strip()]
+    if not kws:
+        return title_and_text
+    return f"{title_and_text}\n关键词：{'、'.join(kws)}"
+
+
+def read_collections(session: Any) -> dict[str, list[DocRecord]]:
+    """Every need and capability as DocRecords keyed like the matcher's documents."""
+    orgs = dict(session.execute(select(m.Organisation.id, m.Organisation.external_id)).all())
+    needs = []
+    for n in session.scalars(select(m.Need).order_by(m.Need.id)).yield_per(1000):
+        doc = need_document(n, orgs[n.org_id])
+        needs.append(DocRecord(doc.id, index_text(doc.full_text, doc.keywords)))
+    caps = []
+    for c in session.scalars(select(m.Capability).order_by(m.Capability.id)).yield_per(1000):
+        doc = capability_document(c, orgs[c.org_id])
+        caps.append(DocRecord(doc.id, index_text(doc.full_text, doc.keywords)))
+    return {"capabilities": caps, "needs": needs}
+
+
+def run_reindex(
+    settings: Settings,
+    *,
+    full: bool = False,
+    encoder: Any | None = None,
+    progress: Progress | None = None,
+) -> BuildSummary:
+    """Re-index the store described by ``settings``.
+
+    Parameters
+    ----------
+    settings : Settings
+        Uses ``resolved_database_url``, ``resolved_index_dir``, ``embedding_backend``,
+        ``model_path``, ``keep_builds`` and ``exact_index_max``.
+    full : bool
+        Re-encode everything instead of reusing unchanged vectors.
+    encoder : TextEncoder, optional
+        Reuse an already loaded encoder (the service passes its own).
+    progress : callable(stage, done, total), optional
+
+    Raises
+    ------
+    BuildLocked
+        Another re-index holds the lock.
+    embeddings.errors.EmbeddingsError, sqlalchemy.exc.SQLAlchemyError
+        On failure; the previous build stays current.
+    """
+    engine, factory = open_store(settings.resolved_database_url, upgrade=False)
+    try:
+        with factory() as session:
+            collections = read_collections(session)
+    finally:
+        engine.dispose()
+    log.info(
+        "re-indexing %d capabilities and %d needs into %s",
+        len(collections["capabilities"]),
+        len(collections["needs"]),
+        settings.resolved_index_dir,
+    )
+    enc = encoder or make_encoder(settings.embedding_backend, model_path=settings.model_path)
+    return build(
+        settings.resolved_index_dir,
+        collections,
+        enc,
+        full=full,
+        keep=settings.keep_builds,
+        exact_max=settings.exact_index_max,
+        progress=progress,
+    )
+
+
+class _TtyProgress:
+    """One tqdm bar per build stage (used when stderr is a terminal)."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.bar: Any = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=stage, unit="chunk", file=sys.stderr, leave=False)
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class _LogProgress:
+    """Log lines at each stage start, every 10 %, and at the end (for cron/systemd logs)."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.next_pct = 0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.stage, self.next_pct = stage, 0
+        pct = 100 if total == 0 else int(100 * done / total)
+        if pct >= self.next_pct:
+            log.info("%s: %d/%d (%d%%)", stage, done, total, pct)
+            self.next_pct = (pct // 10 + 1) * 10
+
+    def close(self) -> None:
+        pass
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    progress: _TtyProgress | _LogProgress = (
+        _TtyProgress() if sys.stderr.isatty() and not args.no_progress else _LogProgress()
+    )
+    t0 = time.perf_counter()
+    try:
+        summary = run_reindex(settings, full=args.full, progress=progress)
+    except BuildLocked as exc:
+        sys.stderr.write(f"reindex: another run is in progress ({exc})\n")
+        return EXIT_LOCKED
+    except (EmbeddingsError, SQLAlchemyError, OSError, ValueError) as exc:
+        hint = ""
+        if isinstance(exc, SQLAlchemyError) and "no such table" in str(exc):
+            hint = "the database has no schema yet: run `duijie import` or `duijie demo` first\n"
+        sys.stderr.write(
+            f"reindex failed after {time.perf_counter() - t0:.1f}s: {type(exc).__name__}: {exc}\n"
+            f"{hint}the previous build (if any) is still current\n"
+        )
+        return EXIT_FAILED
+    finally:
+        progress.close()
+    sys.stdout.write(
+        f"reindex: build {summary.build_id}: added {summary.added}, changed {summary.changed}, "
+        f"removed {summary.removed}, unchanged {summary.unchanged}, "
+        f"encoded {summary.encoded_chunks} chunks in {summary.seconds:.1f}s\n"
+    )
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "reindex",
+        help="rebuild the search index (incremental; atomically switches the live build)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    p.add_argument(
+        "--full", action="store_true", help="re-encode every document instead of reusing vectors"
+    )
+    p.add_argument(
+        "--no-progress", action="store_true", help="log lines instead of progress bars on a TTY"
+    )
+    p.set_defaults(func=cmd_reindex)
