@@ -917,9 +917,14 @@ def _province(rng: random.Random, city: str) -> str:
 
 
 def _brands(rng: random.Random) -> Iterator[str]:
+    """Two-character brand names, then three-character ones once those run out (scale runs)."""
     pool = [a + b for a in BRAND_FIRST for b in BRAND_SECOND if a != b]
     rng.shuffle(pool)
     yield from pool
+    for third in BRAND_SECOND + BRAND_FIRST:
+        for brand in pool:
+            yield brand + third
+    raise RuntimeError("brand names exhausted")
 
 
 def _num(rng: random.Random, low: float, high: float) -> str:
@@ -948,13 +953,18 @@ def generate_organisations(
     orgs: list[Org] = []
     brands = _brands(rng)
     used_names: set[str] = set()
+    used_codes: set[str] = set()
 
     def add(org: Org) -> Org:
         if org.name in used_names:
             org.name = org.name.replace("有限公司", f"{len(orgs)}号有限公司")
         used_names.add(org.name)
         if org.credit_code is None and rng.random() < 0.93:
-            org.credit_code = credit_code(rng, _division(org.city), org.kind)
+            code = credit_code(rng, _division(org.city), org.kind)
+            while code in used_codes:  # codes are unique; collisions matter at scale
+                code = credit_code(rng, _division(org.city), org.kind)
+            used_codes.add(code)
+            org.credit_code = code
         orgs.append(org)
         return org
 
