@@ -504,11 +504,15 @@ class ItemView:
 def _evidence_entries(raw: Any) -> list[dict[str, Any]]:
     """Normalise the stored evidence JSON to a list of dicts.
 
-    Accepts a list of entries, or a dict holding one under ``evidence``/``items``/
-    ``snippets``, or a single entry dict (keys of :class:`matcher.types.Evidence`).
+    Accepts a list of entries, or a dict holding one under ``documents`` (what the campaign
+    runner writes), ``evidence``, ``items`` or ``snippets``, or a single entry dict (keys of
+    :class:`matcher.types.Evidence`). Pair-level ``shared_keywords`` of the dict are given to
+    entries that have none of their own.
     """
+    shared: list[Any] = []
     if isinstance(raw, dict):
-        for key in ("evidence", "items", "snippets"):
+        shared = raw.get("shared_keywords") or []
+        for key in ("documents", "evidence", "items", "snippets"):
             if isinstance(raw.get(key), list):
                 raw = raw[key]
                 break
@@ -516,7 +520,12 @@ def _evidence_entries(raw: Any) -> list[dict[str, Any]]:
             raw = [raw] if ("doc_snippet" in raw or "query_snippet" in raw) else []
     if not isinstance(raw, list):
         return []
-    return [e for e in raw if isinstance(e, dict)]
+    entries = [e for e in raw if isinstance(e, dict)]
+    if shared and isinstance(shared, list):
+        entries = [
+            e if e.get("shared_keywords") else {**e, "shared_keywords": shared} for e in entries
+        ]
+    return entries
 
 
 def highlight(text: str, snippet: str, *, window: int = 80) -> Markup:

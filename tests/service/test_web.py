@@ -15,7 +15,7 @@ from sqlalchemy import select
 from matcher.types import Exclusion, RankedOrgs, Suggestion
 from service import auth
 from service.models import AuditLog, ShortlistItem
-from service.web import excel_safe, highlight
+from service.web import _evidence_entries, excel_safe, highlight
 from tests.service._webseed import (
     ENTERPRISE_PASSWORD,
     ENTERPRISE_USER,
@@ -443,3 +443,14 @@ def test_bounty_page_ranks_bids_with_breakdown_and_exclusions(world: World) -> N
     bidder_call = next(call for call in rec.calls if "candidates" in call)
     assert bidder_call["candidates"] == {"I1", "I2"}
     assert bidder_call["members"] == {"I1": [], "I2": ["I1"]}
+
+
+def test_evidence_formats_are_normalised() -> None:
+    doc = {"doc_id": "C1", "doc_snippet": "句子。", "query_snippet": "需求。"}
+    runner = {"documents": [doc], "shared_keywords": ["甘蔗渣"], "reasons": []}
+    assert _evidence_entries(runner) == [{**doc, "shared_keywords": ["甘蔗渣"]}]
+    assert _evidence_entries({"evidence": [doc]}) == [doc]
+    assert _evidence_entries([doc, "junk"]) == [doc]
+    assert _evidence_entries(doc) == [doc]
+    assert _evidence_entries({"other": 1}) == []
+    assert _evidence_entries(None) == []
