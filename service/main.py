@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from matcher.errors import IndexNotReady
+from service.api.deps import CurrentUser
 from service.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from service.jobs.campaign_runner import CampaignRunner, SolveFn
 from service.metrics import Metrics, MetricsMiddleware
@@ -253,8 +254,6 @@ def _docs_router(app: FastAPI) -> APIRouter:
     staff browser sends its session cookie; scripts send their API key)."""
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import HTMLResponse, JSONResponse
-
-    from service.api.deps import CurrentUser
 
     router = APIRouter(prefix=API_PREFIX, include_in_schema=False)
 

@@ -187,7 +187,16 @@ def make_world(tmp_path: Path) -> World:
         ]
         s.add_all(items)
         s.flush()
-        ids.update(campaign=campaign.id, item_a=items[0].id, item_b=items[1].id)
+        fresh = Campaign(name="2026 秋季结对(未运行)", params={"k": 2})
+        s.add(fresh)
+        s.flush()
+        ids.update(
+            campaign=campaign.id,
+            item_a=items[0].id,
+            item_b=items[1].id,
+            fresh_campaign=fresh.id,
+            bounty=bounty.id,
+        )
         for name, role, org in (
             ("ent_a", "enterprise", "ENT-A"),
             ("ent_b", "enterprise", "ENT-B"),
