@@ -55,6 +55,7 @@ from service.validation import (
     parse_enum,
     parse_int,
     parse_number,
+    province_from_city,
     province_from_credit_code,
     split_list,
     validate_credit_code,
@@ -882,11 +883,14 @@ class RowParser:
 
     def _cross_fields(self, values: dict[str, Any]) -> None:
         if self.kind == "organisations":
-            code = values.get("credit_code")
-            if "province" not in values and code:
-                values["province"] = province_from_credit_code(code)
-            elif "province" in values and values["province"] is None and code:
-                values["province"] = province_from_credit_code(code)
+            # A missing province is derived from the credit code, else from a known city.
+            if values.get("province") is None:
+                derived = None
+                if values.get("credit_code"):
+                    derived = province_from_credit_code(values["credit_code"])
+                derived = derived or province_from_city(values.get("city"))
+                if derived or "province" in values:
+                    values["province"] = derived
             if "province" in values:
                 values["in_region"] = in_home_region(values["province"], self.home_region)
             if values.get("parent") is not None and values["parent"] == values.get("external_id"):

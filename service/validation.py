@@ -166,6 +166,21 @@ def is_valid_credit_code(raw: str) -> bool:
     return True
 
 
+#: Prefecture-level cities of the default home region, for rows with a city but no province.
+CITY_PROVINCE: Final[dict[str, str]] = dict.fromkeys(
+    "南宁 柳州 桂林 梧州 北海 防城港 钦州 贵港 玉林 百色 贺州 河池 来宾 崇左".split(),
+    "广西壮族自治区",
+)
+
+
+def province_from_city(city: str | None) -> str | None:
+    """The province of a known city (``柳州`` or ``柳州市`` → ``广西壮族自治区``), else None."""
+    if not city:
+        return None
+    name = normalise_text(city)
+    return CITY_PROVINCE.get(name[:-1] if name.endswith("市") else name)
+
+
 def province_from_credit_code(code: str) -> str | None:
     """The province encoded in digits 3–4 of a (valid) credit code, if recognisable."""
     return PROVINCE_CODES.get(code[2:4]) if len(code) == 18 else None
@@ -516,6 +531,7 @@ __all__ = [
     "parse_enum",
     "parse_int",
     "parse_number",
+    "province_from_city",
     "province_from_credit_code",
     "split_list",
     "validate_credit_code",

@@ -637,3 +637,21 @@ def test_cli_import_exit_codes_and_report(
         ) == len(ORGS) + 2
     finally:
         get_settings.cache_clear()
+
+
+def test_region_derived_from_credit_code_or_city(store: Store, tmp_path: Path) -> None:
+    rows = [
+        ["R1", "无省份有代码", "企业", "914502001874633118", "", "", "", ""],  # 45 → Guangxi
+        ["R2", "无省份有城市", "企业", "", "", "柳州市", "", ""],
+        ["R3", "区外代码", "企业", "91350100M000100Y43", "", "", "", ""],  # 35 → Fujian
+        ["R4", "什么都没有", "其他", "", "", "", "", ""],
+    ]
+    assert run(store, write_csv(tmp_path / "o.csv", ORG_HEADER, rows)).ok
+    with store.factory() as s:
+        got = {o.external_id: (o.province, o.in_region) for o in s.scalars(select(Organisation))}
+    assert got == {
+        "R1": ("广西壮族自治区", True),
+        "R2": ("广西壮族自治区", True),
+        "R3": ("福建省", False),
+        "R4": (None, False),
+    }
