@@ -71,8 +71,7 @@ def main() -> None:
     mean_q = np.mean([len(x) for x in queries])
     print(f"model: {enc.model_id} dim={dim} load={load_s:.2f}s cpus={os.cpu_count()}")
     print(
-        f"documents: {len(docs)} x {mean_chars:.0f} chars in {doc_s:.2f}s "
-        f"(batch {args.batch_size})"
+        f"documents: {len(docs)} x {mean_chars:.0f} chars in {doc_s:.2f}s (batch {args.batch_size})"
     )
     print(
         f"queries: {len(queries)} x {mean_q:.0f} chars, one per call: "
@@ -80,7 +79,8 @@ def main() -> None:
     )
     print(
         f"SUMMARY bench_encoder backend={args.backend} docs/s={len(docs) / doc_s:.1f} "
-        f"queries/s={len(queries) / (lat_ms.sum() / 1000):.1f} peak_rss_mb={peak_rss_mb():.0f}"
+        f"queries/s={len(queries) / (lat_ms.sum() / 1000):.1f} peak_rss_mb={peak_rss_mb():.0f} "
+        f"omp_threads={os.environ.get('OMP_NUM_THREADS', 'default')} load={os.getloadavg()[0]:.1f}"
     )
 
 

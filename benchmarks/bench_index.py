@@ -58,6 +58,9 @@ def main() -> None:
     p.add_argument("--ef-construction", type=int, default=80)
     p.add_argument("--ef-search", type=int, nargs="+", default=[128])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--hnsw-max", type=int, default=None, help="skip HNSW for sizes above this (build time)"
+    )
     args = p.parse_args()
 
     summary = []
@@ -82,6 +85,10 @@ def main() -> None:
         )
         del flat
         gc.collect()
+        if args.hnsw_max is not None and n > args.hnsw_max:
+            summary.append(f"n={n}:flat_p50={np.percentile(flat_lat, 50):.1f}ms,hnsw=skipped")
+            del x
+            continue
         base = rss_mb()
         t = time.perf_counter()
         hnsw = VectorIndex(
@@ -114,7 +121,10 @@ def main() -> None:
             )
         del hnsw, x
         gc.collect()
-    print(f"SUMMARY bench_index d={args.dim} load={os.getloadavg()[0]:.1f} " + " ".join(summary))
+    print(
+        f"SUMMARY bench_index d={args.dim} threads={faiss.omp_get_max_threads()} "
+        f"load={os.getloadavg()[0]:.1f} " + " ".join(summary)
+    )
 
 
 if __name__ == "__main__":
