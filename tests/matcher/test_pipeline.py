@@ -329,3 +329,9 @@ def test_sentence_encoder_is_batched_and_cached(recommender, fake_encoder, docum
     for s in first:
         for e in s.evidence:
             assert e.doc_snippet in documents[e.doc_id].full_text
+
+
+def test_warm_up_fills_the_keyword_cache(recommender, documents):
+    assert recommender.warm_up(["gxu_bridge"]) == 1
+    assert "gxu_bridge" in recommender.features._kw_cache
+    assert recommender.warm_up() == len(documents)
