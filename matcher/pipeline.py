@@ -27,7 +27,7 @@ import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,6 +63,26 @@ COLLECTION_KINDS: dict[CollectionName, tuple[DocKind, ...]] = {
 ENTERPRISE_KINDS: tuple[OrgKind, ...] = ("enterprise", "company")
 
 CheckFn = Callable[[str], list[Exclusion]]
+
+
+class PairMatrix(NamedTuple):
+    """Scores and hard constraints of rows × organisations, for the solvers.
+
+    row_ids : need/capability ids (:meth:`Recommender.pair_matrix`) or enterprise ids
+        (:meth:`Recommender.enterprise_matrix`), length n.
+    org_ids : candidate organisations, length m.
+    scores : float64 (n, m): the same score ``score_pairs`` / the ranked lists give.
+    forbidden : bool (n, m): True where the pair is ineligible (group/same org, inactive,
+        staff block, kind, region; whole row for an inactive or need-less row).
+    best_query : object (n, m): the need id behind each enterprise score (None if the
+        enterprise has no active need); equals the row id for :meth:`pair_matrix`.
+    """
+
+    row_ids: tuple[str, ...]
+    org_ids: tuple[str, ...]
+    scores: NDArray[np.float64]
+    forbidden: NDArray[np.bool_]
+    best_query: NDArray[np.object_]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -310,7 +330,8 @@ class Recommender:
         if restrict_to is not None:
             keep = set(restrict_to)
             scored = {o: s for o, s in scored.items() if o in keep}
-        org_ids = sorted(o for o in scored if o not in set(exclude))
+        skip = set(exclude)
+        org_ids = sorted(o for o in scored if o not in skip)
         scores = np.array([scored[o].score for o in org_ids], dtype=np.float64)
         exclusions = {o: check(o) for o in org_ids}
         mask = np.array([bool(exclusions[o]) for o in org_ids], dtype=bool)
@@ -519,6 +540,105 @@ class Recommender:
             restrict_to=candidates,
             pools=members,
         )
+
+    # ------------------------------------------------------------------ matrices for solvers
+    def _forbidden(
+        self,
+        owners: Sequence[str],
+        row_keys: Sequence[Collection[str]],
+        org_ids: Sequence[str],
+        kinds: Sequence[OrgKind] | None,
+        require_in_region: bool,
+    ) -> NDArray[np.bool_]:
+        mask = self.policy.conflict_mask(list(owners), list(org_ids))
+        cols = {o: j for j, o in enumerate(org_ids)}
+        by_key: dict[str, list[int]] = defaultdict(list)
+        for i, keys in enumerate(row_keys):
+            for key in keys:
+                by_key[key].append(i)
+        for a, b in self.policy.blocks:  # blocks naming a row's need/capability id
+            for key, org in ((a, b), (b, a)):
+                if org in cols:
+                    for i in by_key.get(key, []):
+                        mask[i, cols[org]] = True
+        col_bad = np.array(
+            [
+                (kinds is not None and self.orgs[o].kind not in kinds)
+                or (require_in_region and not self.orgs[o].in_region)
+                for o in org_ids
+            ],
+            dtype=bool,
+        ).reshape(len(org_ids))
+        return np.asarray(mask | col_bad[None, :], dtype=bool)
+
+    def pair_matrix(
+        self,
+        query_ids: Sequence[str],
+        org_ids: Sequence[str],
+        *,
+        kinds: Sequence[OrgKind] | None = None,
+        require_in_region: bool = False,
+    ) -> PairMatrix:
+        """Scores and eligibility of every (need or capability, organisation) pair.
+
+        Row i, column j equals ``score_pairs([(query_ids[i], org_ids[j])])`` and
+        ``forbidden[i, j]`` is True iff the per-pair check (with ``kinds`` and
+        ``require_in_region``) reports an exclusion or the query is inactive.
+        """
+        for o in org_ids:
+            if o not in self.orgs:
+                raise UnknownEntity(f"unknown organisation {o!r}")
+        n, m = len(query_ids), len(org_ids)
+        scores = np.zeros((n, m), dtype=np.float64)
+        best = np.empty((n, m), dtype=object)
+        owners: list[str] = []
+        for i, qid in enumerate(query_ids):
+            query, collection = self._pair_query(qid, None)
+            scored = self._score_queries([query], collection, query.owner_org_id, org_ids)
+            scores[i] = [scored[o].score for o in org_ids]
+            best[i] = qid
+            owners.append(self._doc(qid).org_id)
+        forbidden = self._forbidden(
+            owners, [[q] for q in query_ids], org_ids, kinds, require_in_region
+        )
+        for i, qid in enumerate(query_ids):
+            if not self._active(self._doc(qid)):
+                forbidden[i] = True
+        return PairMatrix(tuple(query_ids), tuple(org_ids), scores, forbidden, best)
+
+    def enterprise_matrix(
+        self,
+        enterprise_ids: Sequence[str],
+        org_ids: Sequence[str],
+        *,
+        kinds: Sequence[OrgKind] | None = CAPABILITY_ORG_KINDS,
+        require_in_region: bool = False,
+    ) -> PairMatrix:
+        """Enterprise × partner scores for pairing campaigns (结对子): each cell is the best
+        score over the enterprise's active needs (as in :meth:`suggest_for_enterprise`),
+        ``best_query`` names that need. An enterprise without active needs gets a forbidden
+        row of zeros."""
+        for o in [*enterprise_ids, *org_ids]:
+            if o not in self.orgs:
+                raise UnknownEntity(f"unknown organisation {o!r}")
+        n, m = len(enterprise_ids), len(org_ids)
+        scores = np.zeros((n, m), dtype=np.float64)
+        best = np.full((n, m), None, dtype=object)
+        row_keys: list[list[str]] = []
+        empty: list[int] = []
+        for i, ent in enumerate(enterprise_ids):
+            needs = [d for d in self._needs_of(ent) if self._active(d)]
+            row_keys.append([d.id for d in needs])
+            if not needs or not self.orgs[ent].active:
+                empty.append(i)
+                continue
+            queries = [Query.from_document(d) for d in needs]
+            scored = self._score_queries(queries, "capabilities", ent, org_ids)
+            scores[i] = [scored[o].score for o in org_ids]
+            best[i] = [scored[o].query.id for o in org_ids]
+        forbidden = self._forbidden(enterprise_ids, row_keys, org_ids, kinds, require_in_region)
+        forbidden[empty] = True
+        return PairMatrix(tuple(enterprise_ids), tuple(org_ids), scores, forbidden, best)
 
     # ------------------------------------------------------------------ pairs and training
     def _pair_query(self, query_id: str, viewer_org_id: str | None) -> tuple[Query, CollectionName]:

@@ -335,3 +335,33 @@ def test_warm_up_fills_the_keyword_cache(recommender, documents):
     assert recommender.warm_up(["gxu_bridge"]) == 1
     assert "gxu_bridge" in recommender.features._kw_cache
     assert recommender.warm_up() == len(documents)
+
+
+def test_pair_matrix_matches_score_pairs_and_checks(recommender, orgs):
+    needs = ["need_sugar", "need_comp", "need_b_public", "need_closed"]
+    cols = sorted(orgs)
+    pm = recommender.pair_matrix(needs, cols, kinds=("university", "institute"))
+    assert pm.scores.shape == pm.forbidden.shape == (4, len(cols))
+    assert pm.forbidden.dtype == np.bool_ and pm.scores.dtype == np.float64
+    for i, n in enumerate(needs):
+        assert pm.scores[i].tolist() == recommender.score_pairs([(n, o) for o in cols])
+        owner = recommender.documents[n].org_id
+        for j, o in enumerate(cols):
+            ex = recommender.policy.check(owner, o, keys=[n], kinds=("university", "institute"))
+            expected = bool(ex) or n == "need_closed"
+            assert pm.forbidden[i, j] == expected, (n, o, ex)
+    j = cols.index("blocked_inst")
+    assert pm.forbidden[0, j] and not pm.forbidden[1, j]  # blocked for need_sugar only
+
+
+def test_enterprise_matrix_matches_suggest_for_enterprise(recommender, orgs):
+    ents = ["ent_b", "gx_sugar", "gxu"]  # gxu has no needs
+    cols = sorted(o for o in orgs if orgs[o].kind in ("university", "institute"))
+    pm = recommender.enterprise_matrix(ents, cols)
+    for s in recommender.suggest_for_enterprise("ent_b", k=20):
+        j = cols.index(s.org_id)
+        assert pm.scores[0, j] == s.score and pm.best_query[0, j] == s.query_id
+        assert not pm.forbidden[0, j]
+    assert pm.forbidden[1, cols.index("gx_research")]  # same group
+    assert pm.forbidden[1, cols.index("blocked_inst")]  # blocked via its need id
+    assert pm.forbidden[2].all() and (pm.scores[2] == 0).all()
