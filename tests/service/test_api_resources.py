@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.service.api_support)
 """Resource routes: organisations, needs, capabilities, bounties, users, audit, errors."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from tests.service.api_support import (  # noqa: F401 (fixtures)
 )
 
 
-def test_pagination_and_total(client, world) -> None:  # noqa: F811
+def test_pagination_and_total(client, world) -> None:
     staff = bearer(world.keys["staff"])
     r = client.get("/api/v1/organisations", params={"limit": 2, "offset": 1}, headers=staff)
     assert r.status_code == 200
@@ -25,7 +26,7 @@ def test_pagination_and_total(client, world) -> None:  # noqa: F811
     assert r.status_code == 422
 
 
-def test_enterprise_sees_only_own_needs(client, world) -> None:  # noqa: F811
+def test_enterprise_sees_only_own_needs(client, world) -> None:
     a = bearer(world.keys["ent_a"])
     r = client.get("/api/v1/needs", headers=a)
     assert [n["external_id"] for n in r.json()["items"]] == ["N-A1", "N-A2"]
@@ -38,7 +39,7 @@ def test_enterprise_sees_only_own_needs(client, world) -> None:  # noqa: F811
     assert r.json()["total"] == 0
 
 
-def test_enterprise_directory_hides_other_enterprises(client, world) -> None:  # noqa: F811
+def test_enterprise_directory_hides_other_enterprises(client, world) -> None:
     a = bearer(world.keys["ent_a"])
     got = [o["external_id"] for o in client.get("/api/v1/organisations", headers=a).json()["items"]]
     assert got == ["ENT-A", "UNI-1", "INST-1"]
@@ -47,7 +48,7 @@ def test_enterprise_directory_hides_other_enterprises(client, world) -> None:  #
     assert {c["external_id"] for c in caps["items"]} == {"C-U1", "C-I1"}
 
 
-def test_staff_create_update_need_audited(client, world) -> None:  # noqa: F811
+def test_staff_create_update_need_audited(client, world) -> None:
     staff = bearer(world.keys["staff"])
     body = {
         "external_id": "N-A3",
@@ -79,7 +80,7 @@ def test_staff_create_update_need_audited(client, world) -> None:  # noqa: F811
     assert r.status_code == 404
 
 
-def test_enterprise_cannot_write(client, world) -> None:  # noqa: F811
+def test_enterprise_cannot_write(client, world) -> None:
     a = bearer(world.keys["ent_a"])
     r = client.patch("/api/v1/needs/N-A1", json={"title": "改"}, headers=a)
     assert r.status_code == 403 and r.json()["code"] == "forbidden"
@@ -91,7 +92,7 @@ def test_enterprise_cannot_write(client, world) -> None:  # noqa: F811
     assert r.status_code == 403
 
 
-def test_size_bounds(client, world) -> None:  # noqa: F811
+def test_size_bounds(client, world) -> None:
     staff = bearer(world.keys["staff"])
     body = {
         "external_id": "N-BIG",
@@ -110,7 +111,7 @@ def test_size_bounds(client, world) -> None:  # noqa: F811
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
 
 
-def test_bounties_bids_visibility(client, world) -> None:  # noqa: F811
+def test_bounties_bids_visibility(client, world) -> None:
     a, b, staff = (bearer(world.keys[k]) for k in ("ent_a", "ent_b", "staff"))
     listing = client.get("/api/v1/bounties", headers=a).json()
     assert listing["total"] == 1
@@ -128,7 +129,7 @@ def test_bounties_bids_visibility(client, world) -> None:  # noqa: F811
     assert client.get("/api/v1/bounties/NOPE", headers=a).status_code == 404
 
 
-def test_respondents_and_bid_ranking(client, world, handle) -> None:  # noqa: F811
+def test_respondents_and_bid_ranking(client, world, handle) -> None:
     a, b, staff = (bearer(world.keys[k]) for k in ("ent_a", "ent_b", "staff"))
     assert client.get("/api/v1/bounties/BT-1/respondents", headers=a).status_code == 404
     r = client.get("/api/v1/bounties/BT-1/respondents", headers=b)  # the poster
@@ -145,7 +146,7 @@ def test_respondents_and_bid_ranking(client, world, handle) -> None:  # noqa: F8
     assert client.get("/api/v1/bounties/BT-1/bid-ranking", headers=b).status_code == 403
 
 
-def test_users_admin_only(client, world) -> None:  # noqa: F811
+def test_users_admin_only(client, world) -> None:
     admin, staff = bearer(world.keys["admin"]), bearer(world.keys["staff"])
     assert client.get("/api/v1/users", headers=staff).status_code == 403
     r = client.post(
@@ -169,7 +170,7 @@ def test_users_admin_only(client, world) -> None:  # noqa: F811
     assert "user.create" in actions
 
 
-def test_error_bodies_are_consistent(client, world, handle) -> None:  # noqa: F811
+def test_error_bodies_are_consistent(client, world, handle) -> None:
     staff = bearer(world.keys["staff"])
     for r in (
         client.get("/api/v1/needs/NOPE", headers=staff),
@@ -185,7 +186,7 @@ def test_error_bodies_are_consistent(client, world, handle) -> None:  # noqa: F8
     assert r.status_code == 503 and r.json()["code"] == "index_not_ready"
 
 
-def test_healthz_and_metrics(client, world, handle) -> None:  # noqa: F811
+def test_healthz_and_metrics(client, world, handle) -> None:
     r = client.get("/healthz")
     assert r.status_code == 200
     assert r.json() == {

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.service.api_support)
 """Suggestions, shortlist decisions (optimistic locking), campaigns, re-index, hot reload."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.service.api_support import (  # noqa: F401 (fixtures)
 )
 
 
-def test_suggestions_for_own_need_strip_foreign_evidence(client, world, handle) -> None:  # noqa: F811
+def test_suggestions_for_own_need_strip_foreign_evidence(client, world, handle) -> None:
     a = bearer(world.keys["ent_a"])
     r = client.post("/api/v1/suggestions", json={"need_id": "N-A1", "k": 5}, headers=a)
     assert r.status_code == 200, r.text
@@ -43,7 +44,7 @@ def test_suggestions_for_own_need_strip_foreign_evidence(client, world, handle) 
     }
 
 
-def test_suggestions_other_enterprise_404(client, world, handle) -> None:  # noqa: F811
+def test_suggestions_other_enterprise_404(client, world, handle) -> None:
     a = bearer(world.keys["ent_a"])
     for body in ({"need_id": "N-B1"}, {"need_id": "N-B2"}, {"enterprise_id": "ENT-B"}):
         r = client.post("/api/v1/suggestions", json=body, headers=a)
@@ -55,7 +56,7 @@ def test_suggestions_other_enterprise_404(client, world, handle) -> None:  # noq
     assert r.status_code == 422
 
 
-def test_enterprise_suggestions_drop_foreign_query_id(client, world) -> None:  # noqa: F811
+def test_enterprise_suggestions_drop_foreign_query_id(client, world) -> None:
     r = client.post(
         "/api/v1/suggestions", json={"enterprise_id": "ENT-A"}, headers=bearer(world.keys["ent_a"])
     )
@@ -65,7 +66,7 @@ def test_enterprise_suggestions_drop_foreign_query_id(client, world) -> None:  #
     assert "N-B1" not in r.text
 
 
-def test_match_uses_viewer_and_filters(client, world, handle) -> None:  # noqa: F811
+def test_match_uses_viewer_and_filters(client, world, handle) -> None:
     r = client.post(
         "/api/v1/match", json={"text": "废水处理", "k": 3}, headers=bearer(world.keys["ent_a"])
     )
@@ -80,7 +81,7 @@ def test_match_uses_viewer_and_filters(client, world, handle) -> None:  # noqa: 
     )
 
 
-def test_pair_scores(client, world) -> None:  # noqa: F811
+def test_pair_scores(client, world) -> None:
     a = bearer(world.keys["ent_a"])
     r = client.post(
         "/api/v1/pair-scores", json={"pairs": [{"need_id": "N-A1", "org_id": "UNI-1"}]}, headers=a
@@ -102,7 +103,7 @@ def test_pair_scores(client, world) -> None:  # noqa: F811
     assert r.status_code == 422
 
 
-def test_decision_version_conflict(client, world) -> None:  # noqa: F811
+def test_decision_version_conflict(client, world) -> None:
     staff, admin = bearer(world.keys["staff"]), bearer(world.keys["admin"])
     item = world.ids["item_a"]
     got = client.get(f"/api/v1/shortlists/{item}", headers=staff).json()
@@ -147,7 +148,7 @@ def test_decision_version_conflict(client, world) -> None:  # noqa: F811
     ]
 
 
-def test_concurrent_decisions_exactly_one_wins(client, world) -> None:  # noqa: F811
+def test_concurrent_decisions_exactly_one_wins(client, world) -> None:
     item = world.ids["item_b"]
     barrier = threading.Barrier(8)
 
@@ -171,7 +172,7 @@ def test_concurrent_decisions_exactly_one_wins(client, world) -> None:  # noqa: 
     assert n == 1
 
 
-def _wait_status(client, headers, cid: int, want: set[str], timeout: float = 10) -> dict[str, Any]:  # noqa: F811
+def _wait_status(client, headers, cid: int, want: set[str], timeout: float = 10) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         c = client.get(f"/api/v1/campaigns/{cid}", headers=headers).json()
@@ -181,7 +182,7 @@ def _wait_status(client, headers, cid: int, want: set[str], timeout: float = 10)
     raise AssertionError(f"campaign {cid} stuck: {c}")
 
 
-def test_campaign_run_greedy_and_result(client, world) -> None:  # noqa: F811
+def test_campaign_run_greedy_and_result(client, world) -> None:
     staff = bearer(world.keys["staff"])
     r = client.post(
         "/api/v1/campaigns",
@@ -219,7 +220,7 @@ class _SlowRecommender(FakeRecommender):
         return super().suggest_for_enterprise(org_id, k, **kw)
 
 
-def test_campaign_cancel_and_failure(client, world, handle) -> None:  # noqa: F811
+def test_campaign_cancel_and_failure(client, world, handle) -> None:
     staff = bearer(world.keys["staff"])
     gate = threading.Event()
     handle.swap(_SlowRecommender(gate), "slow")
@@ -246,7 +247,7 @@ def test_campaign_cancel_and_failure(client, world, handle) -> None:  # noqa: F8
     assert c["status"] == "failed" and "IndexNotReady" in c["error"]
 
 
-def test_reindex_admin_only_background(client, world, monkeypatch) -> None:  # noqa: F811
+def test_reindex_admin_only_background(client, world, monkeypatch) -> None:
     import sys
     import types
 
@@ -271,7 +272,7 @@ def test_reindex_admin_only_background(client, world, monkeypatch) -> None:  # n
 
 
 @pytest.mark.parametrize("n_switches", [20])
-def test_hot_reload_no_failed_requests(client, world, handle, n_switches: int) -> None:  # noqa: F811
+def test_hot_reload_no_failed_requests(client, world, handle, n_switches: int) -> None:
     """Suggestions keep answering 200 while the handle switches builds underneath.
 
     Uses the fake handle (the real RecommenderHandle is tested the same way in

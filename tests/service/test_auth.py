@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.service.api_support)
 """Auth primitives (service/auth.py) and how the API applies them."""
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def test_role_allows(role: str, allowed: tuple[str, ...], ok: bool) -> None:
     assert auth.role_allows(role, allowed) is ok
 
 
-def test_bearer_and_x_api_key(client, world) -> None:  # noqa: F811
+def test_bearer_and_x_api_key(client, world) -> None:
     key = world.keys["ent_a"]
     for headers in (bearer(key), {"X-API-Key": key}):
         r = client.get("/api/v1/auth/me", headers=headers)
@@ -107,20 +108,20 @@ def test_bearer_and_x_api_key(client, world) -> None:  # noqa: F811
         {"Authorization": "Bearer "},
     ],
 )
-def test_bad_credentials_401(client, headers) -> None:  # noqa: F811
+def test_bad_credentials_401(client, headers) -> None:
     r = client.get("/api/v1/needs", headers=headers)
     assert r.status_code == 401
     assert set(r.json()) == {"detail", "code"}
     assert r.headers["www-authenticate"] == "Bearer"
 
 
-def test_wrong_secret_with_valid_prefix_401(client, world) -> None:  # noqa: F811
+def test_wrong_secret_with_valid_prefix_401(client, world) -> None:
     key = world.keys["staff"]
     forged = key[: key.rindex("_") + 1] + "x" * 43
     assert client.get("/api/v1/needs", headers=bearer(forged)).status_code == 401
 
 
-def test_revoked_key_and_inactive_user(client, world) -> None:  # noqa: F811
+def test_revoked_key_and_inactive_user(client, world) -> None:
     admin = bearer(world.keys["admin"])
     assert client.get("/api/v1/auth/me", headers=bearer(world.keys["ent_b"])).status_code == 200
     r = client.post(f"/api/v1/users/{world.user_ids['ent_b']}/revoke", headers=admin)
@@ -129,7 +130,7 @@ def test_revoked_key_and_inactive_user(client, world) -> None:  # noqa: F811
     assert r.status_code == 401 and r.json()["code"] == "invalid_credentials"
 
 
-def test_session_login_csrf_logout(client, world) -> None:  # noqa: F811
+def test_session_login_csrf_logout(client, world) -> None:
     r = client.post("/api/v1/auth/login", json={"username": "staff", "password": "wrong-pw"})
     assert r.status_code == 401 and r.json()["code"] == "invalid_credentials"
     r = client.post("/api/v1/auth/login", json={"username": "staff", "password": PASSWORD})
@@ -156,7 +157,7 @@ def test_session_login_csrf_logout(client, world) -> None:  # noqa: F811
     assert client.get("/api/v1/needs").status_code == 401
 
 
-def test_password_change_ends_sessions(client, world) -> None:  # noqa: F811
+def test_password_change_ends_sessions(client, world) -> None:
     from service import crud
     from service.db import session_scope
 
@@ -168,13 +169,13 @@ def test_password_change_ends_sessions(client, world) -> None:  # noqa: F811
     assert client.get("/api/v1/auth/me").status_code == 401
 
 
-def test_tampered_cookie_rejected(client) -> None:  # noqa: F811
+def test_tampered_cookie_rejected(client) -> None:
     forged = auth.make_session_cookie("not-the-server-secret", user_id=1, password_hash=None)
     client.cookies.set(auth.SESSION_COOKIE, forged)
     assert client.get("/api/v1/auth/me").status_code == 401
 
 
-def test_login_throttle(client) -> None:  # noqa: F811
+def test_login_throttle(client) -> None:
     for _ in range(10):
         r = client.post("/api/v1/auth/login", json={"username": "staff", "password": "bad-pw"})
         assert r.status_code == 401
@@ -182,6 +183,6 @@ def test_login_throttle(client) -> None:  # noqa: F811
     assert r.status_code == 429 and r.json()["code"] == "too_many_attempts"
 
 
-def test_enterprise_without_password_cannot_login(client, world) -> None:  # noqa: F811
+def test_enterprise_without_password_cannot_login(client, world) -> None:
     r = client.post("/api/v1/auth/login", json={"username": "nobody", "password": PASSWORD})
     assert r.status_code == 401

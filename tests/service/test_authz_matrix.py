@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.service.api_support)
 """Authorization matrix: every route × every role (anonymous, enterprise A, enterprise B,
 staff, admin), each on a fresh copy of the fixture database.
 
@@ -242,7 +243,7 @@ def _body(b: Body, role: str, w: World) -> dict[str, Any] | None:
 
 
 @pytest.fixture(scope="module")
-def shared_client(world_template: World) -> Any:  # noqa: F811
+def shared_client(world_template: World) -> Any:
     """One app for the whole matrix (building an app costs ~0.3 s); each case points it at a
     fresh copy of the database and fresh per-app state."""
     app = create_app(
@@ -275,7 +276,7 @@ def test_matrix(
     role: str,
     world: World,
     reindex_stub: None,
-    shared_client: Any,  # noqa: F811
+    shared_client: Any,
 ) -> None:
     case = MATRIX[route]
     method = route.split(" ", 1)[0]
@@ -312,7 +313,7 @@ def test_matrix(
         assert not leaked, f"{route} as {role} leaked {leaked}"
 
 
-def test_session_cookie_is_not_a_bypass(world: World) -> None:  # noqa: F811
+def test_session_cookie_is_not_a_bypass(world: World) -> None:
     """An enterprise with a password gets no more through a session than with its key."""
     from service import crud
     from service.db import session_scope
@@ -333,7 +334,7 @@ def test_session_cookie_is_not_a_bypass(world: World) -> None:  # noqa: F811
         assert client.get("/api/v1/needs/N-B1").status_code == 404
 
 
-def test_matrix_covers_the_schema(world: World) -> None:  # noqa: F811
+def test_matrix_covers_the_schema(world: World) -> None:
     """Every operation in the OpenAPI schema is in the matrix (schema and routes agree)."""
     app = create_app(
         world.settings, session_factory=world.factory, recommender=FakeHandle(FakeRecommender())
