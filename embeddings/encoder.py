@@ -206,7 +206,8 @@ class SentenceTransformerEncoder(_BatchedEncoder):
     batch_size : int
         Texts per forward pass.
     query_prefix, document_prefix : str
-        Prepended to queries/documents (e.g. ``"query: "`` for E5 checkpoints).
+        Prepended to queries/documents (e.g. ``"query: "`` for E5 checkpoints). When empty,
+        the prompts configured in the model directory are used (sentence-transformers >= 5).
     """
 
     def __init__(
@@ -272,13 +273,19 @@ class SentenceTransformerEncoder(_BatchedEncoder):
         prefix = self.query_prefix if is_query else self.document_prefix
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
-        vecs = model.encode(
-            [prefix + t for t in texts],
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        common = {
+            "batch_size": self.batch_size,
+            "convert_to_numpy": True,
+            "normalize_embeddings": True,
+            "show_progress_bar": False,
+        }
+        if not prefix and hasattr(model, "encode_query"):
+            # sentence-transformers >= 5 applies the model's own "query"/"document" prompts
+            # (config_sentence_transformers.json), e.g. "query: "/"passage: " for E5 checkpoints
+            fn = model.encode_query if is_query else model.encode_document
+            vecs = fn(texts, **common)
+        else:
+            vecs = model.encode([prefix + t for t in texts], **common)
         return np.asarray(vecs, dtype=np.float32)
 
 
