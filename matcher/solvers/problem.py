@@ -276,3 +276,48 @@ def prepare(problem: PairingProblem) -> Prepared:
         previous_unmapped=int(problem.previous_unmapped),
         row_start=row_start,
     )
+
+
+def top_candidates(
+    scores: ArrayLike, top: int, *, forbidden: ArrayLike | None = None
+) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
+    """Sparse top-``top`` candidates per row of a dense score matrix.
+
+    Forbidden cells stay among the candidates (so the diagnosis can say *why* an enterprise's
+    best institutes were not used) and are returned as excluded pairs.
+
+    Parameters
+    ----------
+    scores : array_like of float, shape (n, m)
+    top : int
+        Candidates kept per row (all if >= m).
+    forbidden : array_like of bool, shape (n, m), optional
+
+    Returns
+    -------
+    rows, cols : int64 (p,); vals : float64 (p,); excluded : int64 (q, 2), the forbidden
+        candidate pairs.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2:
+        raise InvalidParameter(f"scores must be 2-D; got shape {s.shape}")
+    if not isinstance(top, int | np.integer) or top < 1:
+        raise InvalidParameter(f"top must be an int >= 1; got {top!r}")
+    n, m = s.shape
+    t = min(int(top), m)
+    if n == 0 or t == 0:
+        e = np.zeros(0, np.int64)
+        return e, e, np.zeros(0), np.zeros((0, 2), np.int64)
+    part = np.argpartition(-s, t - 1, axis=1)[:, :t] if t < m else np.tile(np.arange(m), (n, 1))
+    rows = np.repeat(np.arange(n, dtype=np.int64), t)
+    cols = part.ravel().astype(np.int64)
+    vals = s[rows, cols]
+    if forbidden is None:
+        excluded = np.zeros((0, 2), np.int64)
+    else:
+        f = np.asarray(forbidden, dtype=bool)
+        if f.shape != s.shape:
+            raise InvalidParameter(f"forbidden must have shape {s.shape}; got {f.shape}")
+        hit = f[rows, cols]
+        excluded = np.stack([rows[hit], cols[hit]], axis=1)
+    return rows, cols, vals, excluded
