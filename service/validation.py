@@ -224,6 +224,7 @@ _FULLWIDTH_ALNUM: Final[dict[int, int | str]] = {
     **{cp: cp - 0xFEE0 for cp in range(0xFF41, 0xFF5B)},  # ａ-ｚ
     0x3000: " ",
 }
+_HAS_FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\u3000]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
 
 
@@ -235,8 +236,12 @@ def normalise_text(value: object) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
-    text = text.translate(_FULLWIDTH_ALNUM).replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
+    if _HAS_FULLWIDTH.search(text):  # translate() is slow; most cells need nothing
+        text = text.translate(_FULLWIDTH_ALNUM)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", text)
     return text.strip()
 
 
