@@ -50,7 +50,7 @@ Eligibility = Callable[[BidInfo], Iterable[str]] | Mapping[str, Iterable[str]]
 
 def reason_label(code: str) -> str:
     """Chinese label of a reason code (the code itself when unknown)."""
-    return BID_REASON_LABELS.get(code) or REASON_LABELS.get(code, code)  # type: ignore[call-overload, no-any-return]
+    return BID_REASON_LABELS.get(code) or REASON_LABELS.get(code, code)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from matcher.constraints import CAPABILITY_ORG_KINDS
 from matcher.errors import MatcherError, NoFeasibleAssignment
@@ -223,7 +223,7 @@ def pairing_solve(ctx: Any) -> dict[str, Any]:
     }
 
 
-def _previous_pairs(session: Any, name: str) -> list[tuple[str, str]]:
+def _previous_pairs(session: Session, name: str) -> list[tuple[str, str]]:
     camp = session.scalar(select(Campaign).where(Campaign.name == name))
     if camp is None:
         raise MatcherError(f"previous campaign {name!r} not found")
@@ -345,7 +345,7 @@ def cmd_pair(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bounty(session: Any, external_id: str) -> Bounty | None:
+def _bounty(session: Session, external_id: str) -> Bounty | None:
     return session.scalar(select(Bounty).where(Bounty.external_id == external_id))
 
 

@@ -297,3 +297,17 @@ def test_flow_equals_lp_optimum(p: PairingProblem) -> None:
     if flow.n_pairs:
         assert fair.min_affinity >= flow.min_affinity - 1e-12  # type: ignore[operator]
         assert fair.objective <= flow.objective + 1e-9
+
+
+def test_top_candidates_keeps_forbidden_for_the_diagnosis() -> None:
+    from matcher.solvers.problem import top_candidates
+
+    scores = np.array([[0.1, 0.5, 0.3], [0.9, 0.2, 0.4]])
+    forbidden = np.array([[False, True, False], [False, False, False]])
+    r, c, v, ex = top_candidates(scores, 2, forbidden=forbidden)
+    assert sorted(zip(r.tolist(), c.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 0), (1, 2)]
+    assert np.allclose(v, scores[r, c])
+    assert ex.tolist() == [[0, 1]]
+    p = PairingProblem(2, 3, r, c, v, excluded=ex, excluded_reasons=("SAME_GROUP",))
+    sol = get_solver("mincostflow").solve(p)
+    assert pairs(sol) == {(0, 2), (1, 0)}
