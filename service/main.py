@@ -179,7 +179,8 @@ def create_app(
     recommender : a handle with ``get()`` and ``status()`` (tests); default builds
         ``service.recommender.RecommenderHandle``.
     campaign_solve : the campaign solve function (default: the pairing engine's
-        ``service.campaigns.solve_campaign`` if installed, else the greedy default).
+        ``service.commands.campaign.pairing_solve`` if installed, else
+        :func:`service.jobs.campaign_runner.greedy_solve`).
     max_body_bytes : larger request bodies get 413.
     """
     settings = settings if settings is not None else get_settings()
@@ -269,13 +270,15 @@ def _docs_router(app: FastAPI) -> APIRouter:
 
 
 def _default_solve() -> SolveFn | None:
+    """The pairing engine's solve (``service.commands.campaign.pairing_solve``: min-cost flow
+    over the recommender's score matrix) when installed; None falls back to the greedy one."""
     try:
-        module = importlib.import_module("service.campaigns")
+        module = importlib.import_module("service.commands.campaign")
     except ModuleNotFoundError as exc:
-        if exc.name != "service.campaigns":
+        if exc.name != "service.commands.campaign":
             raise
         return None
-    solve: SolveFn | None = getattr(module, "solve_campaign", None)
+    solve: SolveFn | None = getattr(module, "pairing_solve", None)
     return solve
 
 

@@ -345,8 +345,15 @@ def handle() -> FakeHandle:
 
 @pytest.fixture
 def client(world: World, handle: FakeHandle) -> Any:
+    from service.jobs.campaign_runner import greedy_solve
     from service.main import create_app
 
-    app = create_app(world.settings, session_factory=world.factory, recommender=handle)
+    # The fake recommender has no score matrix for the pairing solver: use the greedy solve.
+    app = create_app(
+        world.settings,
+        session_factory=world.factory,
+        recommender=handle,
+        campaign_solve=greedy_solve,
+    )
     with TestClient(app) as c:
         yield c

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from service.jobs.campaign_runner import greedy_solve
 from service.main import create_app
 from tests.service.api_support import (  # noqa: F401 (fixtures)
     FakeHandle,
@@ -77,7 +78,10 @@ def test_fuzz_no_server_errors(world: World, monkeypatch: pytest.MonkeyPatch) ->
     fake.run_reindex = lambda settings: "build-fuzz"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "service.jobs.reindex", fake)
     app = create_app(
-        world.settings, session_factory=world.factory, recommender=FakeHandle(FakeRecommender())
+        world.settings,
+        session_factory=world.factory,
+        recommender=FakeHandle(FakeRecommender()),
+        campaign_solve=greedy_solve,
     )
     sent = 0
     errors: list[str] = []

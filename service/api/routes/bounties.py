@@ -15,7 +15,7 @@ from service import auth, crud, schemas
 from service.api import convert
 from service.api.deps import CurrentUser, Pagination, RecommenderDep, SessionDep, StaffUser
 from service.api.routes.suggestions import _visible_suggestions
-from service.errors import NotFound
+from service.errors import InvalidRequest, NotFound
 from service.models import Bid, Bounty, Capability, Need
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def respondents(
 @router.get(
     "/{external_id}/bid-ranking",
     response_model=schemas.BidRanking,
-    summary="Rank the bids of a bounty (staff)",
+    summary="Rank the bids of a bounty (staff): affinity, proposal similarity, price",
 )
 def bid_ranking(
     external_id: ExtId,
@@ -144,58 +144,81 @@ def bid_ranking(
     session: SessionDep,
     _user: StaffUser,
     recommender: RecommenderDep,
+    method: Annotated[Literal["lowest", "budget"], Query(description="price scoring")] = "lowest",
 ) -> schemas.BidRanking:
-    """Bids ranked by the recommender's relevance of each respondent (consortium members
-    checked by the group rule); ineligible bids come last with their reason codes."""
+    """Respondent affinity comes from the recommender (consortium members checked by the
+    group rule), proposal similarity from the sentence encoder when available; the ranking
+    is :func:`matcher.bids.rank_bids` (ineligible bids last, with reason codes)."""
+    from matcher.bids import rank_bids
+    from matcher.types import BidInfo
+
     bounty = crud.get_bounty(session, external_id=external_id)
-    bids = list(session.scalars(select(Bid).where(Bid.bounty_id == bounty.id).order_by(Bid.id)))
-    if not bids:
-        return schemas.BidRanking(bounty_external_id=external_id, method="relevance", ranking=[])
-    orgs = convert.org_ext_ids(session, [b.respondent_org_id for b in bids])
-    by_org: dict[str, list[Bid]] = {}
-    for b in bids:
-        by_org.setdefault(orgs[b.respondent_org_id], []).append(b)
-    members = {orgs[b.respondent_org_id]: list(b.members or []) for b in bids}
+    if method == "budget" and bounty.budget is None:
+        raise InvalidRequest("method 'budget' needs a bounty budget", code="invalid_parameter")
+    info = bounty_info(session, bounty)
+    rows = list(session.scalars(select(Bid).where(Bid.bounty_id == bounty.id).order_by(Bid.id)))
+    if not rows:
+        return schemas.BidRanking(bounty_external_id=external_id, method=method, ranking=[])
+    orgs = convert.org_ext_ids(session, [b.respondent_org_id for b in rows])
+    bids = [
+        BidInfo(
+            id=b.external_id,
+            bounty_id=info.id,
+            respondent_org_id=orgs[b.respondent_org_id],
+            price=b.price,
+            proposal=b.proposal or "",
+            members=tuple(b.members or ()),
+        )
+        for b in rows
+    ]
+    respondents = {b.respondent_org_id for b in bids}
     with request.app.state.metrics.time_suggestion("bids"):
         ranked = recommender.respondents_for_bounty(
-            bounty_info(session, bounty),
-            len(by_org),
-            candidates=set(by_org),
-            members=members,
-            k_excluded=len(by_org),
+            info,
+            len(respondents),
+            candidates=respondents,
+            members={b.respondent_org_id: list(b.members) for b in bids},
+            k_excluded=len(respondents),
         )
-    out: list[schemas.RankedBid] = []
-    seen: set[str] = set()
-    for s in ranked.suggestions:
-        for b in by_org.get(str(s.org_id), []):
-            out.append(
-                schemas.RankedBid(
-                    bid_external_id=b.external_id,
-                    respondent_org_external_id=str(s.org_id),
-                    rank=len(out) + 1,
-                    score=float(s.score),
-                    price=b.price,
-                    detail={"eligible": True},
-                )
-            )
-        seen.add(str(s.org_id))
-    reasons: dict[str, list[str]] = {}
-    for e in ranked.excluded:
-        reasons.setdefault(str(e.org_id), []).append(str(e.code))
-    for org_id, org_bids in by_org.items():
-        if org_id in seen:
-            continue
-        for b in org_bids:
-            out.append(
-                schemas.RankedBid(
-                    bid_external_id=b.external_id,
-                    respondent_org_external_id=org_id,
-                    rank=len(out) + 1,
-                    score=0.0,
-                    price=b.price,
-                    detail={"eligible": False, "reasons": reasons.get(org_id, [])},
-                )
-            )
-    if not out:
-        raise NotFound("no rankable bids")
-    return schemas.BidRanking(bounty_external_id=external_id, method="relevance", ranking=out)
+        org_score = {str(x.org_id): float(x.score) for x in ranked.suggestions}
+        codes: dict[str, list[str]] = {}
+        for e in ranked.excluded:
+            codes.setdefault(str(e.org_id), []).append(str(e.code))
+        similarity = dict.fromkeys((b.id for b in bids), 0.0)
+        encoder = getattr(recommender, "sentence_encoder", None)
+        if encoder is not None:
+            q = encoder.encode_queries([f"{info.title}。{info.text}"])
+            d = encoder.encode_documents([b.proposal for b in bids])
+            similarity = {b.id: float(x) for b, x in zip(bids, d @ q[0], strict=True)}
+        result = rank_bids(
+            bids,
+            affinity={
+                b.id: min(max(org_score.get(b.respondent_org_id, 0.0), 0.0), 1.0) for b in bids
+            },
+            similarity={k: min(max(v, 0.0), 1.0) for k, v in similarity.items()},
+            budget=info.budget,
+            method=method,
+            eligibility={b.id: codes.get(b.respondent_org_id, []) for b in bids},
+            ineligible="rank_last",
+        )
+    out = [
+        schemas.RankedBid(
+            bid_external_id=b.bid_id,
+            respondent_org_external_id=b.respondent_org_id,
+            rank=b.rank if b.rank is not None else len(result.ranked) + n + 1,
+            score=float(b.total),
+            price=float(b.price),
+            detail={
+                "eligible": b.eligible,
+                "reasons": list(b.reasons),
+                "reason_text": b.reason_text,
+                "affinity": round(b.affinity, 4),
+                "similarity": round(b.similarity, 4),
+                "maturity": round(b.maturity, 4),
+                "price_score": round(b.price_score, 4),
+                "quality": round(b.quality, 4),
+            },
+        )
+        for n, b in enumerate((*result.ranked, *result.excluded))
+    ]
+    return schemas.BidRanking(bounty_external_id=external_id, method=method, ranking=out)
