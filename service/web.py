@@ -702,6 +702,7 @@ def _shortlist_page(
             "fields": _campaign_fields(db, campaign.id),
             "export_url": export_url + (f"?{q}" if q else ""),
             "return_query": filters.query(),
+            "page_query": q,
             "page": page,
             "pages": pages,
             "total": len(views),

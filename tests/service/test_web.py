@@ -454,3 +454,16 @@ def test_evidence_formats_are_normalised() -> None:
     assert _evidence_entries(doc) == [doc]
     assert _evidence_entries({"other": 1}) == []
     assert _evidence_entries(None) == []
+
+
+def test_shortlist_pages(client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("service.web.PAGE_SIZE", 2)
+    login(client, STAFF_USER, STAFF_PASSWORD)
+    base = f"/staff/campaigns/{world.campaign_id}"
+    first = client.get(base, params={"max_score": "1"}).text
+    assert "第 1 / 2 页(共 3 条)" not in first  # max_score drops the unscored uncovered row
+    first = client.get(base).text
+    assert "第 1 / 2 页(共 3 条)" in first
+    assert 'href="?page=2"' in first
+    second = client.get(base, params={"page": "2"}).text
+    assert first.count('class="actions"') == 2 and second.count('class="actions"') == 1
