@@ -753,6 +753,10 @@ class RowParser:
             return None
         ext = self.directory.resolve_org(ref)
         if ext is None:
+            if ref in self.directory.org_by_name:
+                raise FieldError(
+                    f"{what}「{ref}」对应多个同名单位，请改填单位编号或统一社会信用代码"
+                )
             raise FieldError(f"{what}「{ref}」不存在（请先导入单位，或检查编号）")
         return ext
 

@@ -655,3 +655,39 @@ def test_region_derived_from_credit_code_or_city(store: Store, tmp_path: Path) -
         "R3": ("福建省", False),
         "R4": (None, False),
     }
+
+
+def test_ambiguous_organisation_name_and_bad_jsonl_lines(store: Store, tmp_path: Path) -> None:
+    rows = [
+        ["D1", "同名企业", "企业", "", "广西", "南宁", "", ""],
+        ["D2", "同名企业", "企业", "", "广西", "柳州", "", ""],
+    ]
+    assert run(store, write_csv(tmp_path / "o.csv", ORG_HEADER, rows)).ok
+    path = tmp_path / "needs.jsonl"
+    path.write_text(
+        '{"external_id": "M1", "org": "同名企业", "title": "按名称引用"}\n'
+        "{not json}\n"
+        '["a list"]\n'
+        '{"external_id": "M2", "org": "D1", "title": "正常"}\n',
+        encoding="utf-8",
+    )
+    # English keys shared by needs and capabilities: the kind must be given.
+    assert run(store, path).issues[0].row is None
+    report = run(store, path, partial=True, kind="needs")
+    got = {i.row: i.reason for i in report.issues}
+    assert set(got) == {1, 2, 3}
+    assert "多个同名单位" in got[1] and "JSON" in got[2] and "JSON 对象" in got[3]
+    with store.factory() as s:
+        assert list(s.scalars(select(Need.external_id))) == ["M2"]
+
+
+def test_progress_wrapper_paths(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from service.importer import _log_every, default_progress
+
+    assert list(default_progress(True)(range(3), "x")) == [0, 1, 2]  # tqdm
+    assert list(default_progress(False)(range(3), "x")) == [0, 1, 2]
+    with caplog.at_level(logging.INFO, logger="service.importer"):
+        assert len(list(_log_every(range(25), "rows", every=10))) == 25
+    assert [r.getMessage() for r in caplog.records] == ["rows: 10 rows", "rows: 20 rows"]
