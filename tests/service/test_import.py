@@ -691,3 +691,15 @@ def test_progress_wrapper_paths(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="service.importer"):
         assert len(list(_log_every(range(25), "rows", every=10))) == 25
     assert [r.getMessage() for r in caplog.records] == ["rows: 10 rows", "rows: 20 rows"]
+
+
+def test_utf16_tab_separated_text_from_excel(store: Store, tmp_path: Path) -> None:
+    """Excel's "Unicode text" export: UTF-16 with BOM, tab-separated (charset-normalizer path)."""
+    path = tmp_path / "excel.txt"
+    path.write_text(
+        "单位编号\t单位名称\t单位类型\t所在省份\nW1\t测试企业\t企业\t广西\n", encoding="utf-16"
+    )
+    report = run(store, path)
+    assert report.ok and report.files[0].encoding == "UTF_16"
+    with store.factory() as s:
+        assert s.scalars(select(Organisation.name)).one() == "测试企业"
