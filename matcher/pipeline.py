@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from matcher import explain
 from matcher.constraints import CAPABILITY_ORG_KINDS, EligibilityPolicy
 from matcher.errors import IndexNotReady, InvalidParameter, UnknownEntity
-from matcher.features import Aggregation, FeatureBuilder, OrgMatch, Query
+from matcher.features import Aggregation, FeatureBuilder, OrgMatch, Query, doc_similarity
 from matcher.protocols import Candidate, CandidateRetriever, TextEncoder
 from matcher.rankers.base import BaseRanker, top_k
 from matcher.rankers.scoring import ScoringRanker
@@ -227,6 +227,8 @@ class Recommender:
         # Normalise BM25 by the best *visible* document: hidden (confidential, inactive)
         # records must not influence anyone's score.
         lexical_max = max((c.lexical or 0.0 for cs in by_org.values() for c in cs), default=0.0)
+        sims = [doc_similarity(c) for cs in by_org.values() for c in cs]
+        semantic_range = (min(sims), max(sims)) if sims else (0.0, 0.0)
         if pools:
             own = {o: list(cs) for o, cs in by_org.items()}
             for lead, members in pools.items():
@@ -237,7 +239,12 @@ class Recommender:
         qkw = self.features.query_keywords(query)
         return [
             self.features.org_features(
-                query, o, by_org.get(o, []), lexical_max=lexical_max, query_keywords=qkw
+                query,
+                o,
+                by_org.get(o, []),
+                lexical_max=lexical_max,
+                semantic_range=semantic_range,
+                query_keywords=qkw,
             )
             for o in sorted(org_ids)
         ]

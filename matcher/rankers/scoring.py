@@ -1,8 +1,10 @@
 """The default ranker: a documented weighted sum of the named features (no training data).
 
-Weights (:data:`DEFAULT_WEIGHTS`) put semantic similarity first; lexical evidence and shared
-keywords confirm it; field, maturity, region, past outcomes and breadth are small nudges that
-reorder near-ties; current load is a small penalty that spreads pairings across institutes.
+Weights (:data:`DEFAULT_WEIGHTS`) put semantic similarity first — the raw cosine plus its
+query-relative position (``semantic_rel``, up to +0.5 for the best candidate, needed because
+real encoders squeeze cosines into a narrow band); lexical evidence and shared keywords
+confirm it; field, maturity, region, past outcomes and breadth are small nudges that reorder
+near-ties; current load is a small penalty that spreads pairings across institutes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from matcher.rankers.base import BaseRanker, check_X
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "semantic": 1.0,
+    "semantic_rel": 0.5,
     "lexical": 0.25,
     "keyword_overlap": 0.25,
     "field_match": 0.1,

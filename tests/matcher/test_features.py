@@ -35,11 +35,14 @@ def test_feature_vector_names_and_values(documents, orgs):
         Candidate("gxu_bagasse", 0.5, dense=0.5, lexical=2.0),
         Candidate("gxu_wastewater", 0.9, dense=0.9, lexical=4.0),
     ]
-    m = fb.org_features(q, "gxu", cands, lexical_max=8.0)
+    m = fb.org_features(q, "gxu", cands, lexical_max=8.0, semantic_range=(0.5, 1.3))
     f = dict(zip(FEATURE_NAMES, m.features, strict=True))
     assert m.features.dtype == np.float64 and m.features.shape == (len(FEATURE_NAMES),)
     assert [c.doc_id for c in m.candidates] == ["gxu_wastewater", "gxu_bagasse"]
     assert f["semantic"] == 0.9 and f["lexical"] == 0.5
+    assert f["semantic_rel"] == pytest.approx(0.5)
+    top = fb.org_features(q, "gxu", cands, lexical_max=8.0, semantic_range=(0.9, 0.9))
+    assert top.features[FEATURE_NAMES.index("semantic_rel")] == 1.0
     assert f["field_match"] == 1.0 and f["maturity"] == pytest.approx(7 / 9)
     assert f["region"] == 1.0 and f["load"] == pytest.approx(math.log(4))
     assert f["past_success"] == pytest.approx(5 / 6 - 0.5)
@@ -48,6 +51,7 @@ def test_feature_vector_names_and_values(documents, orgs):
     vec = fb.org_features(q, "scut", [], lexical_max=0.0).features
     empty = dict(zip(FEATURE_NAMES, vec, strict=True))
     assert empty["semantic"] == empty["lexical"] == empty["keyword_overlap"] == 0.0
+    assert empty["semantic_rel"] == 0.0
     assert empty["region"] == 0.0 and empty["past_success"] == 0.0
 
 
