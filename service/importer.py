@@ -92,6 +92,8 @@ MAX_LIST_ITEMS: Final[int] = 50
 FORMULA_PREFIXES: Final[tuple[str, ...]] = ("=", "+", "-", "@", "\t", "\r")
 BATCH_SIZE: Final[int] = 500
 MAX_KEPT_REJECTED_ROWS: Final[int] = 100_000
+#: Tables up to this many rows keep their parsed rows between the two passes.
+CACHED_ROWS: Final[int] = 20_000
 
 
 class ImportFileError(RuntimeError):
@@ -1168,6 +1170,11 @@ class Importer:
                 raw_keep[row_no] = raw
                 continue
             v.first_row[ext] = row_no
+            if v.cache is not None:
+                if len(v.cache) < CACHED_ROWS:
+                    v.cache[row_no] = values
+                else:  # too big to keep: the write pass re-reads the file
+                    v.cache = None
             if src.kind == "organisations":
                 problem = self._check_credit_code(values, v, directory)
                 if problem:
@@ -1286,9 +1293,17 @@ class Importer:
         parser = self._parser(src, header_of, directory)
         kind = str(src.kind)
         batch: list[dict[str, Any]] = []
-        rows = ((n, raw) for n, raw in src.rows() if n not in v.rejected and n in v.first_row_set())
-        for _row_no, raw in self._progress(rows, f"写入 {src.label}"):
-            batch.append(parser.parse(raw))
+        valid: Iterable[dict[str, Any]]
+        if v.cache is not None:
+            valid = (values for n, values in v.cache.items() if n not in v.rejected)
+        else:
+            valid = (
+                parser.parse(raw)
+                for n, raw in src.rows()
+                if n not in v.rejected and n in v.first_row_set()
+            )
+        for values in self._progress(valid, f"写入 {src.label}"):
+            batch.append(values)
             if len(batch) >= BATCH_SIZE:
                 self._upsert(session, kind, batch, directory, table, v)
                 batch = []
@@ -1395,6 +1410,8 @@ class _Validation:
     parents: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     codes: dict[str, int] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)  # organisations only
+    #: Parsed values of the valid rows while the table is small (None once it is not).
+    cache: dict[int, dict[str, Any]] | None = field(default_factory=dict)
     _valid_rows: set[int] | None = None
 
     def reject(self, row: int, errors: list[tuple[str | None, str]], ext: str | None) -> None:

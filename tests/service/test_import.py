@@ -703,3 +703,21 @@ def test_utf16_tab_separated_text_from_excel(store: Store, tmp_path: Path) -> No
     assert report.ok and report.files[0].encoding == "UTF_16"
     with store.factory() as s:
         assert s.scalars(select(Organisation.name)).one() == "测试企业"
+
+
+def test_big_tables_are_re_read_instead_of_cached(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above CACHED_ROWS the write pass streams the file again; results are the same."""
+    import service.importer
+
+    monkeypatch.setattr(service.importer, "CACHED_ROWS", 1)
+    report = run(store, bad_orgs(tmp_path), partial=True)
+    assert_bad_report(report)
+    needs = write_csv(tmp_path / "needs.csv", NEED_HEADER, NEEDS)
+    assert run(store, orgs_csv(tmp_path), needs).ok
+    with store.factory() as s:
+        got = {o.external_id: o for o in s.scalars(select(Organisation))}
+        assert {"A1", "A7", "G1", "G2", "G3"} <= set(got)
+        assert got["A7"].parent_id == got["A1"].id and got["G3"].parent_id == got["G2"].id
+        assert {n.external_id for n in s.scalars(select(Need))} == {"N1", "N2"}
