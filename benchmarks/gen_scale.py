@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     counts = generate(args.out, capabilities=args.capabilities, needs=args.needs, seed=args.seed)
     gen_s = time.perf_counter() - t0
-    size_mb = sum(p.stat().st_size for p in args.out.iterdir() if p.is_file()) / 2**20
+    names = ("organisations.csv", "needs.csv", "capabilities.jsonl")
+    size_mb = sum((args.out / n).stat().st_size for n in names) / 2**20
     summary = f"gen_scale: {counts} in {gen_s:.1f}s ({size_mb:.1f} MB) -> {args.out}"
     if args.do_import:
         first, second, rows = import_files(args.out)
