@@ -65,6 +65,12 @@ CAPABILITY_ORG_KINDS: tuple[OrgKind, ...] = ("university", "institute")
 """Default kinds suggested for a need (高校、科研院所)."""
 
 Relation = Literal["same_org", "ancestor", "descendant", "related"]
+RELATION_LABELS: dict[Relation, str] = {
+    "same_org": "同一单位",
+    "ancestor": "上级单位",
+    "descendant": "下级单位",
+    "related": "同集团关联单位",
+}
 
 
 class CorporateGroups:
@@ -191,7 +197,7 @@ class EligibilityPolicy:
                 break
             rel = self.groups.relation(s, org_id)
             if rel is not None:
-                out.append(("SAME_GROUP", f"与 {s} 同一集团({rel})"))
+                out.append(("SAME_GROUP", f"{org_id} 是 {s} 的{RELATION_LABELS[rel]}"))
                 break
         if self.is_blocked([*keys, *sources], org_id):
             out.append(("STAFF_BLOCK", ""))
