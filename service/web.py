@@ -58,6 +58,7 @@ from service.models import (
     User,
 )
 from service.settings import Settings
+from service.snapshot import external_of
 
 log = logging.getLogger(__name__)
 
@@ -571,47 +572,86 @@ def _full_text(title: str, description: str) -> str:
     return f"{title}。{description}" if description else title
 
 
+def _doc_ext(doc_id: Any) -> str:
+    """External id of an evidence document id (index keys carry an ``N:``/``C:`` prefix)."""
+    return external_of(str(doc_id or ""))
+
+
+def _containing(snippet: str, texts: Iterable[tuple[Any, str]]) -> tuple[Any, str] | None:
+    """The first ``(row, text)`` whose text contains ``snippet`` verbatim."""
+    for row, text in texts:
+        if snippet and snippet in text:
+            return row, text
+    return None
+
+
 def _item_views(db: Session, items: Sequence[ShortlistItem]) -> list[ItemView]:
-    """Build display rows, loading needs, capabilities and deciders in bulk."""
-    need_ids = {i.need_id for i in items if i.need_id is not None}
-    needs = {n.id: n for n in db.scalars(select(Need).where(Need.id.in_(need_ids)))}
+    """Build display rows, loading needs, capabilities and deciders in bulk.
+
+    Each evidence snippet is shown inside the text it was taken from: the evidence's own
+    query/candidate document when recorded, else the item's need, else whichever need of the
+    enterprise (capability of the institute) contains the snippet verbatim.
+    """
     user_ids = {i.decided_by for i in items if i.decided_by is not None}
     users = {u.id: u.username for u in db.scalars(select(User).where(User.id.in_(user_ids)))}
     entries = {i.id: _evidence_entries(i.evidence) for i in items}
-    doc_ids = {str(e["doc_id"]) for es in entries.values() for e in es if e.get("doc_id")}
-    q_ids = {str(e["query_doc_id"]) for es in entries.values() for e in es if e.get("query_doc_id")}
-    caps = {
-        c.external_id: c
-        for c in db.scalars(select(Capability).where(Capability.external_id.in_(doc_ids)))
+    org_ids = {i.enterprise_id for i in items} | {
+        i.institute_id for i in items if i.institute_id is not None
     }
-    q_needs = {
-        n.external_id: n for n in db.scalars(select(Need).where(Need.external_id.in_(q_ids)))
-    }
+    doc_ids = {_doc_ext(e.get("doc_id")) for es in entries.values() for e in es}
+    q_ids = {_doc_ext(e.get("query_doc_id")) for es in entries.values() for e in es}
+    need_ids = {i.need_id for i in items if i.need_id is not None}
+    needs = db.scalars(
+        select(Need).where(
+            Need.org_id.in_(org_ids) | Need.id.in_(need_ids) | Need.external_id.in_(q_ids)
+        )
+    ).all()
+    caps = db.scalars(
+        select(Capability).where(
+            Capability.org_id.in_(org_ids) | Capability.external_id.in_(doc_ids)
+        )
+    ).all()
+    need_by_id = {n.id: n for n in needs}
+    need_by_ext = {n.external_id: n for n in needs}
+    cap_by_ext = {c.external_id: c for c in caps}
+    needs_of: dict[int, list[Need]] = {}
+    for n in needs:
+        needs_of.setdefault(n.org_id, []).append(n)
+    caps_of: dict[int, list[Capability]] = {}
+    for c in caps:
+        caps_of.setdefault(c.org_id, []).append(c)
     views: list[ItemView] = []
     for it in items:
-        need = needs.get(it.need_id) if it.need_id is not None else None
-        field_ = (need.field if need is not None else None) or (
-            it.enterprise.fields[0] if it.enterprise and it.enterprise.fields else ""
-        )
+        need = need_by_id.get(it.need_id) if it.need_id is not None else None
         evs: list[EvidenceView] = []
         for e in entries[it.id]:
-            q_snip = str(e.get("query_snippet") or "")
-            d_snip = str(e.get("doc_snippet") or "")
-            q_doc = q_needs.get(str(e.get("query_doc_id") or "")) or need
-            cap = caps.get(str(e.get("doc_id") or ""))
-            q_text = _full_text(q_doc.title, q_doc.description) if q_doc is not None else ""
-            d_text = _full_text(cap.title, cap.description) if cap is not None else ""
+            q_snip = str(e.get("query_snippet") or "").strip()
+            d_snip = str(e.get("doc_snippet") or "").strip()
+            q_first = need_by_ext.get(_doc_ext(e.get("query_doc_id")))
+            q_rows = [r for r in (q_first, need) if r is not None]
+            q_rows += needs_of.get(it.enterprise_id, [])
+            q_hit = _containing(q_snip, ((r, _full_text(r.title, r.description)) for r in q_rows))
+            d_first = cap_by_ext.get(_doc_ext(e.get("doc_id")))
+            d_rows = [d_first] if d_first is not None else []
+            d_rows += caps_of.get(it.institute_id, []) if it.institute_id is not None else []
+            d_hit = _containing(d_snip, ((r, _full_text(r.title, r.description)) for r in d_rows))
+            if need is None and q_hit is not None:
+                need = q_hit[0]
+            cap = d_hit[0] if d_hit is not None else d_first
             evs.append(
                 EvidenceView(
-                    query_html=highlight(q_text, q_snip) if q_snip else None,
-                    doc_html=highlight(d_text, d_snip) if d_snip else None,
+                    query_html=highlight(q_hit[1] if q_hit else "", q_snip) if q_snip else None,
+                    doc_html=highlight(d_hit[1] if d_hit else "", d_snip) if d_snip else None,
                     doc_label=f"成果《{_clip(cap.title, 30)}》" if cap is not None else "机构成果",
                     keywords=[str(k) for k in (e.get("shared_keywords") or [])][:10],
-                    doc_id=str(e.get("doc_id")) if e.get("doc_id") else None,
+                    doc_id=_doc_ext(e.get("doc_id")) or None,
                     query_snippet=q_snip,
                     doc_snippet=d_snip,
                 )
             )
+        field_ = (need.field if need is not None else None) or (
+            it.enterprise.fields[0] if it.enterprise and it.enterprise.fields else ""
+        )
         views.append(
             ItemView(
                 id=it.id,

@@ -467,3 +467,32 @@ def test_shortlist_pages(client: TestClient, world: World, monkeypatch: pytest.M
     assert 'href="?page=2"' in first
     second = client.get(base, params={"page": "2"}).text
     assert first.count('class="actions"') == 2 and second.count('class="actions"') == 1
+
+
+def test_runner_evidence_is_found_in_context(client: TestClient, world: World) -> None:
+    """The campaign runner's format: prefixed index keys, no query doc id, no need id."""
+    with world.factory() as db:
+        item = db.get(ShortlistItem, world.item_ids[0])
+        assert item is not None
+        item.need_id = None
+        item.evidence = {
+            "documents": [
+                {
+                    "doc_id": "C:C1",
+                    "score": 0.9,
+                    "query_snippet": "年产量约十万吨。",
+                    "doc_snippet": "已完成中试。",
+                }
+            ],
+            "shared_keywords": ["甘蔗渣"],
+        }
+        db.commit()
+    login(client, STAFF_USER, STAFF_PASSWORD)
+    html = client.get(f"/staff/campaigns/{world.campaign_id}").text
+    row = html[html.index(f'id="item-{world.item_ids[0]}"') :]
+    row = row[: row.index("</tr>")]
+    assert "降低废弃物处理成本。<mark>年产量约十万吨。</mark>" in row
+    assert "成果《甘蔗渣可降解材料》" in row
+    assert "<mark>已完成中试。</mark>" in row
+    assert "需求:甘蔗渣高值化利用" in row
+    assert "共同关键词:甘蔗渣" in row
