@@ -408,9 +408,28 @@ class Recommender:
             exclude=exclude,
         )
 
-    def suggest_for_need(self, need_id: str, k: int = 10, **options: object) -> list[Suggestion]:
-        """Need → institutes, best first (options as :meth:`rank_for_need`)."""
-        return list(self.rank_for_need(need_id, k, **options).suggestions)  # type: ignore[arg-type]
+    def suggest_for_need(
+        self,
+        need_id: str,
+        k: int = 10,
+        *,
+        kinds: Sequence[OrgKind] | None = CAPABILITY_ORG_KINDS,
+        require_in_region: bool = False,
+        exclude: Collection[str] = (),
+        viewer_org_id: str | None = None,
+    ) -> list[Suggestion]:
+        """Need → institutes, best first (see :meth:`rank_for_need`, which also returns the
+        excluded high scorers)."""
+        ranked = self.rank_for_need(
+            need_id,
+            k,
+            kinds=kinds,
+            require_in_region=require_in_region,
+            exclude=exclude,
+            viewer_org_id=viewer_org_id,
+            k_excluded=0,
+        )
+        return list(ranked.suggestions)
 
     def suggest_for_text(
         self,
