@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import select
+from sqlalchemy import delete, false, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.models import Base, Bid, Bounty, Capability, Need, Organisation
@@ -1021,6 +1021,10 @@ class Importer:
         planned.sort(key=lambda p: p[0])
         # A dry run shares one session so later files see the (uncommitted) earlier ones.
         shared = self.session_factory() if self.dry_run else None
+        if shared is not None:
+            # Open a real transaction first: pysqlite only BEGINs before DML, and a SAVEPOINT
+            # issued outside a transaction would make its RELEASE a COMMIT.
+            shared.execute(delete(Organisation).where(false()))
         try:
             for _, _path, sources, result in planned:
                 session = shared or self.session_factory()
@@ -1051,6 +1055,9 @@ class Importer:
     def _import_file(self, session: Session, sources: list[Source], result: FileResult) -> None:
         sources = sorted(sources, key=lambda s: KINDS.index(s.kind) if s.kind in KINDS else -1)
         directory = Directory(session)
+        # In a dry run all files share one session; each file is a savepoint that a failed
+        # file rolls back, so later files see exactly what a real run would have written.
+        savepoint = session.begin_nested() if self.dry_run else None
         try:
             for src in sources:
                 table = TableResult(src.path.name, src.sheet, src.kind)
@@ -1068,15 +1075,17 @@ class Importer:
                 self._write(session, src, header_of, directory, validation, table)
             failed = any(t.fatal for t in result.tables) or (result.issues and not self.partial)
             if failed:
-                session.rollback()
+                (savepoint or session).rollback()
                 for t in result.tables:
                     t.created = t.updated = t.unchanged = 0
                 return
-            if not self.dry_run:
+            if savepoint is not None:
+                savepoint.commit()  # RELEASE: kept until the dry run's final rollback
+            else:
                 session.commit()
                 result.written = True
         except Exception as exc:
-            session.rollback()
+            (savepoint or session).rollback()
             log.exception("import of %s failed", result.path)
             result.issues.append(Issue(result.path.name, f"写入数据库失败，已回滚：{exc}"))
             for t in result.tables:

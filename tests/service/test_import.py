@@ -721,3 +721,26 @@ def test_big_tables_are_re_read_instead_of_cached(
         assert {"A1", "A7", "G1", "G2", "G3"} <= set(got)
         assert got["A7"].parent_id == got["A1"].id and got["G3"].parent_id == got["G2"].id
         assert {n.external_id for n in s.scalars(select(Need))} == {"N1", "N2"}
+
+
+def test_dry_run_later_files_see_exactly_what_a_real_run_would_write(
+    store: Store, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    bad = bad_orgs(tmp_path / "a")  # fails: none of A1..A8 would be written
+    good = orgs_csv(tmp_path / "b")
+    rows = [
+        ["N1", "G2", "好需求", "", "制糖", "", "", "", ""],
+        ["N2", "A1", "引用失败文件中的单位", "", "制糖", "", "", "", ""],
+    ]
+    needs = write_csv(tmp_path / "needs.csv", NEED_HEADER, rows)
+    report = run(store, bad, good, needs, dry_run=True)
+    needs_issues = [i for i in report.issues if i.file == "needs.csv"]
+    assert [(i.row, i.column) for i in needs_issues] == [(3, "单位编号")]  # G2 seen, A1 not
+    assert report.files[1].ok and report.files[1].tables[0].created == len(ORGS)
+    assert counts(store) == dict.fromkeys(counts(store), 0)
+    # And a real run agrees.
+    real = run(store, bad, good, needs)
+    assert [(i.file, i.row) for i in real.issues if i.file == "needs.csv"] == [("needs.csv", 3)]
+    assert counts(store)["organisations"] == len(ORGS) and counts(store)["needs"] == 0
