@@ -495,7 +495,11 @@ class BuildStore:
         survivors = set(ids[-keep:]) | ({current} if current else set())
         removed = [b for b in ids if b not in survivors]
         for b in removed:
-            shutil.rmtree(self.index_dir / b, ignore_errors=True)
+            # rename first (atomic) so a crash mid-delete never leaves a half build that
+            # looks complete; leftovers are swept by clean_partials on the next run
+            doomed = self.index_dir / f"{TMP_PREFIX}pruned-{b}"
+            os.rename(self.index_dir / b, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
         if removed:
             logger.info("pruned %d old build(s): %s", len(removed), removed)
         return removed
