@@ -32,8 +32,13 @@ Public API (stable; matcher and service code against it)::
     hits = col.lexical.search_text(["高分子"], 10)  # list[Hits]: BM25 scores, chunks=None
     col.chunk_text("c1", int(hits[0].chunks[0]))   # evidence text of the best chunk
     col.chunks_of("c1")                            # list[str], all chunk texts of a document
+    col.doc_vectors("c1")                          # float32 (n_chunks, dim) stored vectors
+    col.vectors                                    # the chunk-level VectorIndex
 
     Hits(ids: list[str], scores: float32 (m,), chunks: int32 (m,) | None)   # == matcher Hits
+
+Index directory: ``INDEX_DIR/current`` (pointer file), ``INDEX_DIR/<build-id>/`` (builds),
+``INDEX_DIR/embedding_cache.sqlite3`` (vector + token cache), ``INDEX_DIR/.lock``.
 
 Errors live in :mod:`embeddings.errors` (UnknownBackend, ModelLoadError, IndexCorrupted,
 IndexMismatch, IndexNotFound, BuildLocked, BuildVerificationFailed).
