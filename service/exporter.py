@@ -21,7 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.importer import COLUMNS, FORMULA_PREFIXES, KIND_LABELS, KINDS
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 ExportFormat = Literal["jsonl", "xlsx", "csv"]
 EXPORT_FORMATS: Final[tuple[ExportFormat, ...]] = ("jsonl", "xlsx", "csv")
 LIST_JOINER: Final[str] = "；"
+XLSX_MAX_ROWS: Final[int] = 1_048_575  # Excel's sheet limit minus the header row
 
 
 def neutralise_cell(value: Any) -> Any:
@@ -163,8 +164,8 @@ def export_store(
     session_factory : sessionmaker
         From :func:`service.db.open_store`.
     out : Path
-        A directory for ``jsonl``/``csv`` (created); a file (or a directory, then
-        ``duijie_export.xlsx`` inside it) for ``xlsx``.
+        A directory for ``jsonl``/``csv`` (created); for ``xlsx`` a ``.xlsx`` file, or a
+        directory to write ``duijie_export.xlsx`` into.
     fmt : {"jsonl", "xlsx", "csv"}
     kinds : tuple of str
         Which kinds to write, in dependency order.
@@ -180,7 +181,8 @@ def export_store(
     files: list[Path] = []
     with session_factory() as session:
         if fmt == "xlsx":
-            path = out / "duijie_export.xlsx" if out.is_dir() else out
+            # A path without the .xlsx suffix is a directory to write duijie_export.xlsx into.
+            path = out if out.suffix.lower() == ".xlsx" else out / "duijie_export.xlsx"
             path.parent.mkdir(parents=True, exist_ok=True)
             _write_xlsx(session, path, kinds, counts)
             files.append(path)
@@ -231,6 +233,15 @@ def _write_xlsx(
 ) -> None:
     from openpyxl import Workbook
 
+    from service.importer import MODELS
+
+    for kind in kinds:  # checked first: a half-written workbook cannot be closed cleanly
+        n = session.scalar(select(func.count()).select_from(MODELS[kind])) or 0
+        if n > XLSX_MAX_ROWS:
+            raise ValueError(
+                f"{kind}: {n} rows do not fit in an XLSX sheet (max {XLSX_MAX_ROWS}); "
+                "export as jsonl or csv"
+            )
     wb = Workbook(write_only=True)
     for kind in kinds:
         ws = wb.create_sheet(KIND_LABELS[kind])

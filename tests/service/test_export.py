@@ -345,3 +345,18 @@ def test_jsonl_export_is_plain_data(store: Store, tmp_path: Path) -> None:
     )
     assert first["name"] == "=广西测试集团有限公司"  # JSON is not a spreadsheet: no quote
     assert first["fields"] == ["制糖", "机械"]
+
+
+def test_xlsx_export_into_directory_and_row_limit(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.exporter
+
+    _seed(store, tmp_path)
+    result = export_store(store.factory, tmp_path / "newdir", "xlsx")
+    assert result["files"] == [tmp_path / "newdir" / "duijie_export.xlsx"]
+    assert result["files"][0].is_file()
+    monkeypatch.setattr(service.exporter, "XLSX_MAX_ROWS", 3)
+    with pytest.raises(ValueError, match="jsonl or csv"):
+        export_store(store.factory, tmp_path / "big.xlsx", "xlsx")
+    assert not (tmp_path / "big.xlsx").exists()
