@@ -13,7 +13,7 @@ stability bonus, keeping (1) and (2).
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,16 +44,19 @@ class LPSolver(PairingSolver):
         k_free = prep.k_free.astype(np.float64)
         cap_free = prep.cap_free.astype(np.float64)
         x_bounds = np.column_stack([np.zeros(m), np.ones(m)])
-        # Stage 1 over x only: max pairs s.t. row sums <= k, column sums <= capacity.
-        pairs = self._stage(
-            -np.ones(m), sp.vstack([x_rows, x_cols]), np.r_[k_free, cap_free], None, x_bounds
-        )[1]
+        # Full coverage first: a plain transportation LP with every enterprise's row sum
+        # fixed (stages 1 and 2 are then implied). HiGHS is fast on it; only if it is
+        # infeasible do we run the staged lexicographic LPs.
         n_first = float("nan")
-        if pairs >= k_free.sum() - _TOL:
-            # Full coverage: stage 2 is implied and stage 3 is a plain transportation LP with
-            # row sums fixed — no dense side constraint, so HiGHS stays fast.
-            x, value = self._stage(-prep.weights[idx], x_cols, cap_free, (x_rows, k_free), x_bounds)
+        full = _linprog(-prep.weights[idx], x_cols, cap_free, (x_rows, k_free), x_bounds)
+        if full.status == 0:
+            x, value = np.asarray(full.x), float(-full.fun)
+            pairs = float(k_free.sum())
         else:
+            # Stage 1 over x only: max pairs s.t. row sums <= k, column sums <= capacity.
+            pairs = self._stage(
+                -np.ones(m), sp.vstack([x_rows, x_cols]), np.r_[k_free, cap_free], None, x_bounds
+            )[1]
             x, value, n_first = self._lexicographic(prep, idx, pairs, x_rows, x_cols)
         xe = x[:m]
         frac = float(np.abs(xe - np.rint(xe)).max())
@@ -104,8 +107,18 @@ class LPSolver(PairingSolver):
         eq: tuple[sp.spmatrix, np.ndarray] | None,
         bounds: np.ndarray,
     ) -> tuple[np.ndarray, float]:
-        a_eq, b_eq = eq if eq is not None else (None, None)
-        res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        res = _linprog(c, a_ub, b_ub, eq, bounds)
         if res.status != 0:
             raise NoFeasibleAssignment(f"HiGHS failed: {res.message}")
         return np.asarray(res.x), float(-res.fun)
+
+
+def _linprog(
+    c: np.ndarray,
+    a_ub: sp.spmatrix,
+    b_ub: np.ndarray,
+    eq: tuple[sp.spmatrix, np.ndarray] | None,
+    bounds: np.ndarray,
+) -> Any:
+    a_eq, b_eq = eq if eq is not None else (None, None)
+    return linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
