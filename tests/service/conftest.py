@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import make_engine, make_session_factory, migrate
+from service.settings import Settings
 
 
 @dataclass
@@ -48,3 +49,9 @@ def store(tmp_path: Path, _migrated_template: Path) -> Iterator[Store]:
     engine = make_engine(url)
     yield Store(path=path, url=url, engine=engine, factory=make_session_factory(engine))
     engine.dispose()
+
+
+@pytest.fixture
+def store_settings(store: Store, tmp_path: Path) -> Settings:
+    """Settings pointing at ``store`` (data dir in ``tmp_path``), for code that takes Settings."""
+    return Settings(database_url=store.url, data_dir=tmp_path / "var")

@@ -53,3 +53,16 @@ def test_schema_matches_models(tmp_path: Path) -> None:
             assert {c.name for c in table.columns} <= columns, table.name
     finally:
         engine.dispose()
+
+
+def test_store_fixture_is_migrated_and_isolated(store_settings: object, store: object) -> None:
+    from sqlalchemy import text
+
+    from service.settings import Settings
+    from tests.service.conftest import Store
+
+    assert isinstance(store, Store) and isinstance(store_settings, Settings)
+    assert store_settings.resolved_database_url == store.url
+    with store.factory() as s:
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() is not None
+        assert s.execute(text("SELECT count(*) FROM organisations")).scalar() == 0
