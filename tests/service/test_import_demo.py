@@ -147,3 +147,20 @@ def test_demo_loads_and_meets_the_counts(
 
     again = _run_demo(monkeypatch, tmp_path, capsys)  # idempotent
     assert again.count("新增 0，更新 0，") == 5 and "拒绝 0" in again
+
+
+def test_scale_generator_is_reproducible_and_importable(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("gen_scale", REPO / "benchmarks" / "gen_scale.py")
+    assert spec is not None and spec.loader is not None
+    gen_scale = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_scale)
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    counts = gen_scale.generate(a, capabilities=300, needs=120, seed=5)
+    gen_scale.generate(b, capabilities=300, needs=120, seed=5)
+    gen_scale.generate(c, capabilities=300, needs=120, seed=6)
+    assert counts["capabilities"] == 300 and counts["needs"] == 120
+    for name in ("organisations.csv", "needs.csv", "capabilities.jsonl"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    assert (a / "needs.csv").read_bytes() != (c / "needs.csv").read_bytes()
+    first, second, rows = gen_scale.import_files(a)
+    assert rows == sum(counts.values())
