@@ -20,11 +20,12 @@ Security
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -328,8 +329,8 @@ def staff_login_submit(
     db.add(AuditLog(user_id=user.id, action="login", entity="user", entity_id=str(user.id)))
     db.commit()
     target = next_url or str(request.url_for("staff_campaigns"))
-    resp = RedirectResponse(target, status_code=303)
-    resp.set_cookie(
+    redirect = RedirectResponse(target, status_code=303)
+    redirect.set_cookie(
         auth.SESSION_COOKIE,
         cookie,
         max_age=auth.SESSION_TTL_S,
@@ -338,8 +339,8 @@ def staff_login_submit(
         secure=settings.environment == "prod",
         path="/",
     )
-    resp.delete_cookie(auth.LOGIN_CSRF_COOKIE, path="/staff/")
-    return resp
+    redirect.delete_cookie(auth.LOGIN_CSRF_COOKIE, path="/staff/")
+    return redirect
 
 
 @router.post("/logout", name="staff_logout")
@@ -499,7 +500,7 @@ class ItemView:
     problem: str
     note: str
     decided_by_name: str
-    evidence: list[EvidenceView] = field(default_factory=list)
+    evidence: list[EvidenceView] = dataclasses.field(default_factory=list)
 
 
 def _evidence_entries(raw: Any) -> list[dict[str, Any]]:
@@ -1020,7 +1021,19 @@ def staff_export(
             settings=settings,
         )
     filters = ShortlistFilters.parse(request.query_params)
-    data = shortlist_workbook(campaign, _filtered_views(db, campaign_id, filters))
+    views = _filtered_views(db, campaign_id, filters)
+    data = shortlist_workbook(campaign, views)
+    assert caller.principal is not None  # narrowed by _staff
+    db.add(
+        AuditLog(
+            user_id=caller.principal.user_id,
+            action="shortlist.export",
+            entity="campaign",
+            entity_id=str(campaign_id),
+            detail={"filters": filters.query(page=False), "rows": len(views)},
+        )
+    )
+    db.commit()
     filename = f"shortlist-{campaign_id}.xlsx"
     return Response(
         data,

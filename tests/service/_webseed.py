@@ -60,7 +60,44 @@ def make_settings(url: str, data_dir: Any) -> Settings:
     return load_settings(database_url=url, data_dir=data_dir, secret_key=SECRET, environment="dev")
 
 
+_TEMPLATE: dict[str, Any] = {}
+
+
 def seed(url: str, data_dir: Any) -> World:
+    """A fresh copy of the small world at ``url`` (a ``sqlite:///`` file URL).
+
+    The world is migrated and written once per process into a template file and copied
+    (SQLite backup API) for each caller: migrations and password hashing are the slow part.
+    """
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    if "world" not in _TEMPLATE:
+        tmp = Path(tempfile.mkdtemp(prefix="duijie-webseed-"))
+        _TEMPLATE["path"] = tmp / "template.sqlite3"
+        _TEMPLATE["world"] = _write(f"sqlite:///{_TEMPLATE['path']}", tmp)
+    template: World = _TEMPLATE["world"]
+    target = url.removeprefix("sqlite:///")
+    with sqlite3.connect(_TEMPLATE["path"]) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    _engine, factory = open_store(url, upgrade=False)
+    return World(
+        url=url,
+        settings=make_settings(url, data_dir),
+        factory=factory,
+        staff_id=template.staff_id,
+        enterprise_user_id=template.enterprise_user_id,
+        enterprise_key=template.enterprise_key,
+        campaign_id=template.campaign_id,
+        item_ids=template.item_ids,
+        bounty_id=template.bounty_id,
+    )
+
+
+def _write(url: str, data_dir: Any) -> World:
     """Migrate the database at ``url`` and write the small world."""
     _engine, factory = open_store(url)
     with factory() as db:

@@ -332,6 +332,13 @@ def test_export_xlsx_neutralises_formulas_and_respects_filters(
     by_name = {row[1]: row for row in rows[1:]}
     assert by_name["南宁智造装备有限公司"][11] == '\'=HYPERLINK("http://x")'
     assert by_name["广西甘糖科技有限公司"][7] == pytest.approx(0.83)
+    with world.factory() as db:
+        audit = db.scalars(select(AuditLog).where(AuditLog.action == "shortlist.export")).one()
+    assert (audit.user_id, audit.entity_id, audit.detail["rows"]) == (
+        world.staff_id,
+        str(world.campaign_id),
+        3,
+    )
     filtered = client.get(f"/staff/campaigns/{world.campaign_id}/export.xlsx?min_score=0.5")
     assert len(list(load_workbook(io.BytesIO(filtered.content)).active.iter_rows())) == 2
 
