@@ -88,6 +88,13 @@ def solve_flow(
     if len(idx) == 0 or len(active) == 0:
         return FlowResult(chosen, 0, 0, 0.0)
     tiered = bool((rest[active] > 0).any())
+    full_flow: int | None = None
+    if tiered:
+        # A max flow is cheap (~0.15 s at 650k arcs); if it places every unit, every first
+        # unit is placed too, the tier is moot and the cheaper untiered network is exact.
+        demand = int(prep.k_free[active].sum())
+        if max_flow_value(prep, idx, active) == demand:
+            tiered, full_flow = False, demand
     n_nodes = n_e + n_i + 2
     arc_limit = _INT_LIMIT // (n_nodes + 1)
     # Longest simple cycle in the residual network visits at most this many institute arcs;
@@ -109,52 +116,44 @@ def solve_flow(
     tier_cost = int(edge_cost.max(initial=0)) * cycle + 1 if tiered else 0
 
     src, sink = n_e + n_i, n_e + n_i + 1
-    has_first = active[first[active] > 0]
-    has_rest = active[rest[active] > 0]
+    if tiered:
+        has_first = active[first[active] > 0]
+        has_rest = active[rest[active] > 0]
+        src_heads = np.concatenate([has_first, has_rest])
+        src_caps = np.concatenate([np.ones(len(has_first), np.int64), rest[has_rest]])
+        src_costs = np.concatenate(
+            [np.zeros(len(has_first), np.int64), np.full(len(has_rest), tier_cost, np.int64)]
+        )
+    else:
+        src_heads, src_caps = active, prep.k_free[active]
+        src_costs = np.zeros(len(active), np.int64)
+    n_src = len(src_heads)
     inst = np.flatnonzero(prep.cap_free > 0)
-    tails = np.concatenate(
-        [np.full(len(has_first) + len(has_rest), src), prep.rows[idx], n_e + inst]
-    )
-    heads = np.concatenate([has_first, has_rest, n_e + prep.cols[idx], np.full(len(inst), sink)])
-    caps = np.concatenate(
-        [np.ones(len(has_first), np.int64), rest[has_rest], np.ones(len(idx), np.int64),
-         prep.cap_free[inst]]
-    )  # fmt: skip
-    costs = np.concatenate(
-        [np.zeros(len(has_first), np.int64), np.full(len(has_rest), tier_cost, np.int64),
-         edge_cost, np.zeros(len(inst), np.int64)]
-    )  # fmt: skip
+    tails = np.concatenate([np.full(n_src, src), prep.rows[idx], n_e + inst])
+    heads = np.concatenate([src_heads, n_e + prep.cols[idx], np.full(len(inst), sink)])
+    caps = np.concatenate([src_caps, np.ones(len(idx), np.int64), prep.cap_free[inst]])
+    costs = np.concatenate([src_costs, edge_cost, np.zeros(len(inst), np.int64)])
     mcf = min_cost_flow.SimpleMinCostFlow()
     mcf.add_arcs_with_capacity_and_unit_cost(
         tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64), costs
     )
-    supply = int(caps[: len(has_first) + len(has_rest)].sum())
+    supply = full_flow if full_flow is not None else int(src_caps.sum())
     mcf.set_node_supply(src, supply)
     mcf.set_node_supply(sink, -supply)
-    status = mcf.solve_max_flow_with_min_cost()
+    # With every unit placeable, a balanced min-cost flow skips the max-flow phase.
+    status = mcf.solve() if full_flow is not None else mcf.solve_max_flow_with_min_cost()
     if status != mcf.OPTIMAL:
         raise NoFeasibleAssignment(f"min-cost flow failed with status {status!r}")
     flows = mcf.flows(np.arange(mcf.num_arcs(), dtype=np.int32))
-    n_src = len(has_first) + len(has_rest)
     edge_flow = flows[n_src : n_src + len(idx)]
     chosen[idx[edge_flow > 0]] = True
-    n_first = int(flows[: len(has_first)].sum())
+    got = np.bincount(src_heads, weights=flows[:n_src], minlength=n_e)
+    n_first = int(((got > 0) & (first > 0)).sum())
     return FlowResult(chosen, int(edge_flow.sum()), n_first, scale)
 
 
-def coverage(prep: Prepared, edges: BoolArray) -> tuple[int, int]:
-    """Best (pairs, first units) reachable with ``edges``; see :func:`solve_flow`.
-
-    Uses plain max flow when no enterprise has a second free unit (then the two counts
-    coincide), otherwise a min-cost flow with the tier cost only.
-    """
-    first, rest, active = _source_arcs(prep)
-    idx = np.flatnonzero(edges)
-    if len(idx) == 0 or len(active) == 0:
-        return 0, 0
-    if (rest[active] > 0).any():
-        res = solve_flow(prep, edges, None)
-        return res.n_pairs, res.n_first
+def max_flow_value(prep: Prepared, idx: NDArray[np.int64], active: NDArray[np.int64]) -> int:
+    """Maximum number of pairs over edges ``idx`` (plain max flow, no costs)."""
     n_e, n_i = prep.n_e, prep.n_i
     src, sink = n_e + n_i, n_e + n_i + 1
     inst = np.flatnonzero(prep.cap_free > 0)
@@ -166,5 +165,24 @@ def coverage(prep: Prepared, edges: BoolArray) -> tuple[int, int]:
     status = mf.solve(src, sink)
     if status != mf.OPTIMAL:
         raise NoFeasibleAssignment(f"max flow failed with status {status!r}")
-    f = int(mf.optimal_flow())
-    return f, f
+    return int(mf.optimal_flow())
+
+
+def coverage(prep: Prepared, edges: BoolArray) -> tuple[int, int]:
+    """Best (pairs, enterprises with a first unit) reachable with ``edges``.
+
+    A plain max flow decides it when it places every unit (or when no enterprise has a
+    second free unit: then the two counts coincide); otherwise a min-cost flow with the tier
+    cost only.
+    """
+    first, rest, active = _source_arcs(prep)
+    idx = np.flatnonzero(edges)
+    if len(idx) == 0 or len(active) == 0:
+        return 0, 0
+    f = max_flow_value(prep, idx, active)
+    if f == int(prep.k_free[active].sum()):
+        return f, int(first[active].sum())
+    if not (rest[active] > 0).any():
+        return f, f
+    res = solve_flow(prep, edges, None)
+    return res.n_pairs, res.n_first
