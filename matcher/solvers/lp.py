@@ -5,9 +5,12 @@ integral optimal vertex, and the optimal face of one stage is again an integral 
 stages are therefore exact, with no integer costs and no rounding. Slower than the flow; it is
 the ground truth in tests and in ``benchmarks/bench_pairing.py``.
 
-Stages: (1) maximise the number of pairs; (2) if some enterprise can take a second partner,
-maximise the enterprises with at least one, keeping (1); (3) maximise total affinity plus the
-stability bonus, keeping (1) and (2).
+First a transportation LP with every enterprise's demand as an equality: if it is feasible,
+coverage is full and its optimum is the answer (one LP; 650k edges take ~45 s). Otherwise the
+staged path: (1) maximise the number of pairs; (2) if some enterprise can take a second
+partner, maximise the enterprises with at least one, keeping (1); (3) maximise total affinity
+plus the stability bonus, keeping (1) and (2). The side constraints that fix earlier stages are
+dense rows, which makes HiGHS much slower: use the staged path on small instances.
 """
 
 from __future__ import annotations
