@@ -318,6 +318,17 @@ def detect_encoding(path: Path) -> str:
     return str(best.encoding)
 
 
+def _checked_encoding(path: Path, encoding: str) -> str:
+    """A caller-given encoding, verified to decode the whole file."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ImportFileError(f"未知的编码：{encoding}") from None
+    if not _decodes(path, encoding):
+        raise ImportFileError(f"{path.name}：不是有效的 {encoding} 编码文本")
+    return encoding
+
+
 def encoding_label(path: Path, encoding: str) -> str:
     """Human label: ``UTF-8 (BOM)``, ``UTF-8``, ``GB18030``..."""
     if encoding == "utf-8-sig":
@@ -399,7 +410,9 @@ def _jsonl_rows(src: Source) -> Iterator[tuple[int, RawRow]]:
             yield index, obj
 
 
-def open_sources(path: Path, kind: str = "auto") -> tuple[list[Source], str | None]:
+def open_sources(
+    path: Path, kind: str = "auto", encoding: str | None = None
+) -> tuple[list[Source], str | None]:
     """Open ``path`` and describe its tables.
 
     Returns
@@ -412,7 +425,7 @@ def open_sources(path: Path, kind: str = "auto") -> tuple[list[Source], str | No
     """
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
-        encoding = detect_encoding(path)
+        encoding = _checked_encoding(path, encoding) if encoding else detect_encoding(path)
         with path.open("r", encoding=encoding, newline="") as fh:
             first = fh.readline()
         delimiter = "\t" if first.count("\t") > first.count(",") else ","
@@ -424,7 +437,7 @@ def open_sources(path: Path, kind: str = "auto") -> tuple[list[Source], str | No
         src.kind = kind if kind != "auto" else detect_kind(src.headers)
         return [src], encoding
     if suffix in (".jsonl", ".ndjson"):
-        encoding = detect_encoding(path)
+        encoding = _checked_encoding(path, encoding) if encoding else detect_encoding(path)
         keys: dict[str, None] = {}
         with path.open("r", encoding=encoding) as fh:
             for n, line in enumerate(fh):
@@ -974,6 +987,9 @@ class Importer:
         Write the valid rows of a file even when others are rejected.
     dry_run : bool
         Validate only; every change is rolled back.
+    encoding : str or None
+        Force the text encoding of CSV/JSONL files (e.g. ``big5``, which GB18030 would
+        otherwise decode as the wrong characters); None detects it.
     max_file_bytes : int
         Larger files are refused before reading.
     progress : callable or None
@@ -989,6 +1005,7 @@ class Importer:
         partial: bool = False,
         dry_run: bool = False,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        encoding: str | None = None,
         progress: ProgressFactory | None = None,
     ) -> None:
         self.session_factory = session_factory
@@ -997,6 +1014,7 @@ class Importer:
         self.partial = partial
         self.dry_run = dry_run
         self.max_file_bytes = max_file_bytes
+        self.encoding = encoding
         self.progress = progress
 
     # -- public
@@ -1011,7 +1029,7 @@ class Importer:
             report.files.append(result)
             try:
                 self._check_file(path)
-                sources, encoding = open_sources(path, kind)
+                sources, encoding = open_sources(path, kind, self.encoding)
             except ImportFileError as exc:
                 result.issues.append(Issue(path.name, str(exc)))
                 continue

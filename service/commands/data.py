@@ -40,6 +40,9 @@ def register(subparsers: Any) -> None:
         "<data_dir>/import_reports/rejected-<time>.csv",
     )
     p.add_argument("--max-mb", type=int, default=512, help="refuse larger files (default 512)")
+    p.add_argument(
+        "--encoding", help="force the CSV/JSONL encoding (default: detect UTF-8, then GB18030)"
+    )
     p.set_defaults(func=cmd_import)
 
     e = subparsers.add_parser("export", help="export the store (re-importable)")
@@ -70,6 +73,7 @@ def run_import(
     partial: bool = False,
     dry_run: bool = False,
     max_mb: int = 512,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Open the configured store and import ``paths`` (see :class:`service.importer.Importer`)."""
     from service.importer import Importer
@@ -82,6 +86,7 @@ def run_import(
         partial=partial,
         dry_run=dry_run,
         max_file_bytes=max_mb * 1024 * 1024,
+        encoding=encoding,
     )
     return importer.import_paths(paths, kind=kind)
 
@@ -121,6 +126,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         partial=args.partial,
         dry_run=args.dry_run,
         max_mb=args.max_mb,
+        encoding=args.encoding,
     )
     for line in format_report(report):
         sys.stdout.write(line + "\n")

@@ -744,3 +744,20 @@ def test_dry_run_later_files_see_exactly_what_a_real_run_would_write(
     real = run(store, bad, good, needs)
     assert [(i.file, i.row) for i in real.issues if i.file == "needs.csv"] == [("needs.csv", 3)]
     assert counts(store)["organisations"] == len(ORGS) and counts(store)["needs"] == 0
+
+
+def test_forced_encoding(store: Store, tmp_path: Path) -> None:
+    """Big5 bytes also decode as GB18030 (wrongly): --encoding overrides detection."""
+    header = ["external_id", "name", "kind", "province", "city"]
+    path = write_csv(
+        tmp_path / "big5.csv", header, [["T1", "臺灣測試企業", "other", "臺灣省", "臺北"]], "big5"
+    )
+    wrong = run(store, path, dry_run=True)
+    assert wrong.files[0].encoding == "GB18030" or not wrong.ok  # detection cannot know
+    report = run(store, path, encoding="big5")
+    assert report.ok and report.files[0].encoding == "BIG5"
+    with store.factory() as s:
+        assert s.scalars(select(Organisation.name)).one() == "臺灣測試企業"
+    bad = run(store, path, encoding="utf-8")
+    assert "不是有效的 utf-8" in bad.issues[0].reason
+    assert "未知的编码" in run(store, path, encoding="nope").issues[0].reason
