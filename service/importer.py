@@ -91,7 +91,9 @@ MAX_LIST_ITEMS: Final[int] = 50
 #: Leading characters that spreadsheets treat as formulas; exports prefix them with ``'``.
 FORMULA_PREFIXES: Final[tuple[str, ...]] = ("=", "+", "-", "@", "\t", "\r")
 BATCH_SIZE: Final[int] = 500
-MAX_KEPT_REJECTED_ROWS: Final[int] = 100_000
+#: Rejected rows whose reasons and original values are kept for the report (per table); the
+#: rest are only counted, so a file of millions of bad rows cannot exhaust memory.
+MAX_KEPT_REJECTED_ROWS: Final[int] = 20_000
 #: Tables up to this many rows keep their parsed rows between the two passes.
 CACHED_ROWS: Final[int] = 20_000
 
@@ -514,7 +516,8 @@ class Issue:
 
     def format(self) -> str:
         where = self.file + (f"[{self.sheet}]" if self.sheet else "")
-        where += f" 第{self.row}行" if self.row is not None else " 整个文件"
+        if self.row is not None:
+            where += f" 第{self.row}行"
         if self.column:
             where += f" 列「{self.column}」"
         return f"{where}：{self.reason}"
@@ -1180,7 +1183,8 @@ class Importer:
                 values = parser.parse(raw)
             except RowErrors as exc:
                 v.reject(row_no, exc.errors, values_ext(raw, header_of))
-                raw_keep[row_no] = raw
+                if v.rejected[row_no]:
+                    raw_keep[row_no] = raw
                 continue
             ext = values["external_id"]
             if ext in v.first_row:
@@ -1194,7 +1198,8 @@ class Importer:
                     ],
                     ext,
                 )
-                raw_keep[row_no] = raw
+                if v.rejected[row_no]:
+                    raw_keep[row_no] = raw
                 continue
             v.first_row[ext] = row_no
             if v.cache is not None:
@@ -1206,21 +1211,26 @@ class Importer:
                 problem = self._check_credit_code(values, v, directory)
                 if problem:
                     v.reject(row_no, [(header_of.get("credit_code"), problem)], ext)
-                    raw_keep[row_no] = raw
+                    if v.rejected[row_no]:
+                        raw_keep[row_no] = raw
                     continue
                 if "parent" in values:
                     v.parents[ext] = (row_no, values["parent"])
         if src.kind == "organisations":
             self._check_parents(src, header_of, directory, v, raw_keep)
         # The rows rejected only for parent problems were not kept above: re-read them.
-        missing = [r for r in v.rejected if r not in raw_keep]
+        missing = [r for r, errors in v.rejected.items() if errors and r not in raw_keep]
         if missing:
             wanted = set(missing)
             for row_no, raw in src.rows():
                 if row_no in wanted:
                     raw_keep[row_no] = raw
+        untold = 0
         for row_no in sorted(v.rejected):
             errors = v.rejected[row_no]
+            if not errors:
+                untold += 1
+                continue
             for column, reason in errors:
                 result.issues.append(
                     Issue(
@@ -1232,16 +1242,23 @@ class Importer:
                         external_id=v.ext_of.get(row_no),
                     )
                 )
-            if len(result.rejected_rows) < MAX_KEPT_REJECTED_ROWS:
-                result.rejected_rows.append(
-                    RejectedRow(
-                        src.path.name,
-                        src.sheet,
-                        row_no,
-                        raw_keep.get(row_no, {}),
-                        [f"{c}：{r}" if c else r for c, r in errors],
-                    )
+            result.rejected_rows.append(
+                RejectedRow(
+                    src.path.name,
+                    src.sheet,
+                    row_no,
+                    raw_keep.get(row_no, {}),
+                    [f"{c}：{r}" if c else r for c, r in errors],
                 )
+            )
+        if untold:
+            result.issues.append(
+                Issue(
+                    src.path.name,
+                    f"另有 {untold} 行被拒绝，未逐行列出（只列出前 {MAX_KEPT_REJECTED_ROWS} 行）",
+                    sheet=src.sheet,
+                )
+            )
         table.rejected = len(v.rejected)
         return v
 
@@ -1442,8 +1459,11 @@ class _Validation:
     _valid_rows: set[int] | None = None
 
     def reject(self, row: int, errors: list[tuple[str | None, str]], ext: str | None) -> None:
-        self.rejected.setdefault(row, []).extend(errors)
-        self.ext_of[row] = ext
+        if row in self.rejected or len(self.rejected) < MAX_KEPT_REJECTED_ROWS:
+            self.rejected.setdefault(row, []).extend(errors)
+            self.ext_of[row] = ext
+        else:
+            self.rejected[row] = []  # counted and skipped, not detailed
         self._valid_rows = None
 
     def first_row_set(self) -> set[int]:

@@ -761,3 +761,19 @@ def test_forced_encoding(store: Store, tmp_path: Path) -> None:
     bad = run(store, path, encoding="utf-8")
     assert "不是有效的 utf-8" in bad.issues[0].reason
     assert "未知的编码" in run(store, path, encoding="nope").issues[0].reason
+
+
+def test_rejected_row_details_are_capped(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.importer
+
+    monkeypatch.setattr(service.importer, "MAX_KEPT_REJECTED_ROWS", 2)
+    report = run(store, bad_orgs(tmp_path), partial=True)
+    detailed = [i for i in report.issues if i.row is not None]
+    assert sorted({i.row for i in detailed}) == [3, 7]  # row-level checks run first
+    [summary] = [i for i in report.issues if i.row is None]
+    assert "另有 5 行被拒绝" in summary.reason
+    assert report.files[0].tables[0].rejected == 7 and len(report.files[0].rejected_rows) == 2
+    with store.factory() as s:  # the good rows are still the only ones written
+        assert set(s.scalars(select(Organisation.external_id))) == {"A1", "A7"}
