@@ -134,7 +134,14 @@ def create_organisation(session: Session, *, data: dict[str, Any]) -> Organisati
 
 
 def update_fields(obj: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """Set the given attributes; returns the ones that changed (old, new)."""
+    """Set the given attributes; returns the ones that changed (old, new).
+
+    An explicit null for a non-nullable column is refused (InvalidRequest), not written.
+    """
+    columns = obj.__table__.columns
+    for key, value in data.items():
+        if value is None and key in columns and not columns[key].nullable:
+            raise InvalidRequest(f"{key} cannot be null")
     changed: dict[str, Any] = {}
     for key, value in data.items():
         old = getattr(obj, key)

@@ -70,11 +70,18 @@ def reindex(request: Request, session: SessionDep, user: AdminUser) -> schemas.R
             "by": user.username,
         }
 
+    # Reuse the serving encoder (no second model load) when the handle has one loaded.
+    encoder = getattr(request.app.state.recommender, "encoder", None)
+
     def _job() -> None:
         outcome: dict[str, Any] = {}
         try:
-            result = run_reindex(settings)
-            outcome = {"result": str(result) if result is not None else None, "error": None}
+            if encoder is not None:
+                result = run_reindex(settings, encoder=encoder)
+            else:
+                result = run_reindex(settings)
+            build_id = getattr(result, "build_id", None)
+            outcome = {"result": str(build_id if build_id is not None else result), "error": None}
         except Exception as exc:  # recorded for /index/status
             log.exception("re-index failed")
             outcome = {"error": f"{type(exc).__name__}: {exc}"}
