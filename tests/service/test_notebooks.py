@@ -1,7 +1,7 @@
 """Execute the notebooks on small data (nbclient) so they cannot rot.
 
 ``DUIJIE_NB_SMALL=1`` makes each notebook use ~20 queries per task over a tiny corpus
-(quality) or a ~12-enterprise subset of the demo data (campaign); outputs go to a temp dir
+(quality) or an 8-enterprise subset of the demo data (campaign); outputs go to a temp dir
 through ``DUIJIE_NB_OUT`` and are checked here. Both load the real bundled model.
 """
 
@@ -81,13 +81,13 @@ def test_quality_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_campaign_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DUIJIE_NB_ENTERPRISES", "12")
+    monkeypatch.setenv("DUIJIE_NB_ENTERPRISES", "8")
     monkeypatch.setenv("DUIJIE_NB_PARAMS", json.dumps({"k": 3}))
     nb = execute("campaign", tmp_path, monkeypatch)
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert summary["small"] is True
-    assert summary["enterprises"] == 12
-    assert summary["covered"] + summary["uncovered"] == 12
+    assert summary["enterprises"] == 8
+    assert summary["covered"] + summary["uncovered"] == 8
     assert summary["assigned"] >= summary["covered"] >= 1
     assert summary["alternates"] <= 2 * summary["assigned"]  # k = 3: at most 2 alternates each
     assert 1 <= summary["max_institute_load"] <= summary["assigned"]
