@@ -55,6 +55,11 @@ from matcher.types import (
 logger = logging.getLogger(__name__)
 
 CollectionName = Literal["capabilities", "needs"]
+
+#: Reasons that only narrow a search's scope (kind, region filters of a suggestion request):
+#: organisations excluded for these alone are not reported as "excluded high scorers".
+#: Bounty respondents report every reason, since there kind and region are rules.
+SCOPE_CODES: tuple[str, ...] = ("WRONG_KIND", "NOT_IN_REGION")
 COLLECTIONS: tuple[CollectionName, ...] = ("capabilities", "needs")
 COLLECTION_KINDS: dict[CollectionName, tuple[DocKind, ...]] = {
     "capabilities": CAPABILITY_KINDS,
@@ -326,7 +331,10 @@ class Recommender:
         restrict_to: Collection[str] | None = None,
         exclude: Collection[str] = (),
         pools: Mapping[str, Sequence[str]] | None = None,
+        unreported: Collection[str] = (),
     ) -> RankedOrgs:
+        """``unreported``: reason codes that only mark the search scope (e.g. WRONG_KIND when
+        a need looks for institutes): such organisations are dropped, not listed as excluded."""
         if k < 0:
             raise InvalidParameter(f"k must be >= 0; got {k}")
         if not queries:
@@ -355,7 +363,10 @@ class Recommender:
             self._suggestion(scored[org_ids[i]], r + 1, viewer_org_id) for r, i in enumerate(kept)
         )
         excluded: list[Exclusion] = []
-        for i in top_k(scores, k_excluded, ~mask) if mask.any() else []:
+        report = np.array(
+            [any(e.code not in unreported for e in exclusions[o]) for o in org_ids], dtype=bool
+        )
+        for i in top_k(scores, k_excluded, ~report) if report.any() else []:
             o = org_ids[i]
             excluded.extend(dataclasses.replace(e, score=float(scores[i])) for e in exclusions[o])
         return RankedOrgs(suggestions, tuple(excluded))
@@ -403,6 +414,7 @@ class Recommender:
             "capabilities",
             viewer_org_id=viewer,
             check=check,
+            unreported=SCOPE_CODES,
             k=k,
             k_excluded=k_excluded,
             exclude=exclude,
@@ -455,6 +467,7 @@ class Recommender:
                 "capabilities",
                 viewer_org_id=viewer_org_id,
                 check=check,
+                unreported=SCOPE_CODES,
                 k=k,
                 exclude=exclude,
             ).suggestions
@@ -482,6 +495,7 @@ class Recommender:
                 "capabilities",
                 viewer_org_id=org_id,
                 check=check,
+                unreported=SCOPE_CODES,
                 k=k,
                 exclude=exclude,
             ).suggestions
@@ -510,6 +524,7 @@ class Recommender:
                 "needs",
                 viewer_org_id=cap.org_id,
                 check=check,
+                unreported=SCOPE_CODES,
                 k=k,
                 exclude=exclude,
             ).suggestions

@@ -53,6 +53,14 @@ def test_default_kinds_are_universities_and_institutes(recommender, orgs):
         assert orgs[s.org_id].kind in ("university", "institute")
 
 
+def test_scope_filters_are_not_reported_as_exclusions(recommender, orgs):
+    # need → institutes: enterprises are out of scope, not "excluded high scorers"
+    res = recommender.rank_for_need("need_sugar", k=10, require_in_region=True)
+    codes = {e.code for e in res.excluded}
+    assert not codes & {"WRONG_KIND", "NOT_IN_REGION"}
+    assert "gx_research" in {e.org_id for e in res.excluded}  # a real conflict still is
+
+
 def test_require_in_region_and_exclude(recommender, orgs):
     sugg = recommender.suggest_for_need("need_sugar", require_in_region=True, exclude={"gxu"})
     assert sugg and all(orgs[s.org_id].in_region for s in sugg)
