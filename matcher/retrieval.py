@@ -43,8 +43,8 @@ from matcher.protocols import Candidate, DenseSearcher, Hits, LexicalSearcher, T
 
 logger = logging.getLogger(__name__)
 
-Fusion = Literal["rrf", "weighted"]
-FUSIONS: tuple[Fusion, ...] = ("rrf", "weighted")
+Fusion = Literal["rrf", "weighted", "zscore"]
+FUSIONS: tuple[Fusion, ...] = ("rrf", "weighted", "zscore")
 
 MEASUREMENTS = """filled in from benchmarks/eval_csl.py"""
 
@@ -151,11 +151,14 @@ def weighted_scores(
     results: Sequence[tuple[Sequence[str], NDArray[np.float32]]],
     *,
     weights: Sequence[float] | None = None,
+    normalise: Literal["minmax", "zscore"] = "minmax",
 ) -> dict[str, float]:
-    """Weighted sum of per-source min-max normalised scores.
+    """Weighted sum of per-source normalised scores.
 
-    Each source's scores are mapped to [0, 1] over its own returned list (best -> 1, worst of
-    the list -> 0; a constant list maps to 1); a document a source did not return gets 0 from it.
+    ``"minmax"`` maps each source's scores to [0, 1] over its own returned list (best -> 1,
+    worst of the list -> 0); ``"zscore"`` standardises them over the list and shifts the worst
+    to 0. A constant list maps to 1. A document a source did not return gets 0 from it (the
+    value of the worst document the source did return).
 
     Parameters
     ----------
@@ -163,11 +166,15 @@ def weighted_scores(
         Each source's document ids and float scores (same length), any order.
     weights : sequence of float, optional
         One weight per source (default 1 each).
+    normalise : {"minmax", "zscore"}
+        Per-source normalisation.
 
     Returns
     -------
     dict of str -> float
     """
+    if normalise not in ("minmax", "zscore"):
+        raise InvalidParameter(f"normalise must be 'minmax' or 'zscore', got {normalise!r}")
     w = [1.0] * len(results) if weights is None else list(weights)
     if len(w) != len(results):
         raise InvalidParameter(f"{len(w)} weights for {len(results)} result lists")
@@ -177,7 +184,12 @@ def weighted_scores(
             continue
         s = np.asarray(scores, dtype=np.float64)
         lo, hi = float(s.min()), float(s.max())
-        norm = (s - lo) / (hi - lo) if hi > lo else np.ones_like(s)
+        if hi <= lo:
+            norm = np.ones_like(s)
+        elif normalise == "minmax":
+            norm = (s - lo) / (hi - lo)
+        else:
+            norm = (s - lo) / float(s.std())
         for doc_id, v in zip(ids, norm, strict=True):
             out[doc_id] = out.get(doc_id, 0.0) + wi * float(v)
     return out
@@ -380,6 +392,7 @@ class HybridRetriever:
         return weighted_scores(
             [(dense.ids, dense.scores), (lexical.ids, lexical.scores)],
             weights=[self.dense_weight, self.lexical_weight],
+            normalise="minmax" if self.fusion == "weighted" else "zscore",
         )
 
     def _prf_search(

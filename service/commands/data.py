@@ -95,7 +95,12 @@ def format_report(report: ImportReport) -> list[str]:
     """Human-readable lines: one summary per table, then the issues (capped)."""
     lines = []
     mode = "（仅校验，未写入）" if report.dry_run else ""
-    for f in report.files:
+
+    def order(f: Any) -> int:  # files were imported in dependency order: print them so
+        kinds = [KINDS.index(t.kind) for t in f.tables if t.kind in KINDS]
+        return min(kinds, default=len(KINDS))
+
+    for f in sorted(report.files, key=order):
         enc = f" [{f.encoding}]" if f.encoding else ""
         state = "已写入" if f.written else ("未写入" if not report.dry_run else "校验")
         for t in f.tables:

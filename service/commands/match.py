@@ -63,8 +63,6 @@ def format_suggestion(s: Suggestion, rec: Any, out: TextIO) -> None:
     ]
     if parts:
         out.write(f"    得分构成：{' · '.join(parts)}\n")
-    for reason in s.reasons:
-        out.write(f"    说明：{reason}\n")
 
 
 def print_ranked(ranked: RankedOrgs, rec: Any, out: TextIO) -> None:
