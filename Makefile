@@ -30,8 +30,11 @@ test: install
 demo: install
 	$(BIN)/duijie demo
 
+# Demo data → index build → service on 127.0.0.1:8000 (prints a staff login, an enterprise
+# API key and an example curl).
 run: install
 	$(BIN)/duijie demo
+	$(BIN)/duijie reindex
 	$(BIN)/duijie serve --demo-credentials
 
 bench: install
