@@ -18,6 +18,7 @@ from service.models import (
     ShortlistItem,
     User,
 )
+from service.snapshot import external_of
 
 
 def org_ext_ids(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
@@ -189,9 +190,10 @@ def _as_float_dict(d: Any) -> dict[str, float]:
 
 
 def evidence(ev: Any) -> schemas.EvidencePublic:
+    query_doc = getattr(ev, "query_doc_id", None)
     return schemas.EvidencePublic(
-        query_doc_id=getattr(ev, "query_doc_id", None),
-        doc_id=str(ev.doc_id),
+        query_doc_id=external_of(str(query_doc)) if query_doc else None,
+        doc_id=external_of(str(ev.doc_id)),
         score=float(ev.score),
         query_snippet=str(getattr(ev, "query_snippet", "")),
         doc_snippet=str(getattr(ev, "doc_snippet", "")),
@@ -210,7 +212,7 @@ def suggestion(s: Any, names: dict[str, str]) -> schemas.SuggestionPublic:
         contributions=_as_float_dict(getattr(s, "contributions", {})),
         evidence=[evidence(e) for e in getattr(s, "evidence", ()) or ()],
         shared_keywords=list(getattr(s, "shared_keywords", ()) or ()),
-        query_id=getattr(s, "query_id", None),
+        query_id=external_of(str(s.query_id)) if getattr(s, "query_id", None) else None,
         reasons=[str(r) for r in getattr(s, "reasons", ()) or ()],
     )
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import session_scope
 from service.models import Campaign, Need, Organisation, ShortlistItem
+from service.snapshot import external_of
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +119,14 @@ def greedy_solve(ctx: CampaignContext) -> dict[str, Any]:
                     campaign_id=ctx.campaign_id,
                     enterprise_id=ent_id,
                     institute_id=org_ids.get(str(s_.org_id)),
-                    need_id=need_ids.get(str(s_.query_id)) if s_.query_id else None,
+                    need_id=need_ids.get(external_of(str(s_.query_id))) if s_.query_id else None,
                     score=float(s_.score),
                     rank=int(s_.rank),
                     kind="assigned" if int(s_.rank) == 1 else "alternate",
                     evidence={
                         "documents": [
                             {
-                                "doc_id": e.doc_id,
+                                "doc_id": external_of(e.doc_id),
                                 "score": float(e.score),
                                 "query_snippet": e.query_snippet,
                                 "doc_snippet": e.doc_snippet,

@@ -228,9 +228,13 @@ def _sug(org: str, rank: int, query_id: str | None, docs: tuple[str, ...]) -> Su
     )
 
 
+NEED_KEYS = {"N:N-A1", "N:N-A2", "N:N-B1", "N:N-B2"}
+
+
 class FakeRecommender:
-    """Answers like matcher.pipeline.Recommender over the fixture world. It deliberately cites
-    enterprise B's need as evidence so the API's evidence filter is exercised."""
+    """Answers like matcher.pipeline.Recommender over the fixture world, with document ids as
+    service.snapshot keys ("N:<need>", "C:<capability>"). It deliberately cites enterprise B's
+    need as evidence so the API's evidence filter is exercised."""
 
     def __init__(self, tag: str = "v1") -> None:
         self.tag = tag
@@ -238,9 +242,12 @@ class FakeRecommender:
 
     def rank_for_need(self, need_id: str, k: int = 10, **_: Any) -> RankedOrgs:
         self.calls.append(("need", need_id))
-        if need_id not in {"N-A1", "N-A2", "N-B1", "N-B2"}:
-            raise UnknownEntity(need_id)
-        sugs = (_sug("UNI-1", 1, need_id, ("C-U1", "N-B1")), _sug("INST-1", 2, need_id, ("C-I1",)))
+        if need_id not in NEED_KEYS:
+            raise UnknownEntity(f"unknown document {need_id!r}")
+        sugs = (
+            _sug("UNI-1", 1, need_id, ("C:C-U1", "N:N-B1")),
+            _sug("INST-1", 2, need_id, ("C:C-I1",)),
+        )
         return RankedOrgs(sugs[:k], (Exclusion(org_id="ENT-B", code="SAME_GROUP", score=0.7),))
 
     def suggest_for_need(self, need_id: str, k: int = 10, **kw: Any) -> list[Suggestion]:
@@ -248,20 +255,22 @@ class FakeRecommender:
 
     def suggest_for_enterprise(self, org_id: str, k: int = 10, **_: Any) -> list[Suggestion]:
         self.calls.append(("enterprise", org_id))
-        own = "N-A1" if org_id == "ENT-A" else "N-B2"
-        return [_sug("UNI-1", 1, own, ("C-U1",)), _sug("INST-1", 2, "N-B1", ("N-B1",))][:k]
+        own = "N:N-A1" if org_id == "ENT-A" else "N:N-B2"
+        return [_sug("UNI-1", 1, own, ("C:C-U1",)), _sug("INST-1", 2, "N:N-B1", ("N:N-B1",))][:k]
 
     def suggest_for_text(
         self, text: str, k: int = 10, *, viewer_org_id: str | None = None, **_: Any
     ) -> list[Suggestion]:
         self.calls.append(("text", viewer_org_id))
-        return [_sug("INST-1", 1, None, ("C-I1", "N-B2"))][:k]
+        return [_sug("INST-1", 1, None, ("C:C-I1", "N:N-B2"))][:k]
 
     def respondents_for_bounty(
         self, bounty: BountyInfo, k: int = 10, *, candidates: Any = None, **_: Any
     ) -> RankedOrgs:
         self.calls.append(("bounty", bounty.id))
-        sugs = [_sug("UNI-1", 1, bounty.id, ("C-U1",)), _sug("INST-1", 2, bounty.id, ("C-I1",))]
+        if bounty.need_id is not None and bounty.need_id not in NEED_KEYS:
+            raise UnknownEntity(f"unknown document {bounty.need_id!r}")
+        sugs = [_sug("UNI-1", 1, bounty.id, ("C:C-U1",)), _sug("INST-1", 2, bounty.id, ("C:C-I1",))]
         if candidates is not None:
             sugs = [s for s in sugs if s.org_id in candidates]
         excl = tuple(
@@ -273,7 +282,9 @@ class FakeRecommender:
 
     def score_pairs(self, pairs: Any, *, viewer_org_id: str | None = None) -> list[float]:
         out = []
-        for _q, o in pairs:
+        for q, o in pairs:
+            if q not in NEED_KEYS:
+                raise UnknownEntity(f"unknown document {q!r}")
             if o not in {"ENT-A", "ENT-B", "UNI-1", "INST-1"}:
                 raise UnknownEntity(o)
             out.append(0.5)

@@ -49,7 +49,7 @@ def test_suggestions_other_enterprise_404(client, world, handle) -> None:
     for body in ({"need_id": "N-B1"}, {"need_id": "N-B2"}, {"enterprise_id": "ENT-B"}):
         r = client.post("/api/v1/suggestions", json=body, headers=a)
         assert r.status_code == 404, body
-    assert all(c[1] not in ("N-B1", "N-B2", "ENT-B") for c in handle.get().calls)
+    assert all(c[1] not in ("N:N-B1", "N:N-B2", "ENT-B") for c in handle.get().calls)
     r = client.post(
         "/api/v1/suggestions", json={"need_id": "N-A1", "enterprise_id": "ENT-A"}, headers=a
     )

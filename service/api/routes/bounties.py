@@ -17,6 +17,7 @@ from service.api.deps import CurrentUser, Pagination, RecommenderDep, SessionDep
 from service.api.routes.suggestions import _visible_suggestions
 from service.errors import InvalidRequest, NotFound
 from service.models import Bid, Bounty, Capability, Need
+from service.snapshot import cap_key, need_key
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ ExtId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def bounty_info(session: Session, bounty: Bounty) -> BountyInfo:
-    """The matcher's view of a bounty row (ids as external ids)."""
+    """The matcher's view of a bounty row (org ids external; attached documents as
+    :mod:`service.snapshot` document keys, like the recommender's documents)."""
     need_ext = (
         session.scalar(select(Need.external_id).where(Need.id == bounty.need_id))
         if bounty.need_id
@@ -44,8 +46,8 @@ def bounty_info(session: Session, bounty: Bounty) -> BountyInfo:
         title=bounty.title,
         text=bounty.description,
         budget=bounty.budget,
-        need_id=need_ext,
-        capability_id=cap_ext,
+        need_id=need_key(need_ext) if need_ext else None,
+        capability_id=cap_key(cap_ext) if cap_ext else None,
         active=bounty.status == "open",
     )
 

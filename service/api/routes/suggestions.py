@@ -18,6 +18,7 @@ from service.api import convert
 from service.api.deps import CurrentUser, RecommenderDep, SessionDep
 from service.errors import NotFound
 from service.models import Need, Organisation
+from service.snapshot import external_of, need_key
 
 router = APIRouter(tags=["suggestions"])
 
@@ -85,7 +86,7 @@ def suggestions(
     if body.need_id is not None:
         need = crud.get_need(session, viewer=user, external_id=body.need_id)
         with metrics.time_suggestion("need"):
-            ranked = recommender.rank_for_need(need.external_id, body.k)
+            ranked = recommender.rank_for_need(need_key(need.external_id), body.k)
         found = list(ranked.suggestions)
         if user.is_staff:
             excluded = [convert.exclusion(e) for e in ranked.excluded]
@@ -133,13 +134,13 @@ def pair_scores(
 ) -> schemas.PairScoresResponse:
     for need_id in {p.need_id for p in body.pairs}:
         crud.get_need(session, viewer=user, external_id=need_id)  # 404 unless visible
-    pairs = [(p.need_id, p.org_id) for p in body.pairs]
+    pairs = [(need_key(p.need_id), p.org_id) for p in body.pairs]
     viewer = None if user.is_staff else user.org_external_id
     with request.app.state.metrics.time_suggestion("pairs"):
         scores = recommender.score_pairs(pairs, viewer_org_id=viewer)
     return schemas.PairScoresResponse(
         scores=[
-            schemas.PairScore(need_id=q, org_id=o, score=float(s))
+            schemas.PairScore(need_id=external_of(q), org_id=o, score=float(s))
             for (q, o), s in zip(pairs, scores, strict=True)
         ]
     )
