@@ -1128,7 +1128,7 @@ def _proposal_similarity(rec: Any, text: str, proposals: Sequence[str]) -> list[
 
 
 BID_BREAKDOWN_LABELS: tuple[tuple[str, str], ...] = (
-    ("affinity", "匹配度"),
+    ("affinity", "相对匹配度"),
     ("similarity", "方案相似度"),
     ("maturity", "成熟度"),
     ("price_score", "价格得分"),
@@ -1140,7 +1140,8 @@ def bounty_context(request: Request, db: Session, bounty: Bounty) -> dict[str, A
 
     Bids are ranked by :func:`matcher.bids.rank_bids` (quality + price, budget cap). With the
     recommender available, each bidder's affinity is its score from
-    ``Recommender.respondents_for_bounty`` restricted to the bidders (consortium members
+    ``Recommender.respondents_for_bounty`` restricted to the bidders, divided by the best score
+    among bidders and recommended respondents (ranker scores are unbounded; consortium members
     checked by the group rule; excluded bidders are ineligible with their reasons), proposal
     similarity comes from the recommender's sentence encoder when it has one, and the best
     eligible respondents and excluded high scorers are listed. Without an index the page says
@@ -1198,7 +1199,16 @@ def bounty_context(request: Request, db: Session, bounty: Bounty) -> dict[str, A
                 members={i.respondent_org_id: list(i.members) for i in infos},
                 k_excluded=len(infos),
             )
-            org_score = {s.org_id: float(s.score) for s in bidders.suggestions}
+            # Ranker scores are not bounded by 1: affinity is relative to the best candidate
+            # (bidder or recommended respondent), so rank_bids gets values in [0, 1].
+            best = max(
+                [float(s.score) for s in (*bidders.suggestions, *ranked.suggestions)],
+                default=0.0,
+            )
+            org_score = {
+                s.org_id: max(float(s.score), 0.0) / best if best > 0 else 0.0
+                for s in bidders.suggestions
+            }
             org_codes: dict[str, list[str]] = {}
             for e in bidders.excluded:
                 org_codes.setdefault(e.org_id, []).append(str(e.code))

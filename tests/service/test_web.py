@@ -414,8 +414,9 @@ class _FakeRecommender:
 
     def respondents_for_bounty(self, bounty: object, k: int = 10, **kw: object) -> RankedOrgs:
         self.calls.append({"bounty": bounty, "k": k, **kw})
+        best = () if kw.get("candidates") else (Suggestion(org_id="X9", score=1.8, rank=1),)
         return RankedOrgs(
-            suggestions=(Suggestion(org_id="I1", score=0.9, rank=1),),
+            suggestions=(*best, Suggestion(org_id="I1", score=0.9, rank=len(best) + 1)),
             excluded=(Exclusion(org_id="I2", code="SAME_GROUP", member_id="I1", score=0.7),),
         )
 
@@ -443,7 +444,8 @@ def test_bounty_page_ranks_bids_with_breakdown_and_exclusions(world: World) -> N
     rows = bids.split("<tr")[2:]  # skip the header row
     assert "广西大学轻工与食品工程学院" in rows[0] and ">1</td>" in rows[0]
     # The only eligible bid sets the price benchmark (低价基准法), so its price score is 1.
-    assert "匹配度:0.900" in rows[0] and "价格得分:1.000" in rows[0]
+    # Affinity is relative to the best candidate (X9, 1.8, recommended but not bidding).
+    assert "相对匹配度:0.500" in rows[0] and "价格得分:1.000" in rows[0]
     assert "桂林电子科技大学机电学院" in rows[1] and "不符合:同一集团(上下级)" in rows[1]
     excluded = html[html.index('id="excluded"') :]
     assert "同一集团(上下级)(联合体成员 广西大学轻工与食品工程学院)" in excluded
