@@ -106,7 +106,7 @@ def pairing_solve(ctx: Any) -> dict[str, Any]:
         for i, j in zip(r.tolist(), c.tolist(), strict=True):
             q = pm.best_query[i, j]
             if q is not None:
-                best_need[(lo + i, j)] = external_of(str(q))
+                best_need[(lo + i, j)] = str(q)
     ctx.report(0.85)
     enc = PairingEncoder(enterprises, institutes, institute_names=names)
     ex_all = np.concatenate(excluded) if excluded else np.zeros((0, 2), np.int64)
@@ -141,12 +141,39 @@ def pairing_solve(ctx: Any) -> dict[str, Any]:
 
     def need_of(e: str, i: str) -> int | None:
         key = best_need.get((e_row[e], i_col[i]))
-        return need_pk.get(key) if key else None
+        return need_pk.get(external_of(key)) if key else None
+
+    def evidence(e: str, i: str, extra: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+        """The same evidence format as the greedy runner (documents, keywords, reasons)."""
+        key = best_need.get((e_row[e], i_col[i]))
+        if key is None:
+            return extra, {}
+        try:
+            sg = rec.explain_pair(key, i)
+        except (MatcherError, KeyError):
+            return extra, {}
+        docs = [
+            {
+                "doc_id": external_of(ev.doc_id),
+                "score": float(ev.score),
+                "query_snippet": ev.query_snippet,
+                "doc_snippet": ev.doc_snippet,
+            }
+            for ev in sg.evidence
+        ]
+        ev_dict = {
+            "documents": docs,
+            "shared_keywords": list(sg.shared_keywords),
+            "reasons": list(sg.reasons),
+            **extra,
+        }
+        return ev_dict, {name: float(v) for name, v in sg.features.items()}
 
     items: list[ShortlistItem] = []
     rank: dict[str, int] = {}
     for pr in result.pairs:
         rank[pr.enterprise] = rank.get(pr.enterprise, 0) + 1
+        ev, feats = evidence(pr.enterprise, pr.institute, {"solver": solution.solver})
         items.append(
             ShortlistItem(
                 campaign_id=ctx.campaign_id,
@@ -157,12 +184,14 @@ def pairing_solve(ctx: Any) -> dict[str, Any]:
                 rank=rank[pr.enterprise],
                 kind="assigned",
                 locked=pr.locked,
-                evidence={"solver": solution.solver},
+                evidence=ev,
+                features=feats,
             )
         )
     for e, alts in result.alternates.items():
         for a in alts:
             rank[e] = rank.get(e, 0) + 1
+            ev, feats = evidence(e, a.institute, {"spare_capacity": a.spare})
             items.append(
                 ShortlistItem(
                     campaign_id=ctx.campaign_id,
@@ -172,7 +201,8 @@ def pairing_solve(ctx: Any) -> dict[str, Any]:
                     score=a.score,
                     rank=rank[e],
                     kind="alternate",
-                    evidence={"spare_capacity": a.spare},
+                    evidence=ev,
+                    features=feats,
                 )
             )
     for u in result.uncovered:

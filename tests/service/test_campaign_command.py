@@ -99,6 +99,11 @@ def test_pair_capacity_diagnosis_and_stable_repair(env, capsys) -> None:  # type
                     if i.kind == "assigned"]  # fmt: skip
         assert len(assigned) == 3 and len({i for _, i in assigned}) == 3  # capacity 1 each
         assert ("E1", "E1-lab") not in assigned  # same corporate group is never paired
+        # Items carry the need behind the score and the runner's evidence format.
+        for it in items:
+            if it.kind == "assigned":
+                assert it.need_id is not None and it.evidence["documents"]
+                assert it.evidence["solver"] == "mincostflow"
     # Re-pair with the previous campaign: nothing changed, so every pair is kept.
     assert main(["pair", "--campaign", "summer", "--capacity", "1", "--previous", "spring"]) == 0
     out = capsys.readouterr().out
