@@ -67,6 +67,7 @@ TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
 PAGE_SIZE = 200
 NOTE_MAX = 2000
+CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 EXCEL_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 STATUS_LABELS: dict[str, str] = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回"}
@@ -157,7 +158,7 @@ def _staff(request: Request, db: Session, settings: Settings) -> _Caller:
         target = request.url.path
         if request.url.query:
             target += "?" + request.url.query
-        login = str(request.url_for("staff_login")) + "?" + urlencode({"next": target})
+        login = request.url_for("staff_login").path + "?" + urlencode({"next": target})
         resp = RedirectResponse(login, status_code=303)
         if request.cookies.get(auth.SESSION_COOKIE):
             resp.delete_cookie(auth.SESSION_COOKIE, path="/")
@@ -207,6 +208,8 @@ def _render(
     response = _templates().TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
+    # Pages use no inline script or style: only our own stylesheet may load.
+    response.headers["Content-Security-Policy"] = CSP
     return response
 
 
@@ -328,7 +331,7 @@ def staff_login_submit(
     )
     db.add(AuditLog(user_id=user.id, action="login", entity="user", entity_id=str(user.id)))
     db.commit()
-    target = next_url or str(request.url_for("staff_campaigns"))
+    target = next_url or request.url_for("staff_campaigns").path
     redirect = RedirectResponse(target, status_code=303)
     redirect.set_cookie(
         auth.SESSION_COOKIE,
@@ -357,7 +360,7 @@ def staff_logout(
         principal = None
     if principal is not None and not _csrf_ok(principal, settings, csrf_token):
         return _error_page(request, 403, "请求无效", "表单已过期,请刷新页面后重试。")
-    resp = RedirectResponse(str(request.url_for("staff_login")), status_code=303)
+    resp = RedirectResponse(request.url_for("staff_login").path, status_code=303)
     resp.delete_cookie(auth.SESSION_COOKIE, path="/")
     return resp
 
@@ -365,7 +368,7 @@ def staff_logout(
 @router.get("", include_in_schema=False)
 @router.get("/", name="staff_home")
 def staff_home(request: Request) -> RedirectResponse:
-    return RedirectResponse(str(request.url_for("staff_campaigns")), status_code=303)
+    return RedirectResponse(request.url_for("staff_campaigns").path, status_code=303)
 
 
 # --- campaigns --------------------------------------------------------------------------
@@ -730,7 +733,7 @@ def _shortlist_page(
     pages = max(1, math.ceil(len(views) / PAGE_SIZE))
     page = min(filters.page, pages)
     shown = views[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    export_url = str(request.url_for("staff_export", campaign_id=campaign.id))
+    export_url = request.url_for("staff_export", campaign_id=campaign.id).path
     q = filters.query(page=False)
     return _render(
         request,
@@ -902,7 +905,7 @@ def staff_decide(
         )
     )
     db.commit()
-    target = str(request.url_for("staff_shortlist", campaign_id=campaign_id))
+    target = request.url_for("staff_shortlist", campaign_id=campaign_id).path
     query = filters.query()
     query = f"{query}&done={action}" if query else f"done={action}"
     return RedirectResponse(f"{target}?{query}#item-{item_id}", status_code=303)

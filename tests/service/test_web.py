@@ -187,7 +187,7 @@ def test_campaign_list_shows_review_counts(client: TestClient, world: World) -> 
     r = client.get("/staff/campaigns")
     assert r.status_code == 200
     assert "2026年春季结对子" in r.text
-    assert f'href="http://testserver/staff/campaigns/{world.campaign_id}"' in r.text
+    assert f'href="/staff/campaigns/{world.campaign_id}"' in r.text  # relative: proxy-safe
     counts = re.findall(r'<td class="num">(\d+)</td>', r.text)
     assert counts[:4] == ["2", "0", "0", "1"]  # pending, approved, rejected, uncovered
 
@@ -205,6 +205,8 @@ def test_shortlist_shows_pairs_highlighted_evidence_and_problems(
     assert "<mark>开发了以甘蔗渣为原料制备可降解包装材料的工艺。</mark>" in html
     assert "我们生产甘蔗糖。" in html  # context around the highlighted sentence
     assert "覆盖问题:候选机构名额已满" in html
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert "style=" not in html and "<script" not in html
     assert 'name="version" value="1"' in html
     # The uncovered row offers only a note, no approve button.
     uncovered = html[html.index(f'id="item-{world.item_ids[2]}"') :]
