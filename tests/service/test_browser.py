@@ -99,7 +99,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture()
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
+    # JavaScript off: the pages are plain HTML forms and must work without it.
+    context = browser.new_context(
+        locale="zh-CN", viewport={"width": 1400, "height": 900}, java_script_enabled=False
+    )
     pg = context.new_page()
     pg.set_default_timeout(15_000)
     yield pg
