@@ -171,6 +171,7 @@ def _staff(request: Request, db: Session, settings: Settings) -> _Caller:
                 "无权访问",
                 "此页面仅限科技厅工作人员访问。企业用户请通过接口获取合作建议。",
                 principal=principal,
+                settings=settings,
             )
         )
     return _Caller(principal=principal)
@@ -266,7 +267,7 @@ def _login_page(
         status_code=401 if error else 200,
         flashes=[("error", error)] if error else (),
     )
-    # _render put "" as csrf_token for anonymous callers; the login form needs its own.
+    # No session yet: the form's token is a double-submit cookie, not a session token.
     resp.set_cookie(
         auth.LOGIN_CSRF_COOKIE,
         token,

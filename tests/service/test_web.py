@@ -162,6 +162,11 @@ def test_enterprise_login_gets_403(client: TestClient) -> None:
     r = client.get("/staff/campaigns")
     assert r.status_code == 403
     assert "无权访问" in r.text
+    assert "活动列表" not in r.text  # no staff navigation
+    # The enterprise user can still sign out from the 403 page (valid CSRF token).
+    out = client.post("/staff/logout", data={"csrf_token": _hidden(r.text, "csrf_token")})
+    assert out.status_code == 303
+    assert client.get("/staff/campaigns").status_code == 303  # signed out: back to login
 
 
 def test_invalid_api_key_is_401(client: TestClient) -> None:
