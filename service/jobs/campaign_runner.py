@@ -61,11 +61,15 @@ class CampaignContext:
             return  # write progress at most every 2 %
         self._last = progress
         with session_scope(self.session_factory) as s:
-            s.execute(
+            res = s.execute(
                 update(Campaign)
                 .where(Campaign.id == self.campaign_id, Campaign.status == "running")
                 .values(progress=progress)
             )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            # Cancelled through the database (e.g. by another API worker process).
+            self.cancel_event.set()
+            raise CampaignCancelled(f"campaign {self.campaign_id} cancelled")
 
 
 SolveFn = Callable[[CampaignContext], dict[str, Any]]
@@ -256,8 +260,6 @@ class CampaignRunner:
             log.exception("campaign %s failed", ctx.campaign_id)
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         with session_scope(self.session_factory) as s:
-            if status == "cancelled":
-                s.execute(delete(ShortlistItem).where(ShortlistItem.campaign_id == ctx.campaign_id))
             values: dict[str, Any] = {
                 "status": status,
                 "error": error,
@@ -266,13 +268,22 @@ class CampaignRunner:
             }
             if status == "done":
                 values["progress"] = 1.0
-            s.execute(
+            # Only a still-running campaign takes the outcome: one cancelled meanwhile (here or
+            # by another process) stays cancelled and loses its partial shortlist.
+            res = s.execute(
                 update(Campaign)
-                .where(
-                    Campaign.id == ctx.campaign_id, Campaign.status.in_(("running", "cancelled"))
-                )
+                .where(Campaign.id == ctx.campaign_id, Campaign.status == "running")
                 .values(**values)
             )
+            if res.rowcount != 1:  # type: ignore[attr-defined]
+                status = "cancelled"
+            if status == "cancelled":
+                s.execute(
+                    update(Campaign)
+                    .where(Campaign.id == ctx.campaign_id)
+                    .values(status="cancelled", updated_at=datetime.now(UTC))
+                )
+                s.execute(delete(ShortlistItem).where(ShortlistItem.campaign_id == ctx.campaign_id))
         with self._lock:
             self._events.pop(ctx.campaign_id, None)
         if self.on_finish is not None:

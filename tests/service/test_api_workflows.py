@@ -247,6 +247,29 @@ def test_campaign_cancel_and_failure(client, world, handle) -> None:
     assert c["status"] == "failed" and "IndexNotReady" in c["error"]
 
 
+def test_campaign_cancelled_through_the_database(client, world, handle) -> None:
+    """A cancel written by another process (only the row changes) stops the run here too."""
+    from sqlalchemy import update
+
+    from service.db import session_scope
+    from service.models import Campaign
+
+    staff = bearer(world.keys["staff"])
+    gate = threading.Event()
+    handle.swap(_SlowRecommender(gate), "slow")
+    cid = client.post(
+        "/api/v1/campaigns", json={"name": "跨进程取消", "run": True}, headers=staff
+    ).json()["id"]
+    _wait_status(client, staff, cid, {"running"})
+    with session_scope(world.factory) as s:
+        s.execute(update(Campaign).where(Campaign.id == cid).values(status="cancelled"))
+    gate.set()
+    client.app.state.campaign_runner.wait(cid, timeout=10)
+    c = client.get(f"/api/v1/campaigns/{cid}/result", headers=staff).json()
+    assert c["campaign"]["status"] == "cancelled"
+    assert c["items"]["total"] == 0
+
+
 def test_reindex_admin_only_background(client, world, monkeypatch) -> None:
     import sys
     import types
