@@ -311,3 +311,59 @@ def test_top_candidates_keeps_forbidden_for_the_diagnosis() -> None:
     p = PairingProblem(2, 3, r, c, v, excluded=ex, excluded_reasons=("SAME_GROUP",))
     sol = get_solver("mincostflow").solve(p)
     assert pairs(sol) == {(0, 2), (1, 0)}
+
+
+@st.composite
+def constrained(draw: st.DrawFn) -> PairingProblem:
+    """Random instances with locks, forbidden and ineligible pairs, and a previous campaign."""
+    base = draw(instances())
+    cells = [(i, j) for i in range(base.n_enterprises) for j in range(base.n_institutes)]
+    pick = st.lists(st.sampled_from(cells), max_size=3, unique=True)
+    locked, forbidden, excluded, previous = draw(pick), draw(pick), draw(pick), draw(pick)
+    bonus = draw(st.sampled_from([0.0, 0.05, 1.0]))
+    return PairingProblem(
+        base.n_enterprises,
+        base.n_institutes,
+        base.rows,
+        base.cols,
+        base.scores,
+        k=base.k,
+        capacity=base.capacity,
+        floor=base.floor,
+        locked=locked or None,
+        forbidden=forbidden or None,
+        excluded=excluded or None,
+        excluded_reasons=("COI",) * len(excluded),
+        previous=previous or None,
+        stability_bonus=bonus,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(constrained())
+def test_hard_constraints_and_lp_agreement_with_locks(p: PairingProblem) -> None:
+    flow = get_solver("mincostflow").solve(p)
+    lp = get_solver("lp").solve(p)
+    assert flow.status == lp.status
+
+    def as_set(x: object) -> set[tuple[int, int]]:
+        return set() if x is None else {(int(a), int(b)) for a, b in x}  # type: ignore[attr-defined]
+
+    locked = as_set(p.locked)
+    banned = as_set(p.forbidden) | as_set(p.excluded)
+    if flow.status is SolveStatus.INFEASIBLE:
+        assert flow.lock_conflicts and flow.n_pairs == 0
+        return
+    got = pairs(flow)
+    assert locked <= got and not (got & banned)
+    assert flow.n_pairs == lp.n_pairs
+    # Same optimum of the solver's objective (affinity + bonus on kept pairs).
+    prev = as_set(p.previous)
+
+    def weighted(sol) -> float:  # type: ignore[no-untyped-def]
+        kept = sum(1 for e in pairs(sol) if e in prev and e not in locked)
+        return float(sol.objective) + p.stability_bonus * kept
+
+    assert weighted(flow) == pytest.approx(weighted(lp), abs=1e-9)
+    if flow.churn is not None and prev:
+        assert flow.churn.kept == len(got & prev)
