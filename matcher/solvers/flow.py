@@ -152,14 +152,23 @@ def solve_flow(
     return FlowResult(chosen, int(edge_flow.sum()), n_first, scale)
 
 
-def max_flow_value(prep: Prepared, idx: NDArray[np.int64], active: NDArray[np.int64]) -> int:
-    """Maximum number of pairs over edges ``idx`` (plain max flow, no costs)."""
+def max_flow_value(
+    prep: Prepared,
+    idx: NDArray[np.int64],
+    active: NDArray[np.int64],
+    source_caps: NDArray[np.int64] | None = None,
+) -> int:
+    """Maximum number of pairs over edges ``idx`` (plain max flow, no costs).
+
+    ``source_caps`` (n_e,) replaces the enterprises' free demand (e.g. 1 to count covered
+    enterprises)."""
     n_e, n_i = prep.n_e, prep.n_i
+    src_caps = (prep.k_free if source_caps is None else source_caps)[active]
     src, sink = n_e + n_i, n_e + n_i + 1
     inst = np.flatnonzero(prep.cap_free > 0)
     tails = np.concatenate([np.full(len(active), src), prep.rows[idx], n_e + inst])
     heads = np.concatenate([active, n_e + prep.cols[idx], np.full(len(inst), sink)])
-    caps = np.concatenate([prep.k_free[active], np.ones(len(idx), np.int64), prep.cap_free[inst]])
+    caps = np.concatenate([src_caps, np.ones(len(idx), np.int64), prep.cap_free[inst]])
     mf = max_flow.SimpleMaxFlow()
     mf.add_arcs_with_capacity(tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64))
     status = mf.solve(src, sink)
@@ -171,9 +180,11 @@ def max_flow_value(prep: Prepared, idx: NDArray[np.int64], active: NDArray[np.in
 def coverage(prep: Prepared, edges: BoolArray) -> tuple[int, int]:
     """Best (pairs, enterprises with a first unit) reachable with ``edges``.
 
-    A plain max flow decides it when it places every unit (or when no enterprise has a
-    second free unit: then the two counts coincide); otherwise a min-cost flow with the tier
-    cost only.
+    Two plain max flows suffice: the most pairs, and the most first units (source capacity
+    1 for enterprises without a lock). Both optima are reached by one flow: augmenting a
+    flow along a source-to-sink path never takes the last unit away from an enterprise
+    (interior nodes keep their inflow), so a flow with the most first units can be augmented
+    to a maximum flow without losing any (the Mendelsohn–Dulmage argument for b-matchings).
     """
     first, rest, active = _source_arcs(prep)
     idx = np.flatnonzero(edges)
@@ -184,5 +195,4 @@ def coverage(prep: Prepared, edges: BoolArray) -> tuple[int, int]:
         return f, int(first[active].sum())
     if not (rest[active] > 0).any():
         return f, f
-    res = solve_flow(prep, edges, None)
-    return res.n_pairs, res.n_first
+    return f, max_flow_value(prep, idx, active, first)
