@@ -40,7 +40,7 @@ R = TypeVar("R")
 
 
 def paginate(
-    session: Session, stmt: Select[tuple[R]], *, limit: int, offset: int
+    session: Session, stmt: Select[R], *, limit: int, offset: int
 ) -> tuple[list[R], int]:
     """One page of ``stmt`` and the total row count."""
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
