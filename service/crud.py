@@ -39,9 +39,7 @@ from service.models import (
 R = TypeVar("R")
 
 
-def paginate(
-    session: Session, stmt: Select[R], *, limit: int, offset: int
-) -> tuple[list[R], int]:
+def paginate(session: Session, stmt: Select[R], *, limit: int, offset: int) -> tuple[list[R], int]:
     """One page of ``stmt`` and the total row count."""
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = list(session.scalars(stmt.limit(limit).offset(offset)))
