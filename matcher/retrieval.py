@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -330,12 +330,27 @@ class HybridRetriever:
             self.row_of_ = lookup
         return lookup
 
-    def _graph_row_of(self) -> dict[str, int]:
-        lookup: dict[str, int] | None = getattr(self, "graph_row_of_", None)
-        if lookup is None:
-            lookup = {d: i for i, d in enumerate(self.graph.ids if self.graph else ())}
-            self.graph_row_of_ = lookup
-        return lookup
+    def _graph_operator(self) -> tuple[dict[str, int], Any]:
+        """Row lookup of the graph and its row-normalised adjacency (scipy CSR, n x n)."""
+        cached = getattr(self, "graph_operator_", None)
+        if cached is None:
+            import scipy.sparse as sp
+
+            graph = self.graph
+            if graph is None:
+                raise InvalidParameter("graph smoothing needs a graph")
+            n = len(graph.ids)
+            m = min(self.graph_neighbors, graph.indices.shape[1])
+            idx = graph.indices[:, :m]
+            w = np.clip(graph.weights[:, :m].astype(np.float64), 0.0, None)
+            keep = idx >= 0
+            rows = np.repeat(np.arange(n), m).reshape(n, m)[keep]
+            adj = sp.csr_matrix((w[keep], (rows, idx[keep])), shape=(n, n))
+            totals = np.asarray(adj.sum(axis=1)).ravel()
+            inv = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+            cached = ({d: i for i, d in enumerate(graph.ids)}, sp.diags(inv) @ adj)
+            self.graph_operator_ = cached
+        return cached
 
     # ------------------------------------------------------------------ retrieval
     def retrieve(self, queries: Sequence[str], k: int) -> list[list[Candidate]]:
@@ -410,36 +425,26 @@ class HybridRetriever:
         return self.dense.search(np.ascontiguousarray(expanded, dtype=np.float32), depth)
 
     def _smooth(self, fused: dict[str, float]) -> dict[str, float]:
-        graph = self.graph
-        if graph is None or not fused:
+        if not fused:
             return fused
-        row_of = self._graph_row_of()
-        m = min(self.graph_neighbors, graph.indices.shape[1])
-        # pool: the fused documents plus the neighbours of each (documents a neighbour points to)
-        pool = dict(fused)
-        rows = [row_of[d] for d in fused if d in row_of]
-        if rows:
-            nb = graph.indices[rows, :m]
-            for j in np.unique(nb[nb >= 0]):
-                pool.setdefault(graph.ids[int(j)], 0.0)
+        row_of, op = self._graph_operator()
+        ids = self.graph.ids if self.graph is not None else []
+        f = np.zeros(len(ids), dtype=np.float64)
         out: dict[str, float] = {}
-        for d, s in pool.items():
+        for d, v in fused.items():
             r = row_of.get(d)
             if r is None:
-                out[d] = s
-                continue
-            idx = graph.indices[r, :m]
-            w = graph.weights[r, :m]
-            keep = idx >= 0
-            idx, w = idx[keep], w[keep].astype(np.float64)
-            total = float(w.sum())
-            if total <= 0:
-                out[d] = s
-                continue
-            nb_scores = np.fromiter(
-                (fused.get(graph.ids[int(j)], 0.0) for j in idx), dtype=np.float64, count=len(idx)
-            )
-            out[d] = s + self.graph_weight * float(w @ nb_scores) / total
+                out[d] = v  # not in the graph (added after it was built): unsmoothed
+            else:
+                f[r] = v
+        # every document with a pooled neighbour gains, even if no source returned it
+        smoothed = f + self.graph_weight * (op @ f)
+        for r in np.flatnonzero(smoothed):
+            out[ids[int(r)]] = float(smoothed[r])
+        for d in fused:
+            r = row_of.get(d)
+            if r is not None:
+                out[d] = float(smoothed[r])  # keep pooled documents even at score 0
         return out
 
     @staticmethod
@@ -468,21 +473,33 @@ class HybridRetriever:
 #: Named retriever configurations (constructor parameters other than the resources). The
 #: service and ``duijie eval retrieval`` build retrievers only through these names.
 RETRIEVAL_METHODS: dict[str, dict[str, object]] = {
+    # single sources
     "dense": {"lexical_weight": 0.0},
     "bm25": {"dense_weight": 0.0},
+    # fusion only
     "rrf": {"fusion": "rrf", "rrf_k": 60.0},
-    "weighted": {"fusion": "weighted"},
-    "rrf-prf": {"fusion": "rrf", "prf_docs": 3, "prf_weight": 1.0},
-    "rrf-graph": {"fusion": "rrf", "graph_weight": 1.0, "graph_neighbors": 10},
-    "rrf-prf-graph": {
-        "fusion": "rrf",
-        "prf_docs": 3,
-        "prf_weight": 1.0,
+    "weighted": {"fusion": "weighted", "dense_weight": 2.0},
+    "zscore": {"fusion": "zscore", "dense_weight": 2.0},
+    # z-score fusion + dense PRF from the best document + graph smoothing (the default)
+    "hybrid": {
+        "fusion": "zscore",
+        "dense_weight": 2.0,
+        "prf_docs": 1,
+        "prf_weight": 0.5,
+        "graph_weight": 0.5,
+        "graph_neighbors": 5,
+    },
+    # stronger topical smoothing: better "same field" lists, worse exact-document finding
+    "topical": {
+        "fusion": "zscore",
+        "dense_weight": 2.0,
+        "prf_docs": 1,
+        "prf_weight": 0.5,
         "graph_weight": 1.0,
         "graph_neighbors": 10,
     },
 }
-DEFAULT_METHOD = "rrf-prf-graph"
+DEFAULT_METHOD = "hybrid"
 
 
 def make_retriever(

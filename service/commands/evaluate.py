@@ -13,7 +13,9 @@ File formats (as in the CSL dev set README):
 
 ``--cache-dir`` keeps the embedding cache (``embedding_cache.sqlite3``, the embeddings
 package's SQLite cache keyed by model id + text hash) between runs: it is copied into the
-throwaway index before the build and copied back afterwards. Query vectors are cached in the
+throwaway index before the build (SQLite backup API) and its new rows are merged back
+afterwards (``INSERT OR IGNORE``; the persistent file is never replaced, so concurrent runs
+sharing a cache directory are safe). Query vectors are cached in the
 same file under the model id suffixed with ``#query`` (the index never reads those).
 """
 
@@ -245,19 +247,42 @@ def score(rankings: dict[str, list[str]], queries: list[EvalQuery]) -> dict[str,
     )
 
 
-def _copy_cache(src: Path, dst: Path) -> None:
-    """Copy an SQLite cache consistently (the backup API also takes pages still in the WAL)."""
+def copy_cache(src: Path, dst: Path) -> None:
+    """Copy an SQLite cache into a new file ``dst`` (the backup API reads a consistent
+    snapshot, including pages still in the source's WAL, while others keep writing)."""
     import sqlite3
 
     if not src.exists():
         return
-    tmp = dst.with_name(dst.name + ".part")
-    tmp.unlink(missing_ok=True)
-    with sqlite3.connect(src, timeout=30) as s, sqlite3.connect(tmp) as d:
-        s.backup(d)
-    s.close()
-    d.close()
-    tmp.replace(dst)
+    with sqlite3.connect(src, timeout=60) as source, sqlite3.connect(dst) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+
+
+def merge_cache(src: Path, dst: Path) -> None:
+    """Add the rows of cache ``src`` missing from cache ``dst`` (created if absent).
+
+    Never replaces ``dst``: another process may have it open (replacing a live SQLite file
+    under a WAL connection corrupts it).
+    """
+    import sqlite3
+
+    from embeddings.cache import EmbeddingCache
+
+    if not src.exists():
+        return
+    with EmbeddingCache(dst) as cache:  # creates the schema if needed
+        cache.count_vectors()
+    conn = sqlite3.connect(dst, timeout=60)
+    try:
+        conn.execute("ATTACH DATABASE ? AS run", (str(src),))
+        with conn:
+            conn.execute("INSERT OR IGNORE INTO main.vectors SELECT * FROM run.vectors")
+            conn.execute("INSERT OR IGNORE INTO main.tokens SELECT * FROM run.tokens")
+        conn.execute("DETACH DATABASE run")
+    finally:
+        conn.close()
 
 
 def evaluate_files(
@@ -290,7 +315,7 @@ def evaluate_files(
         cache_file = index_dir / CACHE_FILE
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
-            _copy_cache(cache_dir / CACHE_FILE, cache_file)
+            copy_cache(cache_dir / CACHE_FILE, cache_file)
         try:
             with EmbeddingCache(cache_file) as cache:
                 run = build_eval_index(corpus, index_dir, cache=cache)
@@ -302,8 +327,8 @@ def evaluate_files(
                     metrics["ms_per_query"] = round(per_query * 1000, 2)
                     results[method] = metrics
         finally:
-            if cache_dir is not None and cache_file.exists():
-                _copy_cache(cache_file, cache_dir / CACHE_FILE)
+            if cache_dir is not None:
+                merge_cache(cache_file, cache_dir / CACHE_FILE)
     out: dict[str, Any] = {
         "corpus": str(corpus_path),
         "queries": str(queries_path),

@@ -1,0 +1,168 @@
+"""Retrieval quality on the CSL dev set: every task × every retrieval method, plus latency.
+
+Runs the production pipeline of ``duijie eval retrieval`` (``embeddings.build`` into a
+throwaway directory, :func:`matcher.retrieval.make_retriever` presets, exclusion, metrics of
+:mod:`matcher.evaluation`) over the four CSL tasks, building each corpus once, and prints a
+markdown table of nDCG@10 per task × method, the other metrics of the chosen method and its
+per-query latency (one query per call, as the service runs it).
+
+Usage::
+
+    python benchmarks/eval_csl.py --cache-dir var/evalcache            # full dev set
+    python benchmarks/eval_csl.py --sample 4 --cache-dir var/evalcache  # 1/4 of the documents
+
+``--sample N`` keeps the documents whose ``crc32(id) % N == 0`` (deterministic), the queries
+with at least one relevant document left (title2disc: at least 3) and restricts the relevant
+lists to the kept documents: a smaller, easier corpus for quick comparisons of methods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from service.commands.evaluate import (
+    EvalQuery,
+    build_eval_index,
+    make_eval_retriever,
+    read_corpus,
+    read_queries,
+    run_queries,
+    score,
+)
+
+TASKS: dict[str, str] = {
+    "title2abs": "corpus.jsonl",
+    "kw2abs": "corpus.jsonl",
+    "kw2abs_nolex": "corpus.jsonl",
+    "title2disc": "title2disc.corpus.jsonl",
+}
+DEFAULT_DATA = Path("/work/shared/eval/csl")
+
+
+def _keep(doc_id: str, sample: int) -> bool:
+    return sample <= 1 or zlib.crc32(doc_id.encode()) % sample == 0
+
+
+def sample_task(
+    corpus: list[tuple[str, str]], queries: list[EvalQuery], sample: int, min_rel: int
+) -> tuple[list[tuple[str, str]], list[EvalQuery]]:
+    """The documents kept by ``--sample`` and the queries that still have relevant ones."""
+    if sample <= 1:
+        return corpus, queries
+    docs = [(i, t) for i, t in corpus if _keep(i, sample)]
+    kept = {i for i, _ in docs}
+    out = []
+    for q in queries:
+        rel = [r for r in q.relevant if r in kept]
+        if len(rel) >= min_rel:
+            out.append(EvalQuery(q.id, q.text, rel, [e for e in q.exclude if e in kept]))
+    return docs, out
+
+
+def latency(retriever: object, queries: list[EvalQuery], n: int, k: int) -> tuple[float, float]:
+    """p50 and p95 milliseconds of single-query ``retrieve`` calls."""
+    times = []
+    for q in queries[:n]:
+        t0 = time.perf_counter()
+        retriever.retrieve([q.text], k)  # type: ignore[attr-defined]
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def main() -> int:
+    from embeddings.cache import CACHE_FILE, EmbeddingCache
+    from matcher.retrieval import DEFAULT_METHOD, RETRIEVAL_METHODS
+    from service.commands.evaluate import copy_cache, merge_cache
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--methods", default=",".join(RETRIEVAL_METHODS))
+    ap.add_argument("--chosen", default=DEFAULT_METHOD)
+    ap.add_argument("--tasks", default=",".join(TASKS))
+    ap.add_argument("--sample", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=None, help="first N queries per task")
+    ap.add_argument("--k", type=int, default=100)
+    ap.add_argument("--latency-queries", type=int, default=50)
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="also write all results here")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    methods = [m for m in args.methods.split(",") if m]
+    if args.chosen not in methods:
+        methods.append(args.chosen)
+    tasks = [t for t in args.tasks.split(",") if t]
+
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    lat: dict[str, tuple[float, float, int]] = {}
+    by_corpus: dict[str, list[str]] = {}
+    for t in tasks:
+        by_corpus.setdefault(TASKS[t], []).append(t)
+    with tempfile.TemporaryDirectory(prefix="duijie-csl-") as tmp:
+        for corpus_name, corpus_tasks in by_corpus.items():
+            corpus = read_corpus(args.data / corpus_name)
+            index_dir = Path(tmp) / corpus_name.replace(".", "_")
+            index_dir.mkdir()
+            cache_file = index_dir / CACHE_FILE
+            if args.cache_dir is not None:
+                copy_cache(args.cache_dir / CACHE_FILE, cache_file)
+            task_data = {}
+            docs: list[tuple[str, str]] = corpus
+            for t in corpus_tasks:
+                qs = read_queries(args.data / f"{t}.queries.jsonl", args.limit)
+                docs, qs = sample_task(corpus, qs, args.sample, 3 if t == "title2disc" else 1)
+                task_data[t] = qs
+            try:
+                with EmbeddingCache(cache_file) as cache:
+                    run = build_eval_index(docs, index_dir, cache=cache)
+                    for t in corpus_tasks:
+                        qs = task_data[t]
+                        results[t] = {}
+                        for m in methods:
+                            retriever = make_eval_retriever(run, m)
+                            rankings, per_q = run_queries(retriever, qs, args.k)
+                            res = score(rankings, qs)
+                            res["ms_per_query_batched"] = per_q * 1000
+                            results[t][m] = res
+                            logging.info("%s %s ndcg@10=%.4f", t, m, res["ndcg@10"])
+                            if m == args.chosen:
+                                p50, p95 = latency(retriever, qs, args.latency_queries, args.k)
+                                lat[t] = (p50, p95, len(docs))
+            finally:
+                if args.cache_dir is not None:
+                    merge_cache(cache_file, args.cache_dir / CACHE_FILE)
+
+    cmd = "python " + " ".join(sys.argv)
+    print(f"\n`{cmd}`\n")
+    print("nDCG@10 | " + " | ".join(tasks))
+    print("|".join(["---"] * (len(tasks) + 1)))
+    for m in methods:
+        mark = " (chosen)" if m == args.chosen else ""
+        cells = [f"{results[t][m]['ndcg@10']:.3f}" for t in tasks]
+        print(f"{m}{mark} | " + " | ".join(cells))
+    print(f"\n{args.chosen}: metric | " + " | ".join(tasks))
+    print("|".join(["---"] * (len(tasks) + 1)))
+    for key in ("ndcg@10", "recall@10", "recall@100", "mrr@100", "n_queries"):
+        fmt = "{:.0f}" if key == "n_queries" else "{:.3f}"
+        print(f"{key} | " + " | ".join(fmt.format(results[t][args.chosen][key]) for t in tasks))
+    print(
+        "latency ms p50/p95 (1 query per call) | "
+        + " | ".join(f"{lat[t][0]:.0f}/{lat[t][1]:.0f} @{lat[t][2]} docs" for t in tasks)
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps({"results": results, "latency": lat}, indent=2))
+    summary = ", ".join(f"{t} {results[t][args.chosen]['ndcg@10']:.3f}" for t in tasks)
+    print(f"\nSUMMARY eval_csl sample={args.sample} {args.chosen}: nDCG@10 {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
