@@ -51,7 +51,8 @@ def pairing_solve(ctx: Any) -> dict[str, Any]:
 
     ``ctx.params``: ``k`` (1), ``capacity`` (5), ``capacity_overrides`` {org: n}, ``fair``
     (False), ``floor`` (none), ``top`` (50 candidates per enterprise), ``previous`` (campaign
-    name), ``stability_bonus`` (0.05 when ``previous`` is set), ``alternates`` (3), ``locked``
+    name; default: the row's ``previous_id``), ``stability_bonus`` (0.05 when there is a
+    previous campaign), ``alternates`` (3), ``locked``
     and ``forbidden`` ([[enterprise, institute], ...] external ids), ``max_enterprises``.
 
     Items: ``assigned`` (rank 1..k by score, ``locked`` set for locks), ``alternate``
@@ -64,7 +65,6 @@ def pairing_solve(ctx: Any) -> dict[str, Any]:
     top = int(p.get("top", 50))
     fair = bool(p.get("fair", False))
     previous_name = p.get("previous")
-    bonus = float(p.get("stability_bonus", 0.05 if previous_name else 0.0))
     floor = p.get("floor")
     rec = ctx.recommender()
     with session_scope(ctx.session_factory) as s:
@@ -82,7 +82,14 @@ def pairing_solve(ctx: Any) -> dict[str, Any]:
             str(e): int(i) for i, e in s.execute(select(Organisation.id, Organisation.external_id))
         }
         need_pk = {str(e): int(i) for i, e in s.execute(select(Need.id, Need.external_id))}
-        previous = _previous_pairs(s, previous_name) if previous_name else []
+        # The previous campaign: by name in params (CLI) or the row's previous_id (API).
+        prev_id = (
+            _campaign_id(s, str(previous_name))
+            if previous_name
+            else s.scalar(select(Campaign.previous_id).where(Campaign.id == ctx.campaign_id))
+        )
+        previous = _previous_pairs(s, prev_id) if prev_id is not None else []
+    bonus = float(p.get("stability_bonus", 0.05 if prev_id is not None else 0.0))
     if p.get("max_enterprises") is not None:
         enterprises = enterprises[: int(p["max_enterprises"])]
     institutes = sorted(
@@ -253,10 +260,15 @@ def pairing_solve(ctx: Any) -> dict[str, Any]:
     }
 
 
-def _previous_pairs(session: Session, name: str) -> list[tuple[str, str]]:
-    camp = session.scalar(select(Campaign).where(Campaign.name == name))
-    if camp is None:
+def _campaign_id(session: Session, name: str) -> int:
+    cid = session.scalar(select(Campaign.id).where(Campaign.name == name))
+    if cid is None:
         raise MatcherError(f"previous campaign {name!r} not found")
+    return int(cid)
+
+
+def _previous_pairs(session: Session, campaign_id: int) -> list[tuple[str, str]]:
+    """Assigned, not rejected pairs of a campaign, as (enterprise, institute) external ids."""
     ent = aliased(Organisation)
     inst = aliased(Organisation)
     rows = session.execute(
@@ -265,7 +277,7 @@ def _previous_pairs(session: Session, name: str) -> list[tuple[str, str]]:
         .join(ent, ent.id == ShortlistItem.enterprise_id)
         .join(inst, inst.id == ShortlistItem.institute_id)
         .where(
-            ShortlistItem.campaign_id == camp.id,
+            ShortlistItem.campaign_id == campaign_id,
             ShortlistItem.kind == "assigned",
             ShortlistItem.status != "rejected",
         )
