@@ -172,12 +172,15 @@ async def client_loop(
 ) -> None:
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as c:
+    async with httpx.AsyncClient(base_url=base, timeout=180, headers=headers) as c:
         while time.perf_counter() < until:
-            body = {"need_id": rng.choice(needs), "k": 10}
             t0 = time.perf_counter()
             try:
-                r = await c.post("/api/v1/suggestions", json=body)
+                if target == "needs":  # API + auth + database only (no recommender)
+                    r = await c.get("/api/v1/needs", params={"limit": 20})
+                else:
+                    body = {"need_id": rng.choice(needs), "k": 10}
+                    r = await c.post("/api/v1/suggestions", json=body)
                 ok = r.status_code == 200
                 if not ok:
                     errors.append(f"{r.status_code} {r.text[:120]}")
@@ -250,7 +253,7 @@ async def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         until = t0 + args.seconds
         tasks = [
-            client_loop(base, *clients[i % len(clients)], until, i, lat, errors)
+            client_loop(base, *clients[i % len(clients)], until, i, lat, errors, args.target)
             for i in range(args.clients)
         ]
         if args.reindex:
@@ -273,7 +276,7 @@ async def run(args: argparse.Namespace) -> int:
     q = statistics.quantiles(lat, n=100) if n >= 2 else [float("nan")] * 99
     switches = sum(1 for line in log if "switched" in line)
     print(
-        f"load_suggestions: {args.clients} clients x {elapsed:.0f}s"
+        f"load_suggestions: {args.target}, {args.clients} clients x {elapsed:.0f}s"
         f"{' with re-index' if args.reindex else ''}: {n} ok requests, {n / elapsed:.1f} req/s, "
         f"p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, errors {len(errors)}"
         + (f", build switches {switches}" if args.reindex else "")
@@ -290,6 +293,8 @@ def main() -> int:
     p.add_argument("--data-dir", default=str(ROOT / "var" / "bench-load"))
     p.add_argument("--fresh", action="store_true", help="rebuild the data directory")
     p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--target", choices=("suggestions", "needs"), default="suggestions",
+                   help="needs = GET /api/v1/needs: the API/auth/DB overhead without the model")
     args = p.parse_args()
     return asyncio.run(run(args))
 
