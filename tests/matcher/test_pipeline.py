@@ -373,3 +373,24 @@ def test_enterprise_matrix_matches_suggest_for_enterprise(recommender, orgs):
     assert pm.forbidden[1, cols.index("gx_research")]  # same group
     assert pm.forbidden[1, cols.index("blocked_inst")]  # blocked via its need id
     assert pm.forbidden[2].all() and (pm.scores[2] == 0).all()
+
+
+def test_consortium_for_tackle_bounty_covers_aspects_single_respondents_miss(recommender):
+    bounty = BountyInfo(
+        "b_multi",
+        "tackle",
+        "gx_sugar",
+        "制糖副产物综合利用攻关",
+        "制糖废水厌氧反应器处理技术。蔗渣制备生物质复合材料。糖蜜微生物发酵生产高活性酵母。",
+    )
+    result = recommender.consortia_for_bounty(bounty, min_gain=0.05)
+    assert result.teams, "a team should beat the best single respondent"
+    team = result.teams[0]
+    assert team.partners and team.gain >= 0.05
+    assert team.coverage > result.best_single.coverage
+    # every aspect is attributed to a member, and the fermentation aspect to 广西科学院
+    assert len(team.covers) == 3 and {c.org_id for c in team.covers} <= set(team.members)
+    assert team.covers[2].org_id == "gxas"
+    # the poster's corporate group never joins a team
+    for t in result.teams:
+        assert not set(t.members) & {"gx_sugar", "gx_research", "gx_grand_lab", "gx_holding"}
