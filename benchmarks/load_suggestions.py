@@ -169,6 +169,7 @@ async def client_loop(
     seed: int,
     lat: list[float],
     errors: list[str],
+    target: str = "suggestions",
 ) -> None:
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {key}"}
@@ -293,8 +294,12 @@ def main() -> int:
     p.add_argument("--data-dir", default=str(ROOT / "var" / "bench-load"))
     p.add_argument("--fresh", action="store_true", help="rebuild the data directory")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--target", choices=("suggestions", "needs"), default="suggestions",
-                   help="needs = GET /api/v1/needs: the API/auth/DB overhead without the model")
+    p.add_argument(
+        "--target",
+        choices=("suggestions", "needs"),
+        default="suggestions",
+        help="needs = GET /api/v1/needs: the API/auth/DB overhead without the model",
+    )
     args = p.parse_args()
     return asyncio.run(run(args))
 
