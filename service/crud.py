@@ -54,11 +54,13 @@ def audit(
     entity: str,
     entity_id: str | int,
     detail: dict[str, Any] | None = None,
+    user_id: int | None = None,
 ) -> None:
-    """Append an audit entry (committed with the caller's transaction)."""
+    """Append an audit entry (committed with the caller's transaction); ``user_id`` names the
+    actor when there is no principal yet (login)."""
     session.add(
         AuditLog(
-            user_id=user.user_id if user else None,
+            user_id=user.user_id if user else user_id,
             action=action,
             entity=entity,
             entity_id=str(entity_id),

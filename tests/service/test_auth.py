@@ -136,6 +136,13 @@ def test_session_login_csrf_logout(client, world) -> None:
     r = client.post("/api/v1/auth/login", json={"username": "staff", "password": PASSWORD})
     assert r.status_code == 200, r.text
     csrf = r.json()["csrf_token"]
+    log = client.get(
+        "/api/v1/audit", params={"entity": "user"}, headers=bearer(world.keys["staff"])
+    )
+    assert [(e["action"], e["user_id"]) for e in log.json()["items"]] == [
+        ("auth.login", world.user_ids["staff"]),
+        ("auth.login_failed", None),
+    ]
     cookie = r.cookies.get(auth.SESSION_COOKIE) or client.cookies.get(auth.SESSION_COOKIE)
     assert cookie
     assert "httponly" in r.headers["set-cookie"].lower()

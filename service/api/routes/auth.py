@@ -70,13 +70,19 @@ def login(
     user = crud.verify_login(session, username=body.username, password=body.password)
     throttle.record(body.username, user is not None)
     if user is None:
+        crud.audit(
+            session, user=None, action="auth.login_failed", entity="user", entity_id=body.username
+        )
+        session.commit()
         raise NotAuthenticated("invalid username or password", code="invalid_credentials")
     cookie = auth.make_session_cookie(
         settings.secret_key, user_id=user.id, password_hash=user.password_hash
     )
     data = auth.read_session_cookie(settings.secret_key, cookie)
     auth.set_session_cookie(response, cookie, secure=settings.environment == "prod")
-    crud.audit(session, user=None, action="auth.login", entity="user", entity_id=user.id)
+    crud.audit(
+        session, user=None, user_id=user.id, action="auth.login", entity="user", entity_id=user.id
+    )
     session.commit()
     return schemas.Me(
         user_id=user.id,
