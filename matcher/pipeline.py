@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
@@ -56,6 +57,11 @@ from matcher.types import (
 logger = logging.getLogger(__name__)
 
 CollectionName = Literal["capabilities", "needs"]
+
+#: Sentences about the poster, money, terms or deadlines: context, not technical aspects.
+ADMIN_SENTENCE = re.compile(
+    r"万元|年产值|公司位于|主要从事|合作方式|项目周期|知识产权|揭榜方需|榜单金额|截止|联系人|联系电话"
+)
 
 #: Reasons that only narrow a search's scope (kind, region filters of a suggestion request):
 #: organisations excluded for these alone are not reported as "excluded high scorers".
@@ -605,7 +611,11 @@ class Recommender:
         ranked = self.respondents_for_bounty(bounty, k=n_candidates)
         org_ids = [s.org_id for s in ranked.suggestions]
         text = bounty.text or bounty.title
-        aspects = [a for a in textutil.sentences(text) if len(a) >= min_aspect_chars]
+        aspects = [
+            a
+            for a in textutil.sentences(text)
+            if len(a) >= min_aspect_chars and not ADMIN_SENTENCE.search(a)
+        ]
         aspects = aspects[:max_aspects]
         if len(org_ids) < 2 or len(aspects) < 2:
             return ConsortiumResult((), None)

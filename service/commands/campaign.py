@@ -411,7 +411,25 @@ def cmd_bounty_respondents(args: argparse.Namespace) -> int:
         return 1
     sys.stdout.write(f"榜单 {info.id}「{info.title}」推荐揭榜单位（前 {args.k}）：\n")
     print_ranked(ranked, rec, sys.stdout)
+    if info.kind == "tackle":
+        print_consortia(rec.consortia_for_bounty(info), rec, sys.stdout)
     return 0
+
+
+def print_consortia(result: Any, rec: Any, out: Any) -> None:
+    """Consortium suggestions: who leads, who joins, which member covers which aspect."""
+    if not result.teams:
+        return
+    name = lambda o: rec.orgs[o].name if o in rec.orgs else o  # noqa: E731
+    out.write("\n建议组建联合体揭榜：\n")
+    for n, team in enumerate(result.teams, start=1):
+        partners = "、".join(name(p) for p in team.partners)
+        out.write(
+            f"{n}. 牵头 {name(team.lead)}，联合 {partners}  "
+            f"覆盖度 {team.coverage:.2f}（单独揭榜最高 {team.coverage - team.gain:.2f}）\n"
+        )
+        for c in team.covers:
+            out.write(f"    「{c.label[:40]}」→ {name(c.org_id)}（{c.similarity:.2f}）\n")
 
 
 def cmd_bounty_rank_bids(args: argparse.Namespace) -> int:
