@@ -34,6 +34,21 @@ def unit_rows(rng: np.random.Generator, n: int, d: int, block: int = 100_000) ->
     return out
 
 
+def clustered_rows(
+    rng: np.random.Generator, centres: np.ndarray, n: int, spread: float, block: int = 100_000
+) -> np.ndarray:
+    """Unit vectors around random cluster centres (cosine to the centre ~ 1/sqrt(1+spread^2)),
+    closer to the anisotropic, clustered geometry of real sentence embeddings."""
+    d = centres.shape[1]
+    out = np.empty((n, d), dtype=np.float32)
+    for s in range(0, n, block):
+        m = min(block, n - s)
+        c = centres[rng.integers(0, len(centres), m)]
+        x = c + spread * rng.standard_normal((m, d), dtype=np.float32) / np.sqrt(d)
+        out[s : s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
 def index_mb(index: VectorIndex) -> float:
     """Size of the FAISS index as written to disk (vectors + graph + id map)."""
     return faiss.serialize_index(index.index_).nbytes / 2**20
@@ -59,6 +74,13 @@ def main() -> None:
     p.add_argument("--ef-search", type=int, nargs="+", default=[128])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--data",
+        choices=["uniform", "clustered"],
+        default="uniform",
+        help="uniform on the sphere (worst case for HNSW) or clustered (embedding-like)",
+    )
+    p.add_argument("--spread", type=float, default=1.0, help="clustered: noise/centre ratio")
+    p.add_argument(
         "--hnsw-max", type=int, default=None, help="skip HNSW for sizes above this (build time)"
     )
     args = p.parse_args()
@@ -66,8 +88,13 @@ def main() -> None:
     summary = []
     for n in args.sizes:
         rng = np.random.default_rng(args.seed)
-        x = unit_rows(rng, n, args.dim)
-        q = unit_rows(rng, args.queries, args.dim)
+        if args.data == "uniform":
+            x = unit_rows(rng, n, args.dim)
+            q = unit_rows(rng, args.queries, args.dim)
+        else:
+            centres = unit_rows(rng, max(1, n // 100), args.dim)
+            x = clustered_rows(rng, centres, n, args.spread)
+            q = clustered_rows(rng, centres, args.queries, args.spread)
         ids = [str(i) for i in range(n)]
         gc.collect()
         base = rss_mb()
@@ -122,7 +149,7 @@ def main() -> None:
         del hnsw, x
         gc.collect()
     print(
-        f"SUMMARY bench_index d={args.dim} threads={faiss.omp_get_max_threads()} "
+        f"SUMMARY bench_index data={args.data} d={args.dim} threads={faiss.omp_get_max_threads()} "
         f"load={os.getloadavg()[0]:.1f} " + " ".join(summary)
     )
 
