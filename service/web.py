@@ -408,10 +408,11 @@ def staff_campaigns(
     campaigns = db.scalars(select(Campaign).order_by(Campaign.created_at.desc())).all()
     counts = _status_counts(db, (c.id for c in campaigns))
     rows = [{"campaign": c, "counts": counts[c.id]} for c in campaigns]
+    any_running = any(c.status in ("created", "running") for c in campaigns)
     return _render(
         request,
         "staff/campaigns.html",
-        {"rows": rows},
+        {"rows": rows, "any_running": any_running},
         principal=caller.principal,
         settings=settings,
     )

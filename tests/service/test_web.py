@@ -512,3 +512,21 @@ def test_runner_evidence_is_found_in_context(client: TestClient, world: World) -
     assert "<mark>已完成中试。</mark>" in row
     assert "需求:甘蔗渣高值化利用" in row
     assert "共同关键词:甘蔗渣" in row
+
+
+def test_running_and_failed_campaigns_are_explained(client: TestClient, world: World) -> None:
+    from service.models import Campaign
+
+    with world.factory() as db:
+        db.add(Campaign(name="运行中的活动", status="running", progress=0.4))
+        db.add(Campaign(name="失败的活动", status="failed", error="索引未就绪"))
+        db.commit()
+        running_id = db.scalars(select(Campaign.id).where(Campaign.status == "running")).one()
+    login(client, STAFF_USER, STAFF_PASSWORD)
+    listing = client.get("/staff/campaigns").text
+    assert '<meta http-equiv="refresh" content="10">' in listing
+    assert "失败的活动" in listing and "索引未就绪" in listing
+    page = client.get(f"/staff/campaigns/{running_id}").text
+    assert "活动运行中(进度 40%)" in page
+    done = client.get(f"/staff/campaigns/{world.campaign_id}").text
+    assert "http-equiv" not in done
