@@ -47,6 +47,16 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+def release_connection(session: Session) -> None:
+    """End the session's transaction so its connection returns to the pool.
+
+    Called before long recommender calls: a request must not hold one of the pool's
+    connections while the model runs (16 concurrent suggestion requests would otherwise
+    exhaust a 5 + 10 pool and time out other requests). The session reconnects on next use.
+    """
+    session.commit()
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 

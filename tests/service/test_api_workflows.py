@@ -324,3 +324,47 @@ def test_hot_reload_no_failed_requests(client, world, handle, n_switches: int) -
         t.join()
     assert len(codes) >= 200 and i >= n_switches
     assert set(codes) == {200}
+
+
+class _SleepyRecommender(FakeRecommender):
+    def rank_for_need(self, need_id: str, k: int = 10, **kw: Any) -> Any:
+        time.sleep(1.0)
+        return super().rank_for_need(need_id, k, **kw)
+
+
+def test_model_calls_do_not_hold_db_connections(world) -> None:
+    """With a one-connection pool, concurrent slow suggestions and a plain read all succeed:
+    routes give the connection back before calling the recommender."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from service.main import create_app
+    from tests.service.api_support import FakeHandle
+
+    engine = create_engine(
+        world.settings.resolved_database_url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=1.5,
+        connect_args={"check_same_thread": False},
+    )
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    app = create_app(
+        world.settings, session_factory=factory, recommender=FakeHandle(_SleepyRecommender())
+    )
+    a = bearer(world.keys["ent_a"])
+    with TestClient(app) as client:
+
+        def suggest(_: int) -> int:
+            return client.post(
+                "/api/v1/suggestions", json={"need_id": "N-A1"}, headers=a
+            ).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(suggest, i) for i in range(4)]
+            time.sleep(0.3)
+            assert client.get("/api/v1/needs", headers=a).status_code == 200
+            codes = [f.result() for f in futures]
+    engine.dispose()
+    assert codes == [200] * 4

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from matcher.types import BountyInfo
 from service import auth, crud, schemas
 from service.api import convert
-from service.api.deps import CurrentUser, Pagination, RecommenderDep, SessionDep, StaffUser
+from service.api.deps import (
+    CurrentUser,
+    Pagination,
+    RecommenderDep,
+    SessionDep,
+    StaffUser,
+    release_connection,
+)
 from service.api.routes.suggestions import _visible_suggestions
 from service.errors import InvalidRequest, NotFound
 from service.models import Bid, Bounty, Capability, Need
@@ -126,8 +133,10 @@ def respondents(
     bounty = crud.get_bounty(session, external_id=external_id)
     if not user.is_staff and bounty.poster_org_id != user.org_id:
         raise NotFound(f"bounty {external_id!r} has no respondents visible to you")
+    info = bounty_info(session, bounty)
+    release_connection(session)
     with request.app.state.metrics.time_suggestion("bounty"):
-        ranked = recommender.respondents_for_bounty(bounty_info(session, bounty), k)
+        ranked = recommender.respondents_for_bounty(info, k)
     excluded = [convert.exclusion(e) for e in ranked.excluded] if user.is_staff else []
     return schemas.SuggestionsResponse(
         suggestions=_visible_suggestions(session, user, list(ranked.suggestions)),
@@ -174,6 +183,7 @@ def bid_ranking(
         for b in rows
     ]
     respondents = {b.respondent_org_id for b in bids}
+    release_connection(session)
     with request.app.state.metrics.time_suggestion("bids"):
         ranked = recommender.respondents_for_bounty(
             info,

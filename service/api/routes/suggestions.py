@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from service import auth, crud, schemas
 from service.api import convert
-from service.api.deps import CurrentUser, RecommenderDep, SessionDep
+from service.api.deps import CurrentUser, RecommenderDep, SessionDep, release_connection
 from service.errors import NotFound
 from service.models import Need, Organisation
 from service.snapshot import external_of, need_key
@@ -85,6 +85,7 @@ def suggestions(
     excluded: list[schemas.ExclusionPublic] = []
     if body.need_id is not None:
         need = crud.get_need(session, viewer=user, external_id=body.need_id)
+        release_connection(session)
         with metrics.time_suggestion("need"):
             ranked = recommender.rank_for_need(need_key(need.external_id), body.k)
         found = list(ranked.suggestions)
@@ -95,6 +96,7 @@ def suggestions(
         if not user.is_staff and enterprise_id != user.org_external_id:
             raise NotFound(f"organisation {enterprise_id!r} not found")
         crud.org_by_external_id(session, external_id=enterprise_id)
+        release_connection(session)
         with metrics.time_suggestion("enterprise"):
             found = list(recommender.suggest_for_enterprise(enterprise_id, body.k))
     return schemas.SuggestionsResponse(
@@ -115,6 +117,7 @@ def match_text(
     recommender: RecommenderDep,
 ) -> schemas.SuggestionsResponse:
     viewer = None if user.is_staff else user.org_external_id
+    release_connection(session)
     with request.app.state.metrics.time_suggestion("text"):
         found = list(recommender.suggest_for_text(body.text, body.k, viewer_org_id=viewer))
     return schemas.SuggestionsResponse(suggestions=_visible_suggestions(session, user, found))
@@ -136,6 +139,7 @@ def pair_scores(
         crud.get_need(session, viewer=user, external_id=need_id)  # 404 unless visible
     pairs = [(need_key(p.need_id), p.org_id) for p in body.pairs]
     viewer = None if user.is_staff else user.org_external_id
+    release_connection(session)
     with request.app.state.metrics.time_suggestion("pairs"):
         scores = recommender.score_pairs(pairs, viewer_org_id=viewer)
     return schemas.PairScoresResponse(
