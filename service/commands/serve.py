@@ -135,6 +135,30 @@ def format_demo(creds: DemoCredentials, base: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _build_index_if_missing(settings: Any) -> None:
+    """Demo convenience: with no index build yet, run ``duijie reindex`` in a background
+    process; the server hot-reloads the build when it is ready (503 until then)."""
+    import subprocess
+
+    from embeddings import BuildStore
+
+    if BuildStore(settings.resolved_index_dir).current_build_id() is not None:
+        return
+    log_path = settings.data_dir / "reindex-demo.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as out:
+        subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+            [sys.executable, "-m", "service.cli", "reindex", "--no-progress"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    sys.stdout.write(
+        f"  索引构建中 / building the first index in the background (log: {log_path});\n"
+        "  suggestions answer 503 index_not_ready until it is done, then switch automatically.\n"
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -153,6 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _engine, factory = open_store(settings.resolved_database_url)
         creds = ensure_demo_credentials(factory)
         sys.stdout.write(format_demo(creds, f"http://{host}:{port}"))
+        _build_index_if_missing(settings)
         sys.stdout.flush()
     uvicorn.run(
         "service.main:create_app",
