@@ -190,7 +190,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "reindex",
         help="rebuild the search index (incremental; atomically switches the live build)",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Rebuild the search index from the store: encode only new or edited "
+        "documents, verify the new build, then atomically make it current. See docs/reindex.md.",
     )
     p.add_argument(
         "--full", action="store_true", help="re-encode every document instead of reusing vectors"
