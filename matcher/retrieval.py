@@ -236,6 +236,12 @@ class HybridRetriever:
         Smoothing weight alpha (>= 0; 0 disables smoothing).
     graph_neighbors : int
         Neighbours per document used for smoothing (<= the graph's columns).
+    english_encoder, english_dense : optional
+        An English model (all-MiniLM-L6-v2) and a dense searcher over the same documents
+        encoded by it. Queries detected as English (:func:`matcher.language.is_english`) get
+        its ranking as one more fused source; other queries ignore it.
+    english_weight : float
+        Weight of the English ranking in the fusion (>= 0; 0 or missing resources disable it).
     """
 
     def __init__(
@@ -256,6 +262,9 @@ class HybridRetriever:
         graph: NeighbourGraph | None = None,
         graph_weight: float = 0.0,
         graph_neighbors: int = 10,
+        english_encoder: TextEncoder | None = None,
+        english_dense: DenseSearcher | None = None,
+        english_weight: float = 0.0,
     ) -> None:
         self.encoder = encoder
         self.dense = dense
@@ -272,6 +281,9 @@ class HybridRetriever:
         self.graph = graph
         self.graph_weight = graph_weight
         self.graph_neighbors = graph_neighbors
+        self.english_encoder = english_encoder
+        self.english_dense = english_dense
+        self.english_weight = english_weight
 
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, object]:
@@ -292,6 +304,9 @@ class HybridRetriever:
             "graph": self.graph,
             "graph_weight": self.graph_weight,
             "graph_neighbors": self.graph_neighbors,
+            "english_encoder": self.english_encoder,
+            "english_dense": self.english_dense,
+            "english_weight": self.english_weight,
         }
 
     def _validate(self) -> None:
@@ -299,7 +314,13 @@ class HybridRetriever:
             raise InvalidParameter(f"fusion must be one of {list(FUSIONS)}, got {self.fusion!r}")
         if self.rrf_k <= 0:
             raise InvalidParameter(f"rrf_k must be > 0, got {self.rrf_k}")
-        for name in ("dense_weight", "lexical_weight", "prf_weight", "graph_weight"):
+        for name in (
+            "dense_weight",
+            "lexical_weight",
+            "prf_weight",
+            "graph_weight",
+            "english_weight",
+        ):
             if getattr(self, name) < 0:
                 raise InvalidParameter(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.depth < 1:
@@ -384,29 +405,50 @@ class HybridRetriever:
         if len(dense_hits) != len(texts) or len(lex_hits) != len(texts):
             raise InvalidParameter("a searcher returned a different number of result lists")
 
+        en_hits = self._english_search(texts, depth)
         ranking_hits = dense_hits
         if self._uses_prf():
-            first = [self._fuse(d, lx) for d, lx in zip(dense_hits, lex_hits, strict=True)]
+            first = [
+                self._fuse(d, lx, en)
+                for d, lx, en in zip(dense_hits, lex_hits, en_hits, strict=True)
+            ]
             ranking_hits = self._prf_search(qvecs, first, depth)
 
         out: list[list[Candidate]] = []
         for i in range(len(texts)):
-            fused = self._fuse(ranking_hits[i], lex_hits[i])
+            fused = self._fuse(ranking_hits[i], lex_hits[i], en_hits[i])
             if self.graph_weight > 0:
                 fused = self._smooth(fused)
             out.append(self._candidates(fused, dense_hits[i], lex_hits[i], k))
         return out
 
-    def _fuse(self, dense: Hits, lexical: Hits) -> dict[str, float]:
+    def _english_search(self, texts: list[str], depth: int) -> list[Hits]:
+        empty = Hits([], np.zeros(0, dtype=np.float32))
+        out = [empty] * len(texts)
+        if self.english_weight <= 0 or self.english_encoder is None or self.english_dense is None:
+            return out
+        from matcher.language import is_english
+
+        rows = [i for i, t in enumerate(texts) if is_english(t)]
+        if not rows:
+            return out
+        vecs = self.english_encoder.encode_queries([texts[i] for i in rows])
+        hits = self.english_dense.search(np.ascontiguousarray(vecs, dtype=np.float32), depth)
+        for i, h in zip(rows, hits, strict=True):
+            out[i] = h
+        return out
+
+    def _fuse(self, dense: Hits, lexical: Hits, english: Hits | None = None) -> dict[str, float]:
+        sources = [dense, lexical]
+        weights = [self.dense_weight, self.lexical_weight]
+        if english is not None and english.ids:
+            sources.append(english)
+            weights.append(self.english_weight)
         if self.fusion == "rrf":
-            return rrf_scores(
-                [dense.ids, lexical.ids],
-                k=self.rrf_k,
-                weights=[self.dense_weight, self.lexical_weight],
-            )
+            return rrf_scores([h.ids for h in sources], k=self.rrf_k, weights=weights)
         return weighted_scores(
-            [(dense.ids, dense.scores), (lexical.ids, lexical.scores)],
-            weights=[self.dense_weight, self.lexical_weight],
+            [(h.ids, h.scores) for h in sources],
+            weights=weights,
             normalise="minmax" if self.fusion == "weighted" else "zscore",
         )
 
@@ -488,6 +530,7 @@ RETRIEVAL_METHODS: dict[str, dict[str, object]] = {
         "prf_weight": 0.5,
         "graph_weight": 1.0,
         "graph_neighbors": 10,
+        "english_weight": 2.0,
     },
     # the same with half the smoothing over 5 neighbours (measured alternative)
     "hybrid-light": {
@@ -497,6 +540,7 @@ RETRIEVAL_METHODS: dict[str, dict[str, object]] = {
         "prf_weight": 0.5,
         "graph_weight": 0.5,
         "graph_neighbors": 5,
+        "english_weight": 2.0,
     },
 }
 DEFAULT_METHOD = "hybrid"
@@ -511,6 +555,8 @@ def make_retriever(
     doc_ids: Sequence[str] | None = None,
     doc_vectors: NDArray[np.float32] | None = None,
     graph: NeighbourGraph | None = None,
+    english_encoder: TextEncoder | None = None,
+    english_dense: DenseSearcher | None = None,
     **overrides: object,
 ) -> HybridRetriever:
     """A :class:`HybridRetriever` configured by the preset ``method``.
@@ -525,6 +571,9 @@ def make_retriever(
         graph smoothing; the neighbour graph is built from them when ``graph`` is None.
     graph : NeighbourGraph, optional
         A precomputed graph (built here otherwise, ~1 s per 10k documents).
+    english_encoder, english_dense : optional
+        The English model and its dense searcher over the same documents (used by the
+        ``hybrid`` presets for English queries only).
     **overrides
         Constructor parameters replacing the preset's.
 
@@ -550,5 +599,7 @@ def make_retriever(
         doc_ids=doc_ids,
         doc_vectors=doc_vectors,
         graph=graph,
+        english_encoder=english_encoder,
+        english_dense=english_dense,
         **params,  # type: ignore[arg-type]
     )

@@ -334,3 +334,45 @@ def test_real_model_paraphrased_need_ranks_relevant_first() -> None:
     assert [c[0].doc_id for c in res] == ["d01", "d04", "d02"]
     assert all(len(c) == len(FIXTURE) for c in res)  # k larger than the corpus
     assert all(c[0].dense is not None and -1.0 <= c[0].dense <= 1.0 for c in res)
+
+
+# ---------------------------------------------------------------- English routing
+
+
+def test_is_english() -> None:
+    from matcher.language import is_english, latin_share
+
+    assert is_english("low-power LoRa sensor network for irrigation")
+    assert not is_english("基于LoRa的低功耗农业灌溉传感网络")
+    assert not is_english("高分子材料改性")
+    assert not is_english("12345 !!")
+    assert latin_share("") == 0.0
+
+
+class CountingDense(FixedDense):
+    def __init__(self, hits: Hits) -> None:
+        super().__init__(hits)
+        self.n_queries: list[int] = []
+
+    def search(self, queries: NDArray[np.float32], k: int) -> list[Hits]:
+        self.n_queries.append(len(queries))
+        return super().search(queries, k)
+
+
+def test_english_ranking_only_for_english_queries() -> None:
+    dense = FixedDense(_hits(["a", "b", "c"], [0.9, 0.8, 0.7]))
+    english = CountingDense(_hits(["c"], [0.99]))
+    r = HybridRetriever(
+        encoder=ENC,
+        dense=dense,
+        fusion="zscore",
+        lexical_weight=0.0,
+        english_encoder=ENC,
+        english_dense=english,
+        english_weight=5.0,
+    )
+    zh, en = r.retrieve(["高分子材料", "polymer materials"], 3)
+    assert english.n_queries == [1]  # only the English query was searched
+    assert zh[0].doc_id == "a"
+    assert en[0].doc_id == "c"  # lifted by the English model
+    assert {c.doc_id: c.dense for c in en}["c"] == pytest.approx(0.7)  # evidence stays e5
