@@ -69,7 +69,7 @@ def build_retrievers(build: Any, encoder: Any, *, method: str = DEFAULT_METHOD) 
 def build_recommender(
     retrievers: dict[str, Any],
     snapshot: Snapshot,
-    encoder: Any,
+    sentence_encoder: Any | None,
     *,
     ranker_path: Path | None = None,
 ) -> Recommender:
@@ -83,7 +83,7 @@ def build_recommender(
         ranker=ranker,
         load=snapshot.load,
         outcomes=snapshot.outcomes,
-        sentence_encoder=encoder,
+        sentence_encoder=sentence_encoder,
     )
 
 
@@ -155,8 +155,12 @@ class RecommenderHandle:
         with self.session_factory() as session:
             snapshot = load_snapshot(session)
         rec = build_recommender(
-            self._retrievers[1], snapshot, encoder, ranker_path=Path(ranker) if ranker else None
+            self._retrievers[1],
+            snapshot,
+            encoder if self.settings.snippet_vectors else None,
+            ranker_path=Path(ranker) if ranker else None,
         )
+        rec.warm_up()  # keyword sets: otherwise the first requests pay ~1 ms per document
         seconds = time.perf_counter() - t0
         log.info("recommender loaded: build %s in %.2fs", build_id, seconds)
         return _Loaded(rec, build_id, snapshot.stamp, ranker, time.time(), seconds)

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     secret_key: str = "dev-only-insecure-key"
     environment: Literal["dev", "prod"] = "dev"
     max_text_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+    # Evidence snippets by sentence embeddings instead of keyword overlap: nicer on paraphrase,
+    # but each uncached evidence document costs a model call (~0.1–1 s per request on 2 cores).
+    snippet_vectors: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
