@@ -270,7 +270,7 @@ def synthetic_latency(args: argparse.Namespace) -> int:
     print(f"neighbour graph build: {graph_s:.2f} s for {len(ids)} docs\n")
     print("method | p50 ms | p95 ms")
     print("---|---|---")
-    for m in RETRIEVAL_METHODS:
+    for m in [m for m in args.methods.split(",") if m in RETRIEVAL_METHODS]:
         r = make_retriever(
             m,
             encoder=encoder,
