@@ -511,12 +511,12 @@ class HybridRetriever:
                 f[r] = v
         # every document with a pooled neighbour gains, even if no source returned it
         smoothed = f + self.graph_weight * (op @ f)
-        for r in np.flatnonzero(smoothed):
-            out[ids[int(r)]] = float(smoothed[r])
+        for nz in np.flatnonzero(smoothed):
+            out[ids[int(nz)]] = float(smoothed[nz])
         for d in fused:
-            r = row_of.get(d)
-            if r is not None:
-                out[d] = float(smoothed[r])  # keep pooled documents even at score 0
+            row = row_of.get(d)
+            if row is not None:
+                out[d] = float(smoothed[row])  # keep pooled documents even at score 0
         return out
 
     @staticmethod
