@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
+from embeddings.serving import MemoQueryEncoder, document_vectors
 from matcher.constraints import EligibilityPolicy
 from matcher.errors import IndexNotReady
 from matcher.pipeline import Recommender
@@ -33,16 +32,6 @@ log = logging.getLogger(__name__)
 RANKER_DIR = "rankers"
 
 
-def document_matrix(collection: Any) -> tuple[list[str], NDArray[np.float32]]:
-    """One L2-normalised vector per document (mean of its chunk vectors), in doc_ids order."""
-    ids = list(collection.doc_ids)
-    if not ids:
-        return ids, np.zeros((0, 0), dtype=np.float32)
-    vecs = np.stack([collection.doc_vectors(d).mean(axis=0) for d in ids]).astype(np.float32)
-    vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-    return ids, vecs
-
-
 def latest_ranker_path(index_dir: Path) -> Path | None:
     """The newest learned ranker saved by ``duijie train-ranker`` (names sort by time)."""
     files = sorted((index_dir / RANKER_DIR).glob("ranker-*.json"))
@@ -54,7 +43,7 @@ def build_retrievers(build: Any, encoder: Any, *, method: str = DEFAULT_METHOD) 
     retrievers = {}
     for name in ("capabilities", "needs"):
         col = build.collection(name)
-        ids, vecs = document_matrix(col)
+        ids, vecs = document_vectors(col)
         retrievers[name] = make_retriever(
             method if ids else "rrf",
             encoder=encoder,
@@ -130,8 +119,8 @@ class RecommenderHandle:
         if self.encoder is None:
             from embeddings import make_encoder
 
-            self.encoder = make_encoder(
-                self.settings.embedding_backend, model_path=self.settings.model_path
+            self.encoder = MemoQueryEncoder(
+                make_encoder(self.settings.embedding_backend, model_path=self.settings.model_path)
             )
         return self.encoder
 

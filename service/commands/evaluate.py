@@ -38,10 +38,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from embeddings.serving import CachedQueryEncoder, document_vectors
+
 log = logging.getLogger(__name__)
 
 COLLECTION = "eval"
-QUERY_SUFFIX = "#query"
 
 
 @dataclass
@@ -95,69 +96,6 @@ def read_queries(path: Path, limit: int | None = None) -> list[EvalQuery]:
                 raise ValueError(f"{path}:{n}: not a query row ({exc})") from exc
             out.append(q)
     return out
-
-
-class CachedQueryEncoder:
-    """A TextEncoder whose query vectors are cached in the embeddings SQLite cache.
-
-    Parameters
-    ----------
-    encoder : TextEncoder
-        The production encoder.
-    cache : embeddings.cache.EmbeddingCache or None
-        Where query vectors are kept (model id + ``#query``); None disables caching.
-    """
-
-    def __init__(self, encoder: Any, cache: Any | None) -> None:
-        self.encoder = encoder
-        self.cache = cache
-
-    @property
-    def dim(self) -> int:
-        return int(self.encoder.dim)
-
-    @property
-    def model_id(self) -> str:
-        return str(self.encoder.model_id)
-
-    def encode_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return np.asarray(self.encoder.encode_documents(list(texts)), dtype=np.float32)
-
-    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        texts = list(texts)
-        if self.cache is None:
-            return np.asarray(self.encoder.encode_queries(texts), dtype=np.float32)
-        from embeddings.cache import text_key
-
-        mid = self.model_id + QUERY_SUFFIX
-        keys = [text_key(t) for t in texts]
-        found = self.cache.get_vectors(mid, keys, self.dim)
-        todo = list(dict.fromkeys(k for k in keys if k not in found))
-        if todo:
-            by_key = dict(zip(keys, texts, strict=True))
-            vecs = np.asarray(
-                self.encoder.encode_queries([by_key[k] for k in todo]), dtype=np.float32
-            )
-            self.cache.put_vectors(mid, todo, vecs)
-            found.update(zip(todo, vecs, strict=True))
-        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
-
-
-def document_vectors(collection: Any) -> tuple[list[str], NDArray[np.float32]]:
-    """One vector per document of a loaded collection: normalised mean of its chunk vectors.
-
-    Returns
-    -------
-    doc_ids : list of str, length n
-    vectors : ndarray of float32, shape (n, dim)
-    """
-    ids = list(collection.doc_ids)
-    dim = int(collection.vectors.dim)
-    out = np.zeros((len(ids), dim), dtype=np.float32)
-    for i, d in enumerate(ids):
-        v = collection.doc_vectors(d).mean(axis=0)
-        out[i] = v / max(float(np.linalg.norm(v)), 1e-12)
-    return ids, out
 
 
 @dataclass

@@ -1,0 +1,70 @@
+"""Serving helpers: the query memo never changes results and really saves model calls."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from embeddings.serving import MemoQueryEncoder
+
+
+class CountingEncoder:
+    dim = 4
+    model_id = "counting/1"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode_queries(self, texts):
+        self.seen.extend(texts)
+        out = np.array([[len(t), t.count("a"), 1.0, 0.0] for t in texts], dtype=np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def encode_documents(self, texts):
+        return self.encode_queries(texts)
+
+
+def test_memo_returns_the_same_vectors_and_encodes_each_text_once():
+    inner = CountingEncoder()
+    memo = MemoQueryEncoder(inner, maxsize=10)
+    first = memo.encode_queries(["ab", "aab", "ab"])
+    again = memo.encode_queries(["aab", "ab"])
+    np.testing.assert_array_equal(first, inner.encode_queries(["ab", "aab", "ab"]))
+    np.testing.assert_array_equal(again, first[[1, 0]])
+    assert inner.seen[:2] == ["ab", "aab"]  # the duplicate and the repeat cost nothing
+    assert memo.encode_queries([]).shape == (0, 4)
+
+
+def test_memo_evicts_least_recently_used():
+    inner = CountingEncoder()
+    memo = MemoQueryEncoder(inner, maxsize=2)
+    memo.encode_queries(["x"])
+    memo.encode_queries(["y"])
+    memo.encode_queries(["x"])  # x is now the most recent
+    memo.encode_queries(["z"])  # evicts y
+    inner.seen.clear()
+    memo.encode_queries(["x", "y"])
+    assert inner.seen == ["y"]
+
+
+def test_memo_is_safe_under_threads():
+    inner = CountingEncoder()
+    memo = MemoQueryEncoder(inner, maxsize=50)
+    texts = [f"t{i}a" * (i % 5 + 1) for i in range(40)]
+    want = inner.encode_queries(texts)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                np.testing.assert_array_equal(memo.encode_queries(texts), want)
+        except BaseException as exc:  # reported below, not swallowed
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
