@@ -22,9 +22,10 @@ from matcher.constraints import CAPABILITY_ORG_KINDS
 from matcher.errors import MatcherError, NoFeasibleAssignment
 from matcher.solvers import PairingEncoder, SolveStatus, get_solver
 from matcher.solvers.problem import top_candidates
-from service.db import open_store, session_scope
+from service.commands.match import open_handle
+from service.db import session_scope
 from service.models import Bid, Bounty, Campaign, Need, Organisation, ShortlistItem
-from service.settings import Settings, load_settings
+from service.settings import load_settings
 from service.snapshot import external_of
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,6 @@ log = logging.getLogger(__name__)
 # Rows of the score matrix computed per recommender call (progress and cancel granularity).
 CHUNK = 200
 INELIGIBLE = "INELIGIBLE"
-
-
-def open_handle(settings: Settings) -> Any:
-    """The recommender handle over the configured store (tests replace this)."""
-    from service.recommender import RecommenderHandle
-
-    _engine, factory = open_store(settings.resolved_database_url)
-    return RecommenderHandle(settings, factory)
 
 
 def _pairs(values: Any) -> list[tuple[str, str]]:
