@@ -43,6 +43,7 @@ from matcher.rankers.base import BaseRanker, top_k
 from matcher.rankers.scoring import ScoringRanker
 from matcher.types import (
     CAPABILITY_KINDS,
+    BidInfo,
     BountyInfo,
     DocKind,
     Document,
@@ -57,6 +58,15 @@ from matcher.types import (
 logger = logging.getLogger(__name__)
 
 CollectionName = Literal["capabilities", "needs"]
+
+
+class BidInputs(NamedTuple):
+    """Per bid id: respondent affinity and proposal similarity in [0, 1], reason codes."""
+
+    affinity: dict[str, float]
+    similarity: dict[str, float]
+    reasons: dict[str, list[str]]
+
 
 #: Sentences about the poster, money, terms or deadlines: context, not technical aspects.
 ADMIN_SENTENCE = re.compile(
@@ -827,3 +837,49 @@ class Recommender:
         X, groups = self.feature_matrix([(d.query_id, d.org_id) for d in decisions])
         y = np.array([1 if d.approved else 0 for d in decisions], dtype=np.int64)
         return X, y, groups
+
+
+def bid_inputs(recommender: Any, bounty: BountyInfo, bids: Sequence[BidInfo]) -> BidInputs:
+    """Inputs of :func:`matcher.bids.rank_bids` for the bids of one bounty (择优).
+
+    ``recommender`` is a :class:`Recommender` (or anything with ``respondents_for_bounty``).
+
+    affinity : the respondent's (or consortium's) score for the bounty, relative to the
+        best score among the bidders and the recommended respondents (ranker scores are
+        unbounded, rank_bids wants [0, 1]); 0 for an ineligible respondent.
+    similarity : cosine of each proposal with the bounty text, clipped to [0, 1].
+    reasons : the bounty-rule reason codes of each ineligible bid (group conflicts of the
+        respondent or of any consortium member, wrong kind, region, ...).
+    """
+    if not bids:
+        return BidInputs({}, {}, {})
+    respondents = {b.respondent_org_id for b in bids}
+    bidders = recommender.respondents_for_bounty(
+        bounty,
+        k=len(respondents),
+        candidates=respondents,
+        members={b.respondent_org_id: list(b.members) for b in bids},
+        k_excluded=len(respondents),
+    )
+    recommended = recommender.respondents_for_bounty(bounty, k=10).suggestions
+    best = max((s.score for s in (*bidders.suggestions, *recommended)), default=0.0)
+    org_score = {
+        s.org_id: max(s.score, 0.0) / best if best > 0 else 0.0 for s in bidders.suggestions
+    }
+    codes: dict[str, list[str]] = defaultdict(list)
+    for e in bidders.excluded:
+        codes[e.org_id].append(e.code)
+    retriever = getattr(recommender, "retrievers", {}).get("capabilities")
+    encoder = getattr(recommender, "sentence_encoder", None) or getattr(retriever, "encoder", None)
+    similarity = dict.fromkeys((b.id for b in bids), 0.0)
+    if encoder is not None:
+        q = encoder.encode_queries(["。".join(t for t in (bounty.title, bounty.text) if t)])
+        d = encoder.encode_documents([b.proposal or bounty.title for b in bids])
+        similarity = {
+            b.id: float(np.clip(x, 0.0, 1.0)) for b, x in zip(bids, d @ q[0], strict=True)
+        }
+    return BidInputs(
+        affinity={b.id: org_score.get(b.respondent_org_id, 0.0) for b in bids},
+        similarity=similarity,
+        reasons={b.id: list(codes.get(b.respondent_org_id, ())) for b in bids},
+    )

@@ -1161,19 +1161,6 @@ def _label_exclusion(exc: Any, names: dict[str, str]) -> str:
     return label
 
 
-def _proposal_similarity(rec: Any, text: str, proposals: Sequence[str]) -> list[float] | None:
-    """Cosine of each proposal with the bounty text, via the recommender's sentence encoder.
-
-    Returns None when the recommender has no sentence encoder (similarity is then left out).
-    """
-    encoder = getattr(rec, "sentence_encoder", None)
-    if encoder is None or not proposals:
-        return None
-    q = encoder.encode_queries([text])  # (1, d) float32, L2-normalised
-    d = encoder.encode_documents([p or "" for p in proposals])  # (n, d)
-    return [float(x) for x in (d @ q[0])]
-
-
 BID_BREAKDOWN_LABELS: tuple[tuple[str, str], ...] = (
     ("affinity", "相对匹配度"),
     ("similarity", "方案相似度"),
@@ -1196,6 +1183,7 @@ def bounty_context(request: Request, db: Session, bounty: Bounty) -> dict[str, A
     """
     from matcher.bids import rank_bids, reason_label
     from matcher.errors import IndexNotReady, MatcherError
+    from matcher.pipeline import bid_inputs
     from matcher.types import BidInfo
     from service.api.routes.bounties import bounty_info
 
@@ -1239,36 +1227,8 @@ def bounty_context(request: Request, db: Session, bounty: Bounty) -> dict[str, A
         info = bounty_info(db, bounty)
         ranked = rec.respondents_for_bounty(info, k=10)
         if infos:
-            bidders = rec.respondents_for_bounty(
-                info,
-                k=len(infos),
-                candidates={i.respondent_org_id for i in infos},
-                members={i.respondent_org_id: list(i.members) for i in infos},
-                k_excluded=len(infos),
-            )
-            # Ranker scores are not bounded by 1: affinity is relative to the best candidate
-            # (bidder or recommended respondent), so rank_bids gets values in [0, 1].
-            best = max(
-                [float(s.score) for s in (*bidders.suggestions, *ranked.suggestions)],
-                default=0.0,
-            )
-            org_score = {
-                s.org_id: max(float(s.score), 0.0) / best if best > 0 else 0.0
-                for s in bidders.suggestions
-            }
-            org_codes: dict[str, list[str]] = {}
-            for e in bidders.excluded:
-                org_codes.setdefault(e.org_id, []).append(str(e.code))
-            sims = _proposal_similarity(
-                rec, f"{info.title}。{info.text}", [i.proposal for i in infos]
-            )
-            for n, i in enumerate(infos):
-                affinity[i.id] = org_score.get(i.respondent_org_id, 0.0)
-                if sims is not None:
-                    similarity[i.id] = sims[n]
-                reasons[i.id] = org_codes.get(i.respondent_org_id, [])
-            if sims is None:
-                ctx["ranking_note"] = "方案相似度未计入(当前模型未配置句向量编码器)。"
+            inputs = bid_inputs(rec, info, infos)
+            affinity, similarity, reasons = inputs.affinity, inputs.similarity, inputs.reasons
     except IndexNotReady:
         ctx["index_not_ready"] = True
         ctx["ranking_note"] = "索引未就绪:申报暂仅按报价与预算上限排序,匹配度未计入。"

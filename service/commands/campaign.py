@@ -427,6 +427,7 @@ def print_consortia(result: Any, rec: Any, out: Any) -> None:
 
 def cmd_bounty_rank_bids(args: argparse.Namespace) -> int:
     from matcher.bids import BidWeights, rank_bids
+    from matcher.pipeline import bid_inputs
     from matcher.types import BidInfo
     from service.api.routes.bounties import bounty_info
 
@@ -456,35 +457,19 @@ def cmd_bounty_rank_bids(args: argparse.Namespace) -> int:
         return 0
     rec = handle.get()
     try:
-        bidders = rec.respondents_for_bounty(
-            info,
-            k=len(infos),
-            candidates={i.respondent_org_id for i in infos},
-            members={i.respondent_org_id: list(i.members) for i in infos},
-            k_excluded=len(infos),
-        )
+        inputs = bid_inputs(rec, info, infos)
     except MatcherError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
-    org_score = {x.org_id: float(x.score) for x in bidders.suggestions}
-    codes: dict[str, list[str]] = {}
-    for e in bidders.excluded:
-        codes.setdefault(e.org_id, []).append(str(e.code))
-    similarity = dict.fromkeys((i.id for i in infos), 0.0)
-    encoder = getattr(rec, "sentence_encoder", None)
-    if encoder is not None:
-        q = encoder.encode_queries([f"{info.title}。{info.text}"])
-        d = encoder.encode_documents([i.proposal for i in infos])
-        similarity = {i.id: float(x) for i, x in zip(infos, d @ q[0], strict=True)}
     try:
         ranking = rank_bids(
             infos,
-            affinity={i.id: org_score.get(i.respondent_org_id, 0.0) for i in infos},
-            similarity=similarity,
+            affinity=inputs.affinity,
+            similarity=inputs.similarity,
             budget=info.budget,
             weights=weights,
             method=args.method,
-            eligibility={i.id: codes.get(i.respondent_org_id, []) for i in infos},
+            eligibility=inputs.reasons,
             ineligible="exclude" if args.exclude_ineligible else "rank_last",
         )
     except MatcherError as exc:

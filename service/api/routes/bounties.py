@@ -161,6 +161,7 @@ def bid_ranking(
     group rule), proposal similarity from the sentence encoder when available; the ranking
     is :func:`matcher.bids.rank_bids` (ineligible bids last, with reason codes)."""
     from matcher.bids import rank_bids
+    from matcher.pipeline import bid_inputs
     from matcher.types import BidInfo
 
     bounty = crud.get_bounty(session, external_id=external_id)
@@ -182,35 +183,16 @@ def bid_ranking(
         )
         for b in rows
     ]
-    respondents = {b.respondent_org_id for b in bids}
     release_connection(session)
     with request.app.state.metrics.time_suggestion("bids"):
-        ranked = recommender.respondents_for_bounty(
-            info,
-            len(respondents),
-            candidates=respondents,
-            members={b.respondent_org_id: list(b.members) for b in bids},
-            k_excluded=len(respondents),
-        )
-        org_score = {str(x.org_id): float(x.score) for x in ranked.suggestions}
-        codes: dict[str, list[str]] = {}
-        for e in ranked.excluded:
-            codes.setdefault(str(e.org_id), []).append(str(e.code))
-        similarity = dict.fromkeys((b.id for b in bids), 0.0)
-        encoder = getattr(recommender, "sentence_encoder", None)
-        if encoder is not None:
-            q = encoder.encode_queries([f"{info.title}。{info.text}"])
-            d = encoder.encode_documents([b.proposal for b in bids])
-            similarity = {b.id: float(x) for b, x in zip(bids, d @ q[0], strict=True)}
+        inputs = bid_inputs(recommender, info, bids)
         result = rank_bids(
             bids,
-            affinity={
-                b.id: min(max(org_score.get(b.respondent_org_id, 0.0), 0.0), 1.0) for b in bids
-            },
-            similarity={k: min(max(v, 0.0), 1.0) for k, v in similarity.items()},
+            affinity=inputs.affinity,
+            similarity=inputs.similarity,
             budget=info.budget,
             method=method,
-            eligibility={b.id: codes.get(b.respondent_org_id, []) for b in bids},
+            eligibility=inputs.reasons,
             ineligible="rank_last",
         )
     out = [
