@@ -2,14 +2,14 @@
 
 The matcher keys documents by one string per document; needs and capabilities come from two
 tables whose external ids may collide, so their keys carry a prefix (``N:`` / ``C:``). The
-re-index job and the recommender both use :func:`index_records` / :func:`load_snapshot`, so
-the ids in an index build always match the documents the matcher is given.
+re-index job (``service.jobs.reindex``) and :func:`load_snapshot` both build documents with
+:func:`need_document` / :func:`capability_document`, so the ids in an index build always match
+the documents the matcher is given.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -67,21 +67,6 @@ def capability_document(c: m.Capability, org_ext: str) -> Document:
 
 def _org_ext_by_id(session: Session) -> dict[int, str]:
     return dict(session.execute(select(m.Organisation.id, m.Organisation.external_id)).all())
-
-
-def index_records(session: Session) -> dict[str, Iterator[tuple[str, str]]]:
-    """(key, text) per collection, for the re-index job. Text is ``Document.full_text``."""
-    orgs = _org_ext_by_id(session)
-
-    def needs() -> Iterator[tuple[str, str]]:
-        for n in session.scalars(select(m.Need).order_by(m.Need.id)).yield_per(1000):
-            yield need_key(n.external_id), need_document(n, orgs[n.org_id]).full_text
-
-    def caps() -> Iterator[tuple[str, str]]:
-        for c in session.scalars(select(m.Capability).order_by(m.Capability.id)).yield_per(1000):
-            yield cap_key(c.external_id), capability_document(c, orgs[c.org_id]).full_text
-
-    return {"capabilities": caps(), "needs": needs()}
 
 
 @dataclass
@@ -147,10 +132,3 @@ def load_snapshot(session: Session) -> Snapshot:
     snap.load = dict(approved)
     snap.outcomes = {o: (approved[o], decided[o]) for o in decided}
     return snap
-
-
-def docs_by_org(documents: dict[str, Document]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = defaultdict(list)
-    for d in documents.values():
-        out[d.org_id].append(d.id)
-    return out
