@@ -46,7 +46,8 @@ TASKS: dict[str, str] = {
     "kw2abs_nolex": "corpus.jsonl",
     "title2disc": "title2disc.corpus.jsonl",
 }
-DEFAULT_DATA = Path("/work/shared/eval/csl")
+# ../shared/eval/csl beside the repository (as in CI); override with --data.
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "csl"
 
 
 def _keep(doc_id: str, sample: int) -> bool:
