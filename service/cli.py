@@ -49,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # migrations log every plugin at INFO: noise on every command
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
