@@ -21,20 +21,11 @@ QUERY_SUFFIX = "#query"
 passages differently, so the two never share a key)."""
 
 
-class CachedQueryEncoder:
-    """A TextEncoder whose query vectors are cached in the embeddings SQLite cache.
+class _QueryEncoderWrapper:
+    """Delegates everything but ``encode_queries`` to the wrapped encoder."""
 
-    Parameters
-    ----------
-    encoder : TextEncoder
-        The production encoder.
-    cache : embeddings.cache.EmbeddingCache or None
-        Where query vectors are kept (model id + ``#query``); None disables caching.
-    """
-
-    def __init__(self, encoder: Any, cache: Any | None) -> None:
+    def __init__(self, encoder: Any) -> None:
         self.encoder = encoder
-        self.cache = cache
 
     @property
     def dim(self) -> int:
@@ -46,6 +37,22 @@ class CachedQueryEncoder:
 
     def encode_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
         return np.asarray(self.encoder.encode_documents(list(texts)), dtype=np.float32)
+
+
+class CachedQueryEncoder(_QueryEncoderWrapper):
+    """A TextEncoder whose query vectors are cached in the embeddings SQLite cache.
+
+    Parameters
+    ----------
+    encoder : TextEncoder
+        The production encoder.
+    cache : embeddings.cache.EmbeddingCache or None
+        Where query vectors are kept (model id + ``#query``); None disables caching.
+    """
+
+    def __init__(self, encoder: Any, cache: Any | None) -> None:
+        super().__init__(encoder)
+        self.cache = cache
 
     def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
         texts = list(texts)
@@ -82,7 +89,7 @@ def document_vectors(collection: Any) -> tuple[list[str], NDArray[np.float32]]:
     return ids, out
 
 
-class MemoQueryEncoder:
+class MemoQueryEncoder(_QueryEncoderWrapper):
     """A thread-safe in-memory LRU of query vectors in front of an encoder.
 
     The service asks for the same needs again and again (staff reviewing, enterprises
@@ -96,21 +103,10 @@ class MemoQueryEncoder:
     """
 
     def __init__(self, encoder: Any, maxsize: int = 4096) -> None:
-        self.encoder = encoder
+        super().__init__(encoder)
         self.maxsize = maxsize
         self._memo: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._lock = threading.Lock()
-
-    @property
-    def dim(self) -> int:
-        return int(self.encoder.dim)
-
-    @property
-    def model_id(self) -> str:
-        return str(self.encoder.model_id)
-
-    def encode_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return np.asarray(self.encoder.encode_documents(list(texts)), dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
         texts = list(texts)
