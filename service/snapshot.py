@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from matcher.types import Document, OrgInfo
+from matcher.types import BidInfo, BountyInfo, Document, OrgInfo
 from service import models as m
 
 NEED_PREFIX = "N:"
@@ -132,3 +132,52 @@ def load_snapshot(session: Session) -> Snapshot:
     snap.load = dict(approved)
     snap.outcomes = {o: (approved[o], decided[o]) for o in decided}
     return snap
+
+
+def bounty_info(session: Session, bounty: m.Bounty) -> BountyInfo:
+    """The matcher's view of a bounty row (org ids external; attached documents as
+    :mod:`service.snapshot` document keys, like the recommender's documents)."""
+    need_ext = (
+        session.scalar(select(m.Need.external_id).where(m.Need.id == bounty.need_id))
+        if bounty.need_id
+        else None
+    )
+    cap_ext = (
+        session.scalar(
+            select(m.Capability.external_id).where(m.Capability.id == bounty.capability_id)
+        )
+        if bounty.capability_id
+        else None
+    )
+    return BountyInfo(
+        id=bounty.external_id,
+        kind=bounty.kind,  # type: ignore[arg-type]
+        poster_org_id=bounty.poster.external_id,
+        title=bounty.title,
+        text=bounty.description,
+        budget=bounty.budget,
+        need_id=need_key(need_ext) if need_ext else None,
+        capability_id=cap_key(cap_ext) if cap_ext else None,
+        active=bounty.status == "open",
+    )
+
+
+def bid_infos(session: Session, bounty: m.Bounty) -> list[BidInfo]:
+    """The bids of a bounty as the matcher sees them, in submission order."""
+    rows = session.scalars(
+        select(m.Bid)
+        .where(m.Bid.bounty_id == bounty.id)
+        .options(selectinload(m.Bid.respondent))
+        .order_by(m.Bid.id)
+    )
+    return [
+        BidInfo(
+            id=b.external_id,
+            bounty_id=bounty.external_id,
+            respondent_org_id=b.respondent.external_id,
+            price=b.price,
+            proposal=b.proposal or "",
+            members=tuple(b.members or ()),
+        )
+        for b in rows
+    ]

@@ -1185,7 +1185,7 @@ def bounty_context(request: Request, db: Session, bounty: Bounty) -> dict[str, A
     from matcher.errors import IndexNotReady, MatcherError
     from matcher.pipeline import bid_inputs
     from matcher.types import BidInfo
-    from service.api.routes.bounties import bounty_info
+    from service.snapshot import bounty_info
 
     bids = db.scalars(
         select(Bid)

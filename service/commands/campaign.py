@@ -24,9 +24,9 @@ from matcher.solvers import PairingEncoder, SolveStatus, get_solver
 from matcher.solvers.problem import top_candidates
 from service.commands.match import open_handle
 from service.db import session_scope
-from service.models import Bid, Bounty, Campaign, Need, Organisation, ShortlistItem
+from service.models import Bounty, Campaign, Need, Organisation, ShortlistItem
 from service.settings import load_settings
-from service.snapshot import external_of
+from service.snapshot import bid_infos, bounty_info, external_of
 
 log = logging.getLogger(__name__)
 
@@ -385,7 +385,6 @@ def _bounty(session: Session, external_id: str) -> Bounty | None:
 
 
 def cmd_bounty_respondents(args: argparse.Namespace) -> int:
-    from service.api.routes.bounties import bounty_info
     from service.commands.match import print_ranked
 
     settings = load_settings()
@@ -428,8 +427,6 @@ def print_consortia(result: Any, rec: Any, out: Any) -> None:
 def cmd_bounty_rank_bids(args: argparse.Namespace) -> int:
     from matcher.bids import BidWeights, rank_bids
     from matcher.pipeline import bid_inputs
-    from matcher.types import BidInfo
-    from service.api.routes.bounties import bounty_info
 
     weights = BidWeights(*args.weights) if args.weights else BidWeights()
     settings = load_settings()
@@ -440,18 +437,7 @@ def cmd_bounty_rank_bids(args: argparse.Namespace) -> int:
             sys.stderr.write(f"未找到榜单 {args.id}\n")
             return 1
         info = bounty_info(s, bounty)
-        bids = s.scalars(select(Bid).where(Bid.bounty_id == bounty.id).order_by(Bid.id)).all()
-        infos = [
-            BidInfo(
-                id=b.external_id,
-                bounty_id=info.id,
-                respondent_org_id=b.respondent.external_id,
-                price=b.price,
-                proposal=b.proposal or "",
-                members=tuple(b.members or ()),
-            )
-            for b in bids
-        ]
+        infos = bid_infos(s, bounty)
     if not infos:
         sys.stdout.write(f"榜单 {info.id} 暂无申报。\n")
         return 0

@@ -7,10 +7,7 @@ import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from matcher.types import BountyInfo
 from service import auth, crud, schemas
 from service.api import convert
 from service.api.deps import (
@@ -23,40 +20,13 @@ from service.api.deps import (
 )
 from service.api.routes.suggestions import _visible_suggestions
 from service.errors import InvalidRequest, NotFound
-from service.models import Bid, Bounty, Capability, Need
-from service.snapshot import cap_key, need_key
+from service.snapshot import bid_infos, bounty_info
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/bounties", tags=["bounties"])
 
 ExtId = Annotated[str, Path(min_length=1, max_length=64)]
-
-
-def bounty_info(session: Session, bounty: Bounty) -> BountyInfo:
-    """The matcher's view of a bounty row (org ids external; attached documents as
-    :mod:`service.snapshot` document keys, like the recommender's documents)."""
-    need_ext = (
-        session.scalar(select(Need.external_id).where(Need.id == bounty.need_id))
-        if bounty.need_id
-        else None
-    )
-    cap_ext = (
-        session.scalar(select(Capability.external_id).where(Capability.id == bounty.capability_id))
-        if bounty.capability_id
-        else None
-    )
-    return BountyInfo(
-        id=bounty.external_id,
-        kind=bounty.kind,  # type: ignore[arg-type]
-        poster_org_id=bounty.poster.external_id,
-        title=bounty.title,
-        text=bounty.description,
-        budget=bounty.budget,
-        need_id=need_key(need_ext) if need_ext else None,
-        capability_id=cap_key(cap_ext) if cap_ext else None,
-        active=bounty.status == "open",
-    )
 
 
 def _for_viewer(
@@ -162,27 +132,14 @@ def bid_ranking(
     is :func:`matcher.bids.rank_bids` (ineligible bids last, with reason codes)."""
     from matcher.bids import rank_bids
     from matcher.pipeline import bid_inputs
-    from matcher.types import BidInfo
 
     bounty = crud.get_bounty(session, external_id=external_id)
     if method == "budget" and bounty.budget is None:
         raise InvalidRequest("method 'budget' needs a bounty budget", code="invalid_parameter")
     info = bounty_info(session, bounty)
-    rows = list(session.scalars(select(Bid).where(Bid.bounty_id == bounty.id).order_by(Bid.id)))
-    if not rows:
+    bids = bid_infos(session, bounty)
+    if not bids:
         return schemas.BidRanking(bounty_external_id=external_id, method=method, ranking=[])
-    orgs = convert.org_ext_ids(session, [b.respondent_org_id for b in rows])
-    bids = [
-        BidInfo(
-            id=b.external_id,
-            bounty_id=info.id,
-            respondent_org_id=orgs[b.respondent_org_id],
-            price=b.price,
-            proposal=b.proposal or "",
-            members=tuple(b.members or ()),
-        )
-        for b in rows
-    ]
     release_connection(session)
     with request.app.state.metrics.time_suggestion("bids"):
         inputs = bid_inputs(recommender, info, bids)
