@@ -32,6 +32,8 @@ demo: install
 
 # Demo data → index build → service on 127.0.0.1:8000 (prints a staff login, an enterprise
 # API key and an example curl).
+# English demo documents are also indexed with the bundled English model (DUIJIE_ENGLISH_MODEL).
+run: export DUIJIE_ENGLISH_MODEL ?= bundled
 run: install
 	$(BIN)/duijie demo
 	$(BIN)/duijie reindex

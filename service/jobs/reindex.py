@@ -26,8 +26,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from embeddings import BuildSummary, DocRecord, build, make_encoder
 from embeddings.errors import BuildLocked, EmbeddingsError
+from matcher.language import is_english
 from service import models as m
 from service.db import open_store
+from service.recommender import ENGLISH_DIR, english_encoder
 from service.settings import Settings, get_settings
 from service.snapshot import capability_document, need_document
 
@@ -101,7 +103,7 @@ def run_reindex(
         settings.resolved_index_dir,
     )
     enc = encoder or make_encoder(settings.embedding_backend, model_path=settings.model_path)
-    return build(
+    summary = build(
         settings.resolved_index_dir,
         collections,
         enc,
@@ -110,6 +112,24 @@ def run_reindex(
         exact_max=settings.exact_index_max,
         progress=progress,
     )
+    en_encoder = english_encoder(settings)
+    if en_encoder is not None:
+        # English documents again, with the English model (served beside the main build).
+        english = {
+            name: [r for r in records if is_english(r.text)]
+            for name, records in collections.items()
+        }
+        en = build(
+            settings.resolved_index_dir / ENGLISH_DIR,
+            english,
+            en_encoder,
+            full=full,
+            keep=settings.keep_builds,
+            exact_max=settings.exact_index_max,
+            progress=progress,
+        )
+        log.info("english build %s: %d added, %d changed", en.build_id, en.added, en.changed)
+    return summary
 
 
 class _TtyProgress:
