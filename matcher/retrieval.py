@@ -36,6 +36,12 @@ session's shared CPU; same pipeline as ``duijie eval retrieval``)::
     hybrid-light      0.980    0.994     0.603        0.344   (graph 0.5 over 5 neighbours)
     hybrid            0.981    0.994     0.613        0.352   <- default
 
+Confirmed on the full dev half (12,169 abstracts; ``python benchmarks/eval_csl.py
+--cache-dir var/evalcache --methods rrf,hybrid``)::
+
+    rrf (k=60)        0.978    0.974     0.513        0.384
+    hybrid            0.979    0.973     0.516        0.466   <- default
+
 * Score fusion beats RRF (+0.02 to +0.03 on kw2abs_nolex, +0.015 on title2disc): RRF throws
   away how far ahead the best documents are. z-score and min-max are within noise; dense
   weight 2 beat 1, 1.5, 2.5, 3 and 4 (matrix sweeps on a random third of the corpus).
