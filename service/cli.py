@@ -18,7 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.commands.data",  # import, export, demo
     "service.commands.serve",  # serve
     "service.jobs.reindex",  # reindex
-    "service.commands.match",  # suggest, score, eval, train-ranker
+    "service.commands.match",  # suggest, score, train-ranker
     "service.commands.campaign",  # pair, bounty
     "service.commands.users",  # users
     "service.commands.evaluate",  # eval retrieval
@@ -32,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # not written yet: the command is simply absent
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

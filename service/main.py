@@ -4,13 +4,11 @@ The lifespan opens the database (migrating it), builds the recommender handle on
 (``app.state.recommender``; hot-reloads index builds), the campaign runner and the re-index
 state. Everything under ``/api/v1`` requires authentication except ``POST /api/v1/auth/login``;
 ``/healthz`` is open; ``/metrics`` requires a staff/admin credential. The staff pages
-(``service.web``) are mounted when that module is present.
+(``service.web``) are mounted under ``/staff``.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,11 +18,13 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from matcher.errors import IndexNotReady
+from service import web
 from service.api.deps import CurrentUser
+from service.commands.campaign import pairing_solve
 from service.errors import ERROR_RESPONSES, error_response, install_error_handlers
 from service.jobs.campaign_runner import CampaignRunner, SolveFn
 from service.metrics import Metrics, MetricsMiddleware
+from service.recommender import RecommenderHandle
 from service.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -101,32 +101,6 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class _NoIndexHandle:
-    """Stand-in when ``service.recommender`` is absent: every call is IndexNotReady."""
-
-    def get(self) -> Any:
-        raise IndexNotReady("no recommender configured (service.recommender missing)")
-
-    def status(self) -> dict[str, Any]:
-        return {"ready": False, "error": "no recommender configured"}
-
-
-def build_recommender_handle(settings: Settings, session_factory: sessionmaker[Session]) -> Any:
-    """The integrator's ``service.recommender.RecommenderHandle`` (guarded import)."""
-    try:
-        module = importlib.import_module("service.recommender")
-    except ModuleNotFoundError as exc:
-        if exc.name != "service.recommender":
-            raise
-        log.warning("service.recommender not installed: suggestions answer 503")
-        return _NoIndexHandle()
-    cls = module.RecommenderHandle
-    available = {"settings": settings, "session_factory": session_factory}
-    params = inspect.signature(cls).parameters
-    kwargs = {k: v for k, v in available.items() if k in params}
-    return cls(**kwargs)
-
-
 def api_router() -> APIRouter:
     """Every ``/api/v1`` route."""
     from service.api.routes import (
@@ -179,8 +153,7 @@ def create_app(
     recommender : a handle with ``get()`` and ``status()`` (tests); default builds
         ``service.recommender.RecommenderHandle``.
     campaign_solve : the campaign solve function (default: the pairing engine's
-        ``service.commands.campaign.pairing_solve`` if installed, else
-        :func:`service.jobs.campaign_runner.greedy_solve`).
+        ``service.commands.campaign.pairing_solve``).
     max_body_bytes : larger request bodies get 413.
     """
     settings = settings if settings is not None else get_settings()
@@ -193,15 +166,13 @@ def create_app(
             from service.db import open_store
 
             engine, factory = open_store(settings.resolved_database_url)
-        handle = (
-            recommender if recommender is not None else build_recommender_handle(settings, factory)
-        )
+        handle = recommender if recommender is not None else RecommenderHandle(settings, factory)
         app.state.session_factory = factory
         app.state.recommender = handle
         app.state.campaign_runner = CampaignRunner(
             session_factory=factory,
             recommender=handle.get,
-            solve=campaign_solve or _default_solve(),
+            solve=campaign_solve or pairing_solve,
             on_finish=lambda status: app.state.metrics.campaign_runs.labels(status=status).inc(),
         )
         try:
@@ -243,7 +214,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(api_router())
     app.include_router(_docs_router(app))
-    _include_pages(app)
+    app.include_router(web.router)
 
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -267,27 +238,3 @@ def _docs_router(app: FastAPI) -> APIRouter:
         return get_swagger_ui_html(openapi_url=f"{API_PREFIX}/openapi.json", title=app.title)
 
     return router
-
-
-def _default_solve() -> SolveFn | None:
-    """The pairing engine's solve (``service.commands.campaign.pairing_solve``: min-cost flow
-    over the recommender's score matrix) when installed; None falls back to the greedy one."""
-    try:
-        module = importlib.import_module("service.commands.campaign")
-    except ModuleNotFoundError as exc:
-        if exc.name != "service.commands.campaign":
-            raise
-        return None
-    solve: SolveFn | None = getattr(module, "pairing_solve", None)
-    return solve
-
-
-def _include_pages(app: FastAPI) -> None:
-    """Mount the staff HTML pages if ``service.web`` is installed."""
-    try:
-        web = importlib.import_module("service.web")
-    except ModuleNotFoundError as exc:
-        if exc.name != "service.web":
-            raise
-        return
-    app.include_router(web.router)
