@@ -197,7 +197,9 @@ class RecommenderHandle:
             encoder if self.settings.snippet_vectors else None,
             ranker_path=Path(ranker) if ranker else None,
         )
-        rec.warm_up()  # keyword sets: otherwise the first requests pay ~1 ms per document
+        # Keyword sets (~1 ms per document) in the background: the request that triggered the
+        # reload should not pay for every document of a large store.
+        threading.Thread(target=rec.warm_up, name="recommender-warm-up", daemon=True).start()
         seconds = time.perf_counter() - t0
         log.info("recommender loaded: build %s in %.2fs", build_id, seconds)
         return _Loaded(rec, build_id, snapshot.stamp, ranker, time.time(), seconds)
