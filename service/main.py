@@ -175,7 +175,9 @@ def create_app(
         if factory is None:
             from service.db import open_store
 
-            engine, factory = open_store(settings.resolved_database_url)
+            engine, factory = open_store(
+                settings.resolved_database_url, lock_timeout_s=settings.db_lock_timeout_s
+            )
         handle = recommender if recommender is not None else RecommenderHandle(settings, factory)
         app.state.session_factory = factory
         app.state.recommender = handle
