@@ -82,7 +82,7 @@ def import_files(out: Path) -> tuple[float, float, int]:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     _engine, factory = open_store(f"sqlite:///{db}")
     files = [out / "organisations.csv", out / "needs.csv", out / "capabilities.jsonl"]
-    importer = Importer(factory, progress=lambda items, _desc: items)
+    importer = Importer(factory, progress=lambda items, *_a, **_k: items)
     t0 = time.perf_counter()
     report = importer.import_paths(files)
     first = time.perf_counter() - t0

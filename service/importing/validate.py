@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from service.importing.parse import Directory, RowErrors, RowParser
+from service.importing.directory import Directory
+from service.importing.parse import RowErrors, RowParser
 from service.importing.readers import RawRow, Source
 from service.importing.report import FileResult, Issue, RejectedRow, TableResult
 from service.validation import normalise_code
@@ -82,8 +83,14 @@ def validate_table(
             continue
         ext = values["external_id"]
         if ext in v.first_row:
-            reason = f"编号「{ext}」在文件中重复（首次出现于第{v.first_row[ext]}行）"
-            v.reject(row_no, [(header_of["external_id"], reason)], ext, raw)
+            first = v.first_row[ext]
+            if parser.generated:
+                column = header_of.get("title")
+                reason = f"同一单位的同名记录在文件中重复（首次出现于第{first}行），且没有编号区分"
+            else:
+                column = header_of.get("external_id")
+                reason = f"编号「{ext}」在文件中重复（首次出现于第{first}行）"
+            v.reject(row_no, [(column, reason)], ext, raw)
             continue
         v.first_row[ext] = row_no
         if v.cache is not None:
@@ -102,6 +109,7 @@ def validate_table(
         _check_parents(header_of, directory, v)
     _report_rejected(src, v, result)
     table.rejected = len(v.rejected)
+    table.extra_columns = list(parser.extra_seen)
     return v
 
 
