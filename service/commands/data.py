@@ -123,7 +123,7 @@ def format_report(report: ImportReport) -> list[str]:
                     + "、".join(f"「{c}」" for c in t.ignored_columns)
                 )
         if not f.tables:
-            lines.append(f"{f.path.name}{enc}：未导入")
+            lines.append(f"{f.path.name}{enc}：{f.note or '未导入'}")
     issues = report.issues
     for issue in issues[:MAX_PRINTED_ISSUES]:
         lines.append("  " + issue.format())

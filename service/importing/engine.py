@@ -170,6 +170,9 @@ class Importer:
         for path in expand_paths(paths):
             result = FileResult(path=path)
             report.files.append(result)
+            if path.suffix.lower() in (".jsonl", ".ndjson") and _empty(path):
+                result.note = "空文件（没有记录），跳过"  # e.g. the export of an empty kind
+                continue
             try:
                 self._check_file(path)
                 sources, encoding = open_sources(path, kind, self.encoding, limits)
@@ -318,6 +321,10 @@ def _share_rows(src: Source, parser: RowParser, v: Validation, directory: Direct
     for n, raw in src.rows():
         if n in valid and n not in v.rejected:
             directory.add(kind, parser.parse(raw))
+
+
+def _empty(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size == 0
 
 
 def _short(exc: BaseException) -> str:

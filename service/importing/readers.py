@@ -225,6 +225,10 @@ class _Lines:
 def _csv_records(src: Source) -> Iterator[tuple[int, list[str] | str]]:
     """``(physical line, fields)`` per record, or ``(line, reason)`` for a malformed one."""
     width = len(src.headers)
+    # Cells are bounded by the record limit here and by the cell limit in Source.rows (with
+    # a clear message); the csv module's own limit (128 KiB) would only raise mid-file.
+    if csv.field_size_limit() < src.limits.max_record_chars:
+        csv.field_size_limit(src.limits.max_record_chars)
     with src.path.open("r", encoding=src.encoding or "utf-8-sig", newline="") as fh:
         lines = _Lines(fh, src.limits.max_record_chars)
         reader = csv.reader(lines, delimiter=src.delimiter, strict=True)

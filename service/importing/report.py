@@ -73,6 +73,8 @@ class FileResult:
     issues: list[Issue] = field(default_factory=list)
     rejected_rows: list[RejectedRow] = field(default_factory=list)
     written: bool = False
+    #: Why nothing was read although nothing is wrong (e.g. an empty JSONL file).
+    note: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -341,7 +341,9 @@ def test_detect_kind_from_headers() -> None:
 def test_undetectable_kind_needs_explicit_kind(store: Store, tmp_path: Path) -> None:
     assert run(store, orgs_csv(tmp_path)).ok
     # Fits needs and capabilities equally (id, title, organisation): ambiguous.
-    path = write_csv(tmp_path / "x.csv", ["编号", "名称", "单位名称"], [["X1", "某项", "邕江测试大学"]])
+    path = write_csv(
+        tmp_path / "x.csv", ["编号", "名称", "单位名称"], [["X1", "某项", "邕江测试大学"]]
+    )
     report = run(store, path)
     assert not report.ok and "--kind" in report.issues[0].reason
     assert run(store, path, kind="needs").ok
@@ -703,7 +705,11 @@ def test_progress_wrapper_paths(caplog: pytest.LogCaptureFixture) -> None:
     assert list(default_progress(False)(range(3), "x")) == [0, 1, 2]
     ticks = iter(float(t) for t in range(10_000))  # one second per call of the clock
     with caplog.at_level(logging.INFO, logger="service.importing.report"):
-        got = list(log_progress(range(640), "写入 x", total=1280, every_seconds=3, clock=lambda: next(ticks)))
+        got = list(
+            log_progress(
+                range(640), "写入 x", total=1280, every_seconds=3, clock=lambda: next(ticks)
+            )
+        )
     assert got == list(range(640))
     messages = [r.getMessage() for r in caplog.records]
     # Checked every 64 rows: at 192 rows 3 s have passed -> 64 rows/s, 1088 left -> 17 s.
