@@ -126,6 +126,8 @@ def load_snapshot(session: Session) -> Snapshot:
             m.ShortlistItem.institute_id.is_not(None), m.ShortlistItem.status != "pending"
         )
     ):
+        if inst is None:  # excluded by the query; narrows the type
+            continue
         decided[ext[inst]] += 1
         if status == "approved":
             approved[ext[inst]] += 1

@@ -412,7 +412,10 @@ def print_consortia(result: Any, rec: Any, out: Any) -> None:
     """Consortium suggestions: who leads, who joins, which member covers which aspect."""
     if not result.teams:
         return
-    name = lambda o: rec.orgs[o].name if o in rec.orgs else o  # noqa: E731
+
+    def name(o: str) -> str:
+        return str(rec.orgs[o].name) if o in rec.orgs else o
+
     out.write("\n建议组建联合体揭榜：\n")
     for n, team in enumerate(result.teams, start=1):
         partners = "、".join(name(p) for p in team.partners)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher.encoding import IdIndex, label_array
-from matcher.errors import UnknownEntity
+from matcher.encoding import label_array
 from matcher.textutil import (
     best_sentence_pair,
     keyword_set,
@@ -17,25 +14,6 @@ from matcher.textutil import (
     sentences,
     tokens,
 )
-
-
-def test_id_index_round_trip():
-    idx = IdIndex(["b", "a", "c"])
-    assert idx.row("a") == 1 and len(idx) == 3 and "c" in idx and idx[0] == "b"
-    assert idx.rows(["c", "b"]).tolist() == [2, 0]
-    assert idx.rows(["c", "zz"], missing="minus_one").tolist() == [2, -1]
-    assert idx.rows(["c", "zz"], missing="skip").tolist() == [2]
-    assert idx.rows([]).dtype == np.int64
-    assert idx.take([2, -1, 0]) == ["c", "b"]
-    with pytest.raises(UnknownEntity):
-        idx.row("zz")
-    with pytest.raises(ValueError, match="missing must be one of"):
-        idx.rows(["a"], missing="drop")  # type: ignore[arg-type]
-
-
-def test_id_index_rejects_duplicates():
-    with pytest.raises(ValueError, match="duplicate id 'a'"):
-        IdIndex(["a", "b", "a"])
 
 
 def test_label_array_singletons_for_unlabelled():
