@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from matcher.encoding import need_key
 from matcher.types import StaffDecision
 from service import auth
 from service.crud import audit, org_by_external_id, paginate, update_fields
 from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.models import Introduction, Message, Need, Organisation, User
-from service.snapshot import need_key
 from service.validation import normalise_text
 
 REVIEW_LABELS = {"pending": "待审核", "approved": "已通过", "returned": "已退回"}

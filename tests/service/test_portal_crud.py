@@ -9,6 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from matcher.encoding import need_key
 from service import auth, crud
 from service import portal_crud as pc
 from service.cli import main
@@ -18,7 +19,7 @@ from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.jobs.reindex import read_collections
 from service.models import AuditLog, Message, Need, User
 from service.settings import get_settings
-from service.snapshot import load_snapshot, need_key
+from service.snapshot import load_snapshot
 from tests.service.api_support import World, world, world_template  # noqa: F401
 
 
