@@ -1,7 +1,8 @@
 """Read the store into the matcher's value types.
 
 The matcher keys documents by one string per document; needs and capabilities come from two
-tables whose external ids may collide, so their keys carry a prefix (``N:`` / ``C:``). The
+tables whose external ids may collide, so their keys carry a prefix (built and parsed only by
+:mod:`matcher.encoding`: ``need_key`` / ``cap_key`` / ``external_of``). The
 re-index job (``service.jobs.reindex``) and :func:`load_snapshot` both build documents with
 :func:`need_document` / :func:`capability_document`, so the ids in an index build always match
 the documents the matcher is given.
@@ -15,25 +16,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from matcher.encoding import cap_key, need_key
+from matcher.encoding import external_of as external_of  # service.web reads it from here
 from matcher.types import BidInfo, BountyInfo, Document, OrgInfo
 from service import models as m
 
-NEED_PREFIX = "N:"
-CAP_PREFIX = "C:"
 CLOSED_NEED_STATUSES = frozenset({"closed", "withdrawn"})
-
-
-def need_key(external_id: str) -> str:
-    return f"{NEED_PREFIX}{external_id}"
-
-
-def cap_key(external_id: str) -> str:
-    return f"{CAP_PREFIX}{external_id}"
-
-
-def external_of(key: str) -> str:
-    """Strip the collection prefix from a document key."""
-    return key.split(":", 1)[1] if key[:2] in (NEED_PREFIX, CAP_PREFIX) else key
 
 
 def need_document(n: m.Need, org_ext: str) -> Document:
@@ -45,7 +33,8 @@ def need_document(n: m.Need, org_ext: str) -> Document:
         text=n.description or "",
         field=n.field,
         keywords=tuple(n.keywords or ()),
-        active=n.status not in CLOSED_NEED_STATUSES,
+        # A need takes part in matching once staff have approved it (vetting, 审核).
+        active=n.status not in CLOSED_NEED_STATUSES and n.review_status == "approved",
         confidential=bool(n.confidential),
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from matcher.encoding import external_of
 from service import schemas
 from service.models import (
     Bid,
@@ -18,7 +19,6 @@ from service.models import (
     ShortlistItem,
     User,
 )
-from service.snapshot import external_of
 
 
 def org_ext_ids(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
@@ -173,6 +173,7 @@ def users(
             org_external_id=orgs.get(u.org_id) if u.org_id else None,
             active=u.active,
             has_password=bool(u.password_hash),
+            must_change_password=bool(u.must_change_password),
             api_keys=keys.get(u.id, []),
         )
         for u in rows

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from matcher.constraints import CAPABILITY_ORG_KINDS
+from matcher.encoding import external_of
 from matcher.errors import MatcherError, NoFeasibleAssignment
 from matcher.solvers import PairingEncoder, SolveStatus, get_solver
 from matcher.solvers.problem import top_candidates
@@ -26,7 +27,7 @@ from service.commands.match import open_handle
 from service.db import session_scope
 from service.models import Bounty, Campaign, Need, Organisation, ShortlistItem
 from service.settings import load_settings
-from service.snapshot import bid_infos, bounty_info, external_of
+from service.snapshot import bid_infos, bounty_info
 
 log = logging.getLogger(__name__)
 

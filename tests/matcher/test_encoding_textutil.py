@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher.encoding import label_array
+from matcher.encoding import cap_key, external_of, label_array, need_key, parse_key
 from matcher.textutil import (
     best_sentence_pair,
     keyword_set,
@@ -14,6 +14,20 @@ from matcher.textutil import (
     sentences,
     tokens,
 )
+
+
+@given(st.text(max_size=20))
+def test_document_keys_round_trip(external_id: str) -> None:
+    assert parse_key(need_key(external_id)) == ("need", external_id)
+    assert parse_key(cap_key(external_id)) == ("capability", external_id)
+    assert need_key(external_id) != cap_key(external_id)
+    assert external_of(cap_key(external_id)) == external_id
+
+
+def test_non_keys_pass_through_unchanged() -> None:
+    assert parse_key("ORG-1") == (None, "ORG-1")
+    assert external_of("X:1") == "X:1" and external_of("N:N:1") == "N:1"
+    assert need_key("N-1") == "N:N-1" and cap_key("C-1") == "C:C-1"  # the stored format
 
 
 def test_label_array_singletons_for_unlabelled():
