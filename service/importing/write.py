@@ -1,8 +1,8 @@
 """Pass 2 of an import: upsert the valid rows of a table by external id, in short batches.
 
-Each batch of :data:`BATCH_SIZE` rows is its own transaction (a few tens of milliseconds of
-work), so an import never holds the store's write lock for long: API writes and logins wait at
-most one batch. Only attributes whose value changes are assigned, so an unchanged row keeps
+Each batch of at most :data:`BATCH_SIZE` rows is its own transaction, and batches shrink
+while one takes longer than :data:`TARGET_BATCH_SECONDS`, so an import never holds the store's
+write lock for long: API writes and logins wait at most one batch. Only attributes whose value changes are assigned, so an unchanged row keeps
 its ``updated_at`` and ``content_hash``; a column absent from the file never overwrites stored
 values.
 
@@ -39,6 +39,9 @@ from service.models import Organisation
 log = logging.getLogger(__name__)
 
 BATCH_SIZE: Final[int] = 500
+#: Batches shrink (down to MIN_BATCH_SIZE rows) while one takes longer than this.
+TARGET_BATCH_SECONDS: Final[float] = 0.25
+MIN_BATCH_SIZE: Final[int] = 25
 #: Attempts of one batch when the store is busy (``database is locked``), with back-off.
 BUSY_RETRIES: Final[int] = 5
 #: Clean-value keys that are references (resolved to primary keys by :func:`model_attrs`).
@@ -215,18 +218,32 @@ def write_table(
     kind = str(src.kind)
     total = len(v.first_row) - sum(1 for r in v.first_row.values() if r in v.rejected)
     batch: list[dict[str, Any]] = []
+    size = BATCH_SIZE
     for values in progress(_valid_values(src, parser, v), f"写入 {src.label}", total=total):
         batch.append(values)
-        if len(batch) >= BATCH_SIZE:
+        if len(batch) >= size:
+            started = time.perf_counter()
             _write_batch(writer, kind, batch, directory, table, v)
+            size = _next_size(size, time.perf_counter() - started)
             batch = []
     if batch:
         _write_batch(writer, kind, batch, directory, table, v)
     if writer.journal is None:
         return
-    writer.transaction(lambda s: directory.load(s, kind))
+    with writer.session_factory() as session:  # a read: ids of the rows just written
+        directory.load(session, kind)
     if kind == "organisations" and v.parents:
         link_parents(writer, v, directory, table)
+
+
+def _next_size(size: int, seconds: float) -> int:
+    """Halve the batch while one takes longer than :data:`TARGET_BATCH_SECONDS` (a slow disk,
+    long descriptions, a busy store); grow back towards :data:`BATCH_SIZE` when fast."""
+    if seconds > TARGET_BATCH_SECONDS:
+        return max(MIN_BATCH_SIZE, size // 2)
+    if seconds < TARGET_BATCH_SECONDS / 4:
+        return min(BATCH_SIZE, size * 2)
+    return size
 
 
 def _write_batch(
