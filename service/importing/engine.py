@@ -175,7 +175,10 @@ class Importer:
                 continue
             try:
                 self._check_file(path)
+                stamp = _stamp(path)
                 sources, encoding = open_sources(path, kind, self.encoding, limits)
+                for src in sources:
+                    src.stamp = stamp
             except READ_ERRORS as exc:
                 result.issues.append(Issue(path.name, _read_reason(path, exc)))
                 continue
@@ -244,6 +247,9 @@ class Importer:
         writer = Writer(self.session_factory, journal)
         try:
             for t in tables:
+                if t.validation.cache is None and _stamp(t.src.path) != t.src.stamp:
+                    # The write pass reads the file again: it must be what was validated.
+                    raise ImportFileError(f"{t.src.path.name}：文件在导入过程中被修改，请重新导入")
                 write_table(
                     writer, t.src, t.parser, directory, t.validation, t.result, self._progress
                 )
@@ -321,6 +327,11 @@ def _share_rows(src: Source, parser: RowParser, v: Validation, directory: Direct
     for n, raw in src.rows():
         if n in valid and n not in v.rejected:
             directory.add(kind, parser.parse(raw))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def _empty(path: Path) -> bool:

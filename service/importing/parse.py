@@ -139,11 +139,13 @@ class RowParser:
         for header, value in raw.items():
             if header in self._mapped or header in self.ignored or header.startswith("__"):
                 continue
-            self.extra_seen.setdefault(header, None)
             try:
                 extra[header] = extra_value(value, self.limits.max_text_chars)
             except FieldError as exc:
                 errors.append((header, str(exc)))
+                continue
+            if extra[header] is not None:
+                self.extra_seen.setdefault(header, None)
         if extra:
             values[EXTRA_KEY] = extra
 

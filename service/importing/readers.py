@@ -69,6 +69,8 @@ class Source:
     limits: ReadLimits = field(default_factory=ReadLimits)
     #: Rows declared or estimated (for progress), None if unknown.
     approx_rows: int | None = None
+    #: ``(size, mtime)`` of the file when it was opened.
+    stamp: tuple[int, int] | None = None
 
     @property
     def label(self) -> str:
@@ -320,8 +322,9 @@ def _xlsx_rows(src: Source) -> Iterator[tuple[int, RawRow]]:
                 h: restore(record[i]) if i < len(record) else None
                 for i, h in enumerate(src.headers)
             }
-            if len(record) > width and any(not is_blank(v) for v in record[width:]):
-                row["__extra__"] = list(record[width:])
+            for i in range(width, len(record)):  # cells right of the header row: kept
+                if not is_blank(record[i]):
+                    row[column_name(i)] = restore(record[i])
             yield index, row
     finally:
         wb.close()
@@ -392,7 +395,8 @@ def open_sources(
         opener = _open_jsonl if suffix in (".jsonl", ".ndjson") else _open_csv
         src = opener(path, encoding, limits)
         src.kind = kind if kind != "auto" else detect_kind(src.headers)
-        src.approx_rows = _count_lines(path)
+        lines = _count_lines(path)
+        src.approx_rows = lines if src.fmt == "jsonl" else max(lines - 1, 0)  # minus the header
         return [src], encoding
     if suffix == ".xlsx":
         return _open_xlsx(path, kind, limits), None
@@ -417,7 +421,7 @@ def _open_csv(path: Path, encoding: str, limits: ReadLimits) -> Source:
     header = next(_csv_records(src), None)
     if header is None or isinstance(header[1], str) or all(is_blank(h) for h in header[1]):
         raise ImportFileError(f"{path.name}：文件为空或缺少表头（或表头行格式错误）")
-    src.headers = [str(h).strip() for h in header[1]]
+    src.headers = _name_blank_headers([str(h).strip() for h in header[1]])
     return src
 
 
@@ -498,7 +502,20 @@ def _xlsx_header(ws: Any, limits: ReadLimits) -> list[str]:
             break
     while header and not header[-1]:
         header.pop()
-    return header
+    return _name_blank_headers(header)
+
+
+def column_name(index: int) -> str:
+    """The name of an unnamed column (0-based index): ``列C`` as Excel letters it."""
+    from openpyxl.utils import get_column_letter
+
+    return f"列{get_column_letter(index + 1)}"
+
+
+def _name_blank_headers(headers: list[str]) -> list[str]:
+    """Unnamed columns are named after their position, so their values are kept (as extra
+    attributes) instead of being dropped."""
+    return [h or column_name(i) for i, h in enumerate(headers)]
 
 
 def expand_paths(paths: Sequence[Path | str]) -> list[Path]:

@@ -69,12 +69,12 @@ def validate_table(
     directory: Directory,
     result: FileResult,
     table: TableResult,
-    progress: Callable[[Iterable[Any], str], Iterable[Any]],
+    progress: Callable[..., Iterable[Any]],
 ) -> Validation:
     """Parse every row of ``src``; record rejected rows in ``result`` and counts in ``table``."""
     header_of = parser.header_of
     v = Validation()
-    for row_no, raw in progress(src.rows(), f"校验 {src.label}"):
+    for row_no, raw in progress(src.rows(), f"校验 {src.label}", total=src.approx_rows):
         table.rows += 1
         try:
             values = parser.parse(raw)

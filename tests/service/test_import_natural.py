@@ -4,12 +4,16 @@ columns kept, generated ids, English JSONL without --kind, and what a dry run re
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from service.commands.data import format_report
 from service.exporter import export_store
+from service.importing import Importer
 from service.models import Need, Organisation
 from tests.service.conftest import Store
 from tests.service.test_import import (
@@ -171,3 +175,33 @@ def test_dry_run_reports_what_would_be_added_and_updated(store: Store, tmp_path:
         assert s.scalars(
             select(Organisation.name).where(Organisation.external_id == "G1")
         ).one() != ("改名后的集团")
+
+
+def test_unnamed_xlsx_columns_are_kept_not_dropped(store: Store, tmp_path: Path) -> None:
+    assert run(store, orgs_csv(tmp_path)).ok
+    rows = [[*STAFF_ROWS[0], "备注写在表头外"]]
+    header = [*STAFF_HEADER[:8], "", STAFF_HEADER[9]]  # 联系人 header left blank
+    report = run(store, write_xlsx(tmp_path / "s.xlsx", {"Sheet1": (header, rows)}))
+    assert report.ok, report.issues
+    assert report.files[0].tables[0].extra_columns == ["列I", "联系电话", "列K"]
+    with store.factory() as s:
+        need = s.scalars(select(Need)).one()
+    assert need.extra == {"列I": "李工", "联系电话": "0771-1234567", "列K": "备注写在表头外"}
+
+
+def test_file_changed_between_passes_is_not_written(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.importing.validate
+
+    monkeypatch.setattr(service.importing.validate, "CACHED_ROWS", 0)  # re-read to write
+    path = orgs_csv(tmp_path)
+
+    def touch(items: Iterable[Any], desc: str, total: int | None = None) -> Iterator[Any]:
+        yield from items
+        if desc.startswith("校验"):
+            path.write_text(path.read_text(encoding="utf-8") + "Z9,新增企业,企业,,广西,南宁,,\n")
+
+    report = Importer(store.factory, progress=touch).import_paths([path])
+    assert "文件在导入过程中被修改" in report.issues[0].reason
+    assert counts(store)["organisations"] == 0
