@@ -160,3 +160,34 @@ def test_dry_run_takes_no_write_lock(store: Store, tmp_path: Path) -> None:
     assert report.ok and report.files[0].tables[0].created == 7
     with store.factory() as s:
         assert s.scalars(select(Need)).first() is None
+
+
+def test_partly_written_file_is_completed_by_running_the_import_again(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If even the revert fails (or the process dies mid-write), re-running completes it."""
+    import service.importing.engine
+
+    monkeypatch.setattr(service.importing.write, "BATCH_SIZE", 4)
+    real = service.importing.write.upsert
+    calls = {"n": 0}
+
+    def failing(*args: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OperationalError("INSERT ...", {}, Exception("disk full"))
+        return real(*args, **kw)
+
+    def no_undo(*_a: Any, **_k: Any) -> int:
+        raise OperationalError("DELETE ...", {}, Exception("disk full"))
+
+    monkeypatch.setattr(service.importing.write, "upsert", failing)
+    monkeypatch.setattr(service.importing.engine, "undo", no_undo)
+    path = _orgs(tmp_path, "o.csv", range(20))
+    report = run(store, path)
+    assert "重新运行同一导入即可补全" in report.issues[0].reason
+    assert counts(store)["organisations"] == 8  # two batches stayed
+    monkeypatch.setattr(service.importing.write, "upsert", real)
+    again = run(store, path)
+    assert again.ok and again.files[0].tables[0].created == 12
+    assert again.files[0].tables[0].unchanged == 8 and counts(store)["organisations"] == 20
