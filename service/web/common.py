@@ -149,7 +149,8 @@ def render(
     """Render ``template`` with the page globals and the security headers of every page.
 
     The context always holds ``user`` (the principal or None), ``csrf_token`` (for the
-    user's session; ``context`` may override it) and ``flashes`` (``(kind, text)`` pairs,
+    user's session; ``context`` may override it), ``unread_messages`` (the header's 站内信
+    count, for a signed-in user) and ``flashes`` (``(kind, text)`` pairs,
     ``kind`` in ``ok``/``error``; fixed texts only, never user input).
     """
     ctx = {
@@ -158,12 +159,25 @@ def render(
         "flashes": list(flashes),
         **context,
     }
+    if user is not None and "unread_messages" not in ctx:
+        ctx["unread_messages"] = unread_messages(request, user)
     response = templates().TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     # Pages use no inline script or style: only our own stylesheet may load.
     response.headers["Content-Security-Policy"] = CSP
     return response
+
+
+def unread_messages(request: Request, user: auth.Principal) -> int:
+    """How many in-app messages (站内信) ``user`` has not read, for the page header."""
+    from service.portal_crud import unread_count
+
+    factory = getattr(request.app.state, "session_factory", None)
+    if factory is None:
+        return 0
+    with factory() as db:
+        return unread_count(db, user_id=user.user_id)
 
 
 def error_page(
