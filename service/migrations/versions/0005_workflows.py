@@ -11,11 +11,19 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0005_workflows"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+
+
+def _fk_column(name: str, target: str, fk_name: str) -> sa.Column[int]:
+    """A nullable reference column; on SQLite without the constraint (ALTER TABLE cannot add
+    one there, and a batch copy of the table is refused while other tables reference it)."""
+    if op.get_bind().dialect.name == "sqlite":
+        return sa.Column(name, sa.Integer(), nullable=True)
+    fk = sa.ForeignKey(target, name=fk_name, ondelete="SET NULL")
+    return sa.Column(name, sa.Integer(), fk, nullable=True)
 
 
 def upgrade() -> None:
@@ -116,48 +124,37 @@ def upgrade() -> None:
     with op.batch_alter_table("duplicate_pairs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_duplicate_pairs_run_id"), ["run_id"], unique=False)
 
-    with op.batch_alter_table("bids", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("funding_enterprise", sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column("funding_academic", sa.Float(), nullable=True))
-
-    with op.batch_alter_table("campaigns", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("kind", sa.String(length=16), nullable=False, server_default="pairing")
-        )
-
-    with op.batch_alter_table("needs", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("round", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("duplicate_of_id", sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f("ix_needs_round"), ["round"], unique=False)
-        batch_op.create_foreign_key(
-            "fk_needs_duplicate_of_id", "needs", ["duplicate_of_id"], ["id"], ondelete="SET NULL"
-        )
-
-    with op.batch_alter_table("organisations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("scale", sa.String(length=16), nullable=True))
-
-    with op.batch_alter_table("shortlist_items", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("commissioner_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key(
-            "fk_shortlist_items_commissioner_id",
-            "commissioners",
-            ["commissioner_id"],
-            ["id"],
-            ondelete="SET NULL",
-        )
+    # Plain ADD COLUMN (no batch table copy, see _fk_column).
+    op.add_column("bids", sa.Column("funding_enterprise", sa.Float(), nullable=True))
+    op.add_column("bids", sa.Column("funding_academic", sa.Float(), nullable=True))
+    op.add_column(
+        "campaigns",
+        sa.Column("kind", sa.String(length=16), nullable=False, server_default="pairing"),
+    )
+    op.add_column("needs", sa.Column("round", sa.String(length=64), nullable=True))
+    op.add_column("needs", _fk_column("duplicate_of_id", "needs.id", "fk_needs_duplicate_of_id"))
+    op.create_index("ix_needs_round", "needs", ["round"], unique=False)
+    op.add_column("organisations", sa.Column("scale", sa.String(length=16), nullable=True))
+    op.add_column(
+        "shortlist_items",
+        _fk_column("commissioner_id", "commissioners.id", "fk_shortlist_items_commissioner_id"),
+    )
 
 
 def downgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
     with op.batch_alter_table("shortlist_items", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_shortlist_items_commissioner_id", type_="foreignkey")
+        if not sqlite:
+            batch_op.drop_constraint("fk_shortlist_items_commissioner_id", type_="foreignkey")
         batch_op.drop_column("commissioner_id")
 
     with op.batch_alter_table("organisations", schema=None) as batch_op:
         batch_op.drop_column("scale")
 
     with op.batch_alter_table("needs", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_needs_duplicate_of_id", type_="foreignkey")
-        batch_op.drop_index(batch_op.f("ix_needs_round"))
+        if not sqlite:
+            batch_op.drop_constraint("fk_needs_duplicate_of_id", type_="foreignkey")
+        batch_op.drop_index("ix_needs_round")
         batch_op.drop_column("duplicate_of_id")
         batch_op.drop_column("round")
 
