@@ -2,7 +2,7 @@
 funding split of bids, dispatch campaigns
 
 Revision ID: 0005_workflows
-Revises: 0001
+Revises: 0004_portal
 Create Date: 2026-12-01 21:42:48.372684
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_workflows"
-down_revision = "0001"
+down_revision = "0004_portal"
 branch_labels = None
 depends_on = None
 
