@@ -346,7 +346,7 @@ class ShortlistItemPublic(_Out):
 class DecisionRequest(BaseModel):
     """A staff decision; ``version`` must equal the item's current version (else 409)."""
 
-    action: Literal["approve", "reject", "lock", "unlock", "note"]
+    action: Literal["approve", "reject", "reset", "lock", "unlock", "note"]
     version: int = Field(ge=1, le=2**31)
     note: str | None = Field(default=None, max_length=2_000)
 

@@ -101,7 +101,7 @@ class FixedLexical:
     def __init__(self, hits: Hits) -> None:
         self.hits = hits
 
-    def search_text(self, queries: Sequence[str], k: int) -> list[Hits]:
+    def search_tokens(self, queries: Sequence[Sequence[str]], k: int) -> list[Hits]:
         h = self.hits
         return [Hits(h.ids[:k], h.scores[:k]) for _ in queries]
 

@@ -74,6 +74,21 @@ def page(code: int = 200) -> Expect:
     return {**everyone(403), "anon": 303, "staff": code, "admin": code}
 
 
+def portal(code: int, *admitted: str, other: int = 403) -> Expect:
+    """A portal page (service/web/portal_*.py): anonymous browsers go to the sign-in page,
+    ``admitted`` roles get ``code``, every other role ``other``."""
+    return {**everyone(other), "anon": 303, **dict.fromkeys(admitted, code)}
+
+
+ENT = ("ent_a", "ent_b")
+INST = ("inst_a", "inst_b")
+STAFF = ("staff", "admin")
+
+
+def _portal_need(role: str, _w: World) -> dict[str, Any]:
+    return {"title": f"新需求{role}", "description": "需要一种铝合金轮毂的轻量化成形工艺"}
+
+
 Body = dict[str, Any] | Callable[[str, World], dict[str, Any]] | None
 
 
@@ -216,6 +231,78 @@ MATRIX: dict[str, Case] = {
         lambda w: f"/staff/campaigns/{w.ids['campaign']}/export.xlsx", page()
     ),
     "GET /staff/bounties": Case("/staff/bounties", page()),
+    # --- portal pages (service/web/portal_*.py) ---
+    "GET /portal/login": Case("/portal/login", everyone(200, anon=200)),
+    "POST /portal/login": Case(  # no login CSRF cookie: refused for everyone
+        "/portal/login",
+        everyone(403, anon=403),
+        data={"username": "ent_a", "password": PASSWORD, "csrf_token": "x"},
+    ),
+    "POST /portal/logout": Case("/portal/logout", everyone(303, anon=303), data={"csrf_token": ""}),
+    "GET /portal/": Case("/portal/", everyone(303, anon=303)),
+    "GET /portal": Case("/portal", everyone(303, anon=303)),
+    "GET /portal/password": Case("/portal/password", portal(200, *ENT, *INST, *STAFF)),
+    "POST /portal/password": Case(  # wrong current password: the form comes back (422)
+        "/portal/password",
+        portal(422, *ENT, *INST, *STAFF),
+        data={"current": "wrong", "new": "abc12345x", "again": "abc12345x"},
+    ),
+    "GET /portal/needs": Case("/portal/needs", portal(200, *ENT)),
+    "GET /portal/needs/new": Case("/portal/needs/new", portal(200, *ENT)),
+    "POST /portal/needs/new": Case("/portal/needs/new", portal(303, *ENT), data=_portal_need),
+    "GET /portal/needs/{external_id}": Case(
+        "/portal/needs/N-A1", {**portal(200, "ent_a"), "ent_b": 404}
+    ),
+    "GET /portal/needs/{external_id}/edit": Case(
+        "/portal/needs/N-A1/edit", {**portal(200, "ent_a"), "ent_b": 404}
+    ),
+    "POST /portal/needs/{external_id}/edit": Case(
+        "/portal/needs/N-A1/edit", {**portal(303, "ent_a"), "ent_b": 404}, data=_portal_need
+    ),
+    "POST /portal/needs/{external_id}/withdraw": Case(
+        "/portal/needs/N-A1/withdraw", {**portal(303, "ent_a"), "ent_b": 404}, data={}
+    ),
+    "GET /portal/needs/{external_id}/suggestions": Case(
+        "/portal/needs/N-A1/suggestions", {**portal(200, "ent_a"), "ent_b": 404}
+    ),
+    "POST /portal/needs/{external_id}/introductions": Case(
+        "/portal/needs/N-A2/introductions",  # A's confidential need, to UNI-1
+        {**portal(303, "ent_a"), "ent_b": 404},
+        data={"institute": "UNI-1", "message": "希望合作"},
+    ),
+    "GET /portal/introductions": Case("/portal/introductions", portal(200, *ENT)),
+    "POST /portal/introductions/{intro_id}/outcome": Case(
+        lambda w: f"/portal/introductions/{w.ids['intro_a_neg']}/outcome",
+        {**portal(303, "ent_a", *STAFF), "ent_b": 404},
+        data={"outcome": "signed"},
+    ),
+    "GET /portal/institute/introductions": Case(
+        "/portal/institute/introductions", portal(200, *INST)
+    ),
+    "POST /portal/institute/introductions/{intro_id}": Case(
+        lambda w: f"/portal/institute/introductions/{w.ids['intro_a_fwd']}",  # to INST-1
+        {**portal(303, "inst_b"), "inst_a": 404},
+        data={"action": "accept", "message": "欢迎来访"},
+    ),
+    "GET /portal/staff/needs": Case("/portal/staff/needs", portal(200, *STAFF)),
+    "POST /portal/staff/needs/{external_id}": Case(  # N-A1 is approved already: 422 page
+        "/portal/staff/needs/N-A1", portal(422, *STAFF), data={"action": "approve"}
+    ),
+    "GET /portal/staff/introductions": Case("/portal/staff/introductions", portal(200, *STAFF)),
+    "POST /portal/staff/introductions/{intro_id}": Case(
+        lambda w: f"/portal/staff/introductions/{w.ids['intro_b_sub']}",
+        portal(303, *STAFF),
+        data={"action": "forward"},
+    ),
+    "GET /portal/messages": Case("/portal/messages", portal(200, *ENT, *INST, *STAFF)),
+    "POST /portal/messages/{message_id}/read": Case(
+        lambda w: f"/portal/messages/{w.ids['msg_a']}/read",
+        {**portal(404, *ENT, *INST, *STAFF), "ent_a": 303},
+        data={},
+    ),
+    "POST /portal/messages/read-all": Case(
+        "/portal/messages/read-all", portal(303, *ENT, *INST, *STAFF), data={}
+    ),
     "GET /staff/bounties/{bounty_id}": Case(lambda w: f"/staff/bounties/{w.ids['bounty']}", page()),
 }
 
