@@ -41,9 +41,9 @@ Method = Literal["ward", "average", "kmeans", "hdbscan"]
 METHODS: tuple[Method, ...] = ("ward", "average", "kmeans", "hdbscan")
 UNFIELDED = "未分类"
 
-# Default Ward cut on centred unit vectors (chosen on the CSL benchmark together with the
-# target direction size of the demo rounds: ~5–15 needs per direction).
-DEFAULT_THRESHOLD = 1.2
+# Default Ward cut on centred unit vectors, chosen on the demo rounds for directions of
+# ~3–10 needs with no singleton (187 needs of 12 fields -> 42 directions).
+DEFAULT_THRESHOLD = 2.0
 # Average linkage cuts a cosine distance (0..2), not a Ward merge cost.
 AVERAGE_THRESHOLD = 0.8
 # Words that say nothing about a direction (they occur in every need text).

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.commands.users",  # users
     "service.commands.evaluate",  # eval retrieval
     "service.commands.dispatch",  # commissioners, dispatch
+    "service.commands.guideline",  # guideline, guideline-export
 )
 
 
