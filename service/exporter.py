@@ -76,6 +76,7 @@ def _raw_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "parent": org_ext.get(o.parent_id) if o.parent_id else None,
                 "fields": list(o.fields or []),
                 "status": o.status,
+                "scale": o.scale,
                 "extra": o.extra,
             }
     elif kind == "needs":
@@ -91,6 +92,7 @@ def _raw_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "deadline": n.deadline,
                 "confidential": n.confidential,
                 "status": n.status,
+                "round": n.round,
                 "extra": n.extra,
             }
     elif kind == "capabilities":
@@ -136,6 +138,8 @@ def _raw_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "price": d.price,
                 "proposal": d.proposal,
                 "submitted_at": d.submitted_at,
+                "funding_enterprise": d.funding_enterprise,
+                "funding_academic": d.funding_academic,
                 "extra": d.extra,
             }
     else:

@@ -184,6 +184,7 @@ COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
             "industries",
         ),
         _c("status", "状态", "单位状态"),
+        _c("scale", "企业规模", "规模", "企业类型规模"),
     ),
     "needs": (
         _c("external_id", "需求编号", "id", "编号", "need_id", "需求id", required=True),
@@ -266,6 +267,7 @@ COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
         ),
         _c("confidential", "是否保密", "保密"),
         _c("status", "状态", "需求状态"),
+        _c("round", "征集批次", "批次", "征集轮次", "征集批次名称"),
     ),
     "capabilities": (
         _c("external_id", "成果编号", "id", "编号", "capability_id", "成果id", required=True),
@@ -364,6 +366,8 @@ COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
         _c("price", "报价(万元)", "报价", "申报金额(万元)", "报价金额(万元)", required=True),
         _c("proposal", "申报方案", "方案", "实施方案", "方案简介", "揭榜方案"),
         _c("submitted_at", "申报时间", "提交时间", "申报日期"),
+        _c("funding_enterprise", "企业方财政经费(万元)", "企业经费(万元)", "企业方经费(万元)"),
+        _c("funding_academic", "高校院所财政经费(万元)", "高校院所经费(万元)", "院所经费(万元)"),
     ),
 }
 

@@ -1,7 +1,7 @@
 """extra attributes of imported records (columns the import does not know)
 
 Revision ID: 0002_import_extra
-Revises: 0004_portal
+Revises: 0005_workflows
 Create Date: 2026-12-01 21:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_import_extra"
-down_revision = "0004_portal"
+down_revision = "0005_workflows"
 branch_labels = None
 depends_on = None
 
