@@ -259,7 +259,8 @@ def synthetic_latency(args: argparse.Namespace) -> int:
     """
     from embeddings import BM25Index, VectorIndex, make_encoder
     from embeddings.store import DenseChunkSearcher
-    from matcher.retrieval import RETRIEVAL_METHODS, build_neighbour_graph, make_retriever
+    from matcher.fusion import build_neighbour_graph
+    from matcher.retrieval import RETRIEVAL_METHODS, make_retriever
     from matcher.textutil import tokenize
 
     corpus = read_corpus(args.data / "corpus.jsonl")[: args.latency_docs]

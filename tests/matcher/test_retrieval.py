@@ -11,15 +11,9 @@ import pytest
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
+from matcher.fusion import build_neighbour_graph, rrf_scores, weighted_scores
 from matcher.protocols import Candidate, CandidateRetriever
-from matcher.retrieval import (
-    RETRIEVAL_METHODS,
-    HybridRetriever,
-    build_neighbour_graph,
-    make_retriever,
-    rrf_scores,
-    weighted_scores,
-)
+from matcher.retrieval import RETRIEVAL_METHODS, HybridRetriever, make_retriever
 
 # ---------------------------------------------------------------- fakes
 
