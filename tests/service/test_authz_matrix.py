@@ -311,6 +311,28 @@ MATRIX: dict[str, Case] = {
         "/portal/messages/read-all", portal(303, *ENT, *INST, *STAFF), data={}
     ),
     "GET /staff/bounties/{bounty_id}": Case(lambda w: f"/staff/bounties/{w.ids['bounty']}", page()),
+    # guideline pages (service/web/guideline.py): unknown run ids answer 404 to staff
+    "GET /staff/guideline": Case("/staff/guideline", page()),
+    "POST /staff/guideline": Case(
+        "/staff/guideline", page(422), data={"round": "", "csrf_token": ""}
+    ),
+    "GET /staff/guideline/{run_id}": Case("/staff/guideline/999999", page(404)),
+    "POST /staff/guideline/{run_id}/directions/{direction_id}": Case(
+        "/staff/guideline/999999/directions/1",
+        page(404),
+        data={"action": "drop", "version": "1", "csrf_token": ""},
+    ),
+    "POST /staff/guideline/{run_id}/merge": Case(
+        "/staff/guideline/999999/merge", page(404), data={"csrf_token": ""}
+    ),
+    "POST /staff/guideline/{run_id}/duplicates/{pair_id}": Case(
+        "/staff/guideline/999999/duplicates/1",
+        page(404),
+        data={"action": "merge", "csrf_token": ""},
+    ),
+    "GET /staff/guideline/{run_id}/export.xlsx": Case(
+        "/staff/guideline/999999/export.xlsx", page(404)
+    ),
 }
 
 
