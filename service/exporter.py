@@ -1,10 +1,13 @@
 """Export of the store in the import formats, so every export can be re-imported.
 
 * ``jsonl``: one file per kind (``organisations.jsonl`` ...), canonical English keys, lists as
-  JSON arrays, references as external ids;
+  JSON arrays, references as external ids, extra attributes as an ``extra`` object;
 * ``xlsx``: one workbook, one sheet per kind named in Chinese (单位, 技术需求, 成果, 揭榜榜单,
   揭榜申报) with the Chinese column labels of :data:`service.formats.COLUMNS`;
 * ``csv``: one UTF-8-with-BOM file per kind (Excel opens it), Chinese headers.
+
+In spreadsheets the extra attributes of the records (columns an import kept without an
+attribute of their own, e.g. 联系人) follow the standard columns, one column per key.
 
 Spreadsheet cells are text that Excel or WPS may evaluate: text that could be read as a
 formula is prefixed with a single quote (:func:`service.formats.neutralise_cell`); the importer
@@ -27,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.formats import COLUMNS, KIND_LABELS, KINDS, MODELS, neutralise_cell
 from service.models import Bid, Bounty, Capability, Need, Organisation
+from service.validation import remove_control_chars
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +41,28 @@ XLSX_MAX_ROWS: Final[int] = 1_048_575  # Excel's sheet limit minus the header ro
 
 
 def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
-    """Records of ``kind`` as dicts keyed like :data:`COLUMNS` (references as external ids).
+    """Records of ``kind`` as dicts keyed like :data:`COLUMNS` (references as external ids),
+    plus ``extra`` (the record's extra attributes, or None).
 
-    Rows are streamed in primary-key order.
+    Rows are streamed in primary-key order. Control characters that a legacy row may still
+    hold are left out (:func:`service.validation.remove_control_chars`): XLSX cannot store
+    them, and no import would accept them again.
     """
+    for record in _raw_records(session, kind):
+        yield {k: _clean(v) for k, v in record.items()}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return remove_control_chars(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {remove_control_chars(str(k)): _clean(v) for k, v in value.items()}
+    return value
+
+
+def _raw_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
     org_ext = dict(session.execute(select(Organisation.id, Organisation.external_id)).all())
     if kind == "organisations":
         for o in session.scalars(select(Organisation).order_by(Organisation.id)).yield_per(1000):
@@ -54,6 +76,8 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "parent": org_ext.get(o.parent_id) if o.parent_id else None,
                 "fields": list(o.fields or []),
                 "status": o.status,
+                "scale": o.scale,
+                "extra": o.extra,
             }
     elif kind == "needs":
         for n in session.scalars(select(Need).order_by(Need.id)).yield_per(1000):
@@ -68,6 +92,8 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "deadline": n.deadline,
                 "confidential": n.confidential,
                 "status": n.status,
+                "round": n.round,
+                "extra": n.extra,
             }
     elif kind == "capabilities":
         for c in session.scalars(select(Capability).order_by(Capability.id)).yield_per(1000):
@@ -82,6 +108,7 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "trl": c.trl,
                 "year": c.year,
                 "status": c.status,
+                "extra": c.extra,
             }
     elif kind == "bounties":
         need_ext = dict(session.execute(select(Need.id, Need.external_id)).all())
@@ -98,6 +125,7 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "budget": b.budget,
                 "deadline": b.deadline,
                 "status": b.status,
+                "extra": b.extra,
             }
     elif kind == "bids":
         bounty_ext = dict(session.execute(select(Bounty.id, Bounty.external_id)).all())
@@ -110,6 +138,9 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "price": d.price,
                 "proposal": d.proposal,
                 "submitted_at": d.submitted_at,
+                "funding_enterprise": d.funding_enterprise,
+                "funding_academic": d.funding_academic,
+                "extra": d.extra,
             }
     else:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
@@ -131,6 +162,8 @@ def _cell_value(key: str, value: Any) -> Any:
         return "是" if value else "否"
     if isinstance(value, list):
         return neutralise_cell(LIST_JOINER.join(str(v) for v in value))
+    if isinstance(value, dict):
+        return neutralise_cell(json.dumps(value, ensure_ascii=False))
     if isinstance(value, datetime):
         return value.isoformat()  # openpyxl cannot write time-zone aware datetimes
     if isinstance(value, str):
@@ -187,11 +220,36 @@ def export_store(
     return {"files": files, "counts": counts}
 
 
+def extra_keys(session: Session, kind: str) -> list[str]:
+    """The extra attributes found on records of ``kind``, in order of first appearance."""
+    model: Any = MODELS[kind]
+    keys: dict[str, None] = {}
+    labels = {c.label for c in COLUMNS[kind]}
+    for (extra,) in session.execute(select(model.extra).where(model.extra.is_not(None))):
+        if isinstance(extra, dict):
+            keys.update((k, None) for k in _clean(extra) if k not in labels)
+    return list(keys)
+
+
+def _sheet_rows(session: Session, kind: str) -> Iterator[list[Any]]:
+    """The header row, then one row per record: the columns of ``kind``, then its extras."""
+    cols = COLUMNS[kind]
+    extras = extra_keys(session, kind)
+    yield [c.label for c in cols] + extras
+    for record in iter_records(session, kind):
+        extra = record["extra"] or {}
+        yield [_cell_value(c.key, record[c.key]) for c in cols] + [
+            _cell_value(k, extra.get(k)) for k in extras
+        ]
+
+
 def _write_jsonl(session: Session, kind: str, path: Path) -> int:
     n = 0
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         for record in iter_records(session, kind):
+            if not record["extra"]:
+                del record["extra"]
             fh.write(json.dumps({k: _json_value(v) for k, v in record.items()}, ensure_ascii=False))
             fh.write("\n")
             n += 1
@@ -200,16 +258,12 @@ def _write_jsonl(session: Session, kind: str, path: Path) -> int:
 
 
 def _write_csv(session: Session, kind: str, path: Path) -> int:
-    cols = COLUMNS[kind]
-    n = 0
+    n = -1  # the header row
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow([c.label for c in cols])
-        for record in iter_records(session, kind):
-            writer.writerow(
-                ["" if (v := _cell_value(c.key, record[c.key])) is None else v for c in cols]
-            )
+        for row in _sheet_rows(session, kind):
+            writer.writerow(["" if v is None else v for v in row])
             n += 1
     tmp.replace(path)
     return n
@@ -230,11 +284,9 @@ def _write_xlsx(
     wb = Workbook(write_only=True)
     for kind in kinds:
         ws = wb.create_sheet(KIND_LABELS[kind])
-        cols = COLUMNS[kind]
-        ws.append([c.label for c in cols])
-        n = 0
-        for record in iter_records(session, kind):
-            ws.append([_cell_value(c.key, record[c.key]) for c in cols])
+        n = -1  # the header row
+        for row in _sheet_rows(session, kind):
+            ws.append(row)
             n += 1
         counts[kind] = n
     tmp = path.with_name(path.name + ".tmp")
@@ -242,4 +294,4 @@ def _write_xlsx(
     tmp.replace(path)
 
 
-__all__ = ["EXPORT_FORMATS", "ExportFormat", "export_store", "iter_records", "neutralise_cell"]
+__all__ = ["EXPORT_FORMATS", "ExportFormat", "export_store", "extra_keys", "iter_records"]

@@ -21,7 +21,7 @@ from tests.service.conftest import Store
 
 def _importer(store: Store) -> Importer:
     return Importer(
-        store.factory, home_region="广西", max_text_chars=5000, progress=lambda i, _d: i
+        store.factory, home_region="广西", max_text_chars=5000, progress=lambda i, *_a, **_k: i
     )
 
 
