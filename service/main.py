@@ -104,6 +104,7 @@ class _BodyTooLarge(Exception):
 def api_router() -> APIRouter:
     """Every ``/api/v1`` route."""
     from service.api.routes import (
+        applications,
         audit,
         auth,
         bounties,
@@ -125,6 +126,7 @@ def api_router() -> APIRouter:
         capabilities,
         suggestions,
         bounties,
+        applications,
         campaigns,
         shortlists,
         audit,

@@ -136,7 +136,9 @@ class Bounty(Base, Hashed):
     description: Mapped[str] = mapped_column(Text, default="")
     budget: Mapped[float | None] = mapped_column(Float, nullable=True)  # 万元
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open|awarded|closed
+    status: Mapped[str] = mapped_column(String(16), default="open")  # proposed|open|awarded|closed
+    # Staff opened the bid ranking to the poster (service.applications.open_ranking).
+    ranking_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     poster: Mapped[Organisation] = relationship()
     bids: Mapped[list[Bid]] = relationship(back_populates="bounty")
@@ -156,6 +158,9 @@ class Bid(Base, Hashed):
     price: Mapped[float] = mapped_column(Float)  # 万元
     proposal: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # submitted|qualified|disqualified|awarded|not_awarded|withdrawn (service.applications)
+    status: Mapped[str] = mapped_column(String(16), default="submitted", server_default="submitted")
+    status_note: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     bounty: Mapped[Bounty] = relationship(back_populates="bids")
     respondent: Mapped[Organisation] = relationship()

