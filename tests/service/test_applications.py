@@ -205,7 +205,11 @@ def test_propose_publish_and_open_ranking(world: dict[str, Any]) -> None:
         bounty = app.propose_bounty(s, user=p["holding"], need_external_id="N1", fields=fields)
         s.commit()
         ext = bounty.external_id
-        assert (bounty.status, bounty.kind, bounty.need_id) == ("proposed", "tackle", world["need_id"])
+        assert (bounty.status, bounty.kind, bounty.need_id) == (
+            "proposed",
+            "tackle",
+            world["need_id"],
+        )
         with pytest.raises(NotFound):  # another organisation's need
             app.propose_bounty(s, user=p["far"], need_external_id="N1", fields=fields)
         with pytest.raises(Forbidden):
