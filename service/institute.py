@@ -70,7 +70,9 @@ def _year_max() -> int:
 def parse_capability(raw: dict[str, Any]) -> dict[str, Any]:
     """Validate the fields of a capability form (FormErrors with Chinese messages)."""
     errors = FormErrors()
-    kinds = {k: CAPABILITY_KIND_LABELS[k] for k in PORTAL_CAPABILITY_KINDS if k in CAPABILITY_KINDS}
+    kinds: dict[str, str] = {
+        k: CAPABILITY_KIND_LABELS[k] for k in PORTAL_CAPABILITY_KINDS if k in CAPABILITY_KINDS
+    }
     out: dict[str, Any] = {
         "kind": parse_choice_field(errors, "kind", raw.get("kind"), "类别", kinds),
         "title": parse_text_field(errors, "title", raw.get("title"), "名称", max_len=300),

@@ -143,6 +143,34 @@ MATRIX: dict[str, Case] = {
     "GET /api/v1/bounties/{external_id}/bid-ranking": Case(
         "/api/v1/bounties/BT-1/bid-ranking", staff_only(200)
     ),
+    # --- applications (揭榜申报) and bounty proposals (service/applications.py) ---
+    "POST /api/v1/bounties/{external_id}/applications": Case(
+        "/api/v1/bounties/BT-1/applications",  # A already applied; B is the poster
+        {"anon": 401, "ent_a": 409, "ent_b": 422, "staff": 403, "admin": 403},
+        json={"proposal": "新方案", "price": 10, "members": []},
+    ),
+    "GET /api/v1/bounties/{external_id}/applications": Case(
+        "/api/v1/bounties/BT-1/applications",
+        {"anon": 401, "ent_a": 404, "ent_b": 200, "staff": 200, "admin": 200},
+    ),
+    "POST /api/v1/bounties/proposals": Case(
+        "/api/v1/bounties/proposals",
+        {"anon": 401, "ent_a": 201, "ent_b": 404, "staff": 403, "admin": 403},
+        json={"need_external_id": "N-A1", "title": "轮毂攻关", "description": "轻量化铝合金轮毂"},
+    ),
+    "POST /api/v1/bounties/{external_id}/publish": Case(
+        "/api/v1/bounties/BT-1/publish", staff_only(409)  # BT-1 is already published
+    ),
+    "POST /api/v1/bounties/{external_id}/open-ranking": Case(
+        "/api/v1/bounties/BT-1/open-ranking", staff_only(200)
+    ),
+    "GET /api/v1/applications": Case(
+        "/api/v1/applications",
+        {"anon": 401, "ent_a": 200, "ent_b": 200, "staff": 403, "admin": 403},
+    ),
+    "POST /api/v1/applications/{bid_external_id}/status": Case(
+        "/api/v1/applications/BID-A/status", staff_only(200), json={"status": "qualified"}
+    ),
     "GET /api/v1/campaigns": Case("/api/v1/campaigns", staff_only(200)),
     "POST /api/v1/campaigns": Case(
         "/api/v1/campaigns", staff_only(201), json=lambda r, _w: {"name": f"活动-{r}"}

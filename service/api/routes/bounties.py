@@ -6,7 +6,7 @@ enterprises propose tackle bounties from their needs, staff publish them."""
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
@@ -154,7 +154,29 @@ def bid_ranking(
             raise Forbidden("requires role: staff")
         if not bounty.ranking_open:
             raise Forbidden("the ranking is not open to the poster yet", code="ranking_closed")
-    return rank_bounty_bids(request, session, recommender, bounty, method)
+    ranking = rank_bounty_bids(request, session, recommender, bounty, method)
+    if user.is_staff:
+        return ranking
+    return poster_ranking(session, bounty, ranking)
+
+
+def poster_ranking(
+    session: SessionDep, bounty: Any, ranking: schemas.BidRanking
+) -> schemas.BidRanking:
+    """The ranking with bid ids replaced by the application numbers the poster sees
+    (``#1`` = first submitted)."""
+    numbers = {
+        b.external_id: n
+        for n, b in enumerate(applications.applications_of(session, bounty=bounty), 1)
+    }
+    return ranking.model_copy(
+        update={
+            "ranking": [
+                r.model_copy(update={"bid_external_id": f"#{numbers.get(r.bid_external_id, 0)}"})
+                for r in ranking.ranking
+            ]
+        }
+    )
 
 
 def rank_bounty_bids(
@@ -269,16 +291,42 @@ def apply(
     return convert.bids(session, [bid])[0]
 
 
+class PosterApplication(BaseModel):
+    """An application as its bounty's poster sees it: no bid id (those stay with the
+    applicant and staff), numbered in submission order."""
+
+    number: int
+    respondent_org_external_id: str
+    respondent_name: str
+    members: list[str]
+    price: float
+    proposal: str
+    status: str
+    submitted_at: datetime | None = None
+
+
 @router.get(
     "/{external_id}/applications",
-    response_model=list[schemas.BidPublic],
+    response_model=list[PosterApplication],
     summary="Applications to a bounty (its poster and staff)",
 )
 def bounty_applications(
     external_id: ExtId, session: SessionDep, user: CurrentUser
-) -> list[schemas.BidPublic]:
+) -> list[PosterApplication]:
     bounty = applications.poster_bounty(session, user=user, bounty_external_id=external_id)
-    return convert.bids(session, applications.applications_of(session, bounty=bounty))
+    return [
+        PosterApplication(
+            number=n,
+            respondent_org_external_id=b.respondent.external_id,
+            respondent_name=b.respondent.name,
+            members=list(b.members or []),
+            price=b.price,
+            proposal=b.proposal,
+            status=b.status,
+            submitted_at=b.submitted_at,
+        )
+        for n, b in enumerate(applications.applications_of(session, bounty=bounty), start=1)
+    ]
 
 
 @router.post(
