@@ -22,9 +22,12 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict matcher embeddings service
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict matcher embeddings service
 	$(BIN)/python -m pytest -q
 
 demo: install

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from matcher.encoding import cap_key
 from service import auth
 from service.db import open_store
 from service.main import create_app
@@ -91,7 +92,7 @@ def seed(url: str, n_ent: int, n_inst: int, k: int) -> int:
                         evidence={
                             "documents": [
                                 {
-                                    "doc_id": f"C:C{j}",
+                                    "doc_id": cap_key(f"C{j}"),
                                     "query_snippet": f"希望解决工艺{i}的瓶颈问题。",
                                     "doc_snippet": f"本成果实现了关键工艺{j}的突破。",
                                 }

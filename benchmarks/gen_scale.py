@@ -75,7 +75,7 @@ def import_files(out: Path) -> tuple[float, float, int]:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     from service.db import open_store
-    from service.importer import Importer
+    from service.importing import Importer
 
     db = out / "duijie.sqlite3"
     for suffix in ("", "-wal", "-shm"):

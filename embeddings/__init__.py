@@ -35,7 +35,8 @@ Public API (stable; matcher and service code against it)::
     col.doc_vectors("c1")                          # float32 (n_chunks, dim) stored vectors
     col.vectors                                    # the chunk-level VectorIndex
 
-    Hits(ids: list[str], scores: float32 (m,), chunks: int32 (m,) | None)   # == matcher Hits
+    Hits(ids: list[str], scores: float32 (m,), chunks: int32 (m,) | None)   # matcher.protocols.Hits
+    Encoder                                        # base of every encoder (matcher TextEncoder)
 
 Index directory: ``INDEX_DIR/current`` (pointer file), ``INDEX_DIR/<build-id>/`` (builds),
 ``INDEX_DIR/embedding_cache.sqlite3`` (vector + token cache), ``INDEX_DIR/.lock``.
@@ -47,7 +48,13 @@ IndexMismatch, IndexNotFound, BuildLocked, BuildVerificationFailed).
 from __future__ import annotations
 
 from embeddings.chunking import chunk_text, split_sentences
-from embeddings.encoder import BACKENDS, E5Encoder, SentenceTransformerEncoder, make_encoder
+from embeddings.encoder import (
+    BACKENDS,
+    E5Encoder,
+    Encoder,
+    SentenceTransformerEncoder,
+    make_encoder,
+)
 from embeddings.index import VectorIndex
 from embeddings.lexical import BM25Index, tokenize
 from embeddings.store import BuildStore, Collection, IndexBuild, build
@@ -61,6 +68,7 @@ __all__ = [
     "Collection",
     "DocRecord",
     "E5Encoder",
+    "Encoder",
     "Hits",
     "IndexBuild",
     "SentenceTransformerEncoder",

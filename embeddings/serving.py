@@ -9,22 +9,23 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from embeddings.cache import text_key
+from embeddings.cache import EmbeddingCache, text_key
+from embeddings.encoder import Encoder
+from embeddings.store import Collection
 
 QUERY_SUFFIX = "#query"
 """Query vectors are cached under ``model_id + QUERY_SUFFIX`` (e5 encodes queries and
 passages differently, so the two never share a key)."""
 
 
-class _QueryEncoderWrapper:
+class _QueryEncoderWrapper(Encoder):
     """Delegates everything but ``encode_queries`` to the wrapped encoder."""
 
-    def __init__(self, encoder: Any) -> None:
+    def __init__(self, encoder: Encoder) -> None:
         self.encoder = encoder
 
     @property
@@ -40,17 +41,17 @@ class _QueryEncoderWrapper:
 
 
 class CachedQueryEncoder(_QueryEncoderWrapper):
-    """A TextEncoder whose query vectors are cached in the embeddings SQLite cache.
+    """An encoder whose query vectors are cached in the embeddings SQLite cache.
 
     Parameters
     ----------
-    encoder : TextEncoder
+    encoder : Encoder
         The production encoder.
     cache : embeddings.cache.EmbeddingCache or None
         Where query vectors are kept (model id + ``#query``); None disables caching.
     """
 
-    def __init__(self, encoder: Any, cache: Any | None) -> None:
+    def __init__(self, encoder: Encoder, cache: EmbeddingCache | None) -> None:
         super().__init__(encoder)
         self.cache = cache
 
@@ -72,7 +73,7 @@ class CachedQueryEncoder(_QueryEncoderWrapper):
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
 
-def document_vectors(collection: Any) -> tuple[list[str], NDArray[np.float32]]:
+def document_vectors(collection: Collection) -> tuple[list[str], NDArray[np.float32]]:
     """One vector per document of a loaded collection: normalised mean of its chunk vectors.
 
     Returns
@@ -97,12 +98,12 @@ class MemoQueryEncoder(_QueryEncoderWrapper):
 
     Parameters
     ----------
-    encoder : TextEncoder
+    encoder : Encoder
     maxsize : int
         Query texts kept (least recently used first out).
     """
 
-    def __init__(self, encoder: Any, maxsize: int = 4096) -> None:
+    def __init__(self, encoder: Encoder, maxsize: int = 4096) -> None:
         super().__init__(encoder)
         self.maxsize = maxsize
         self._memo: OrderedDict[str, NDArray[np.float32]] = OrderedDict()

@@ -24,18 +24,19 @@ import platform
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.cache import CACHE_FILE, EmbeddingCache, text_key
 from embeddings.chunking import CHUNKER_VERSION, DEFAULT_MAX_CHARS, chunk_text
+from embeddings.encoder import Encoder
 from embeddings.errors import (
     BuildLocked,
     BuildVerificationFailed,
@@ -73,20 +74,6 @@ _ENCODE_BLOCK = 256  # chunks encoded (and cached) per step: a crash loses at mo
 #: ``progress(stage, done, total)``; stages: ``"encode:<collection>"``,
 #: ``"tokenize:<collection>"``, ``"write:<collection>"``, ``"verify"``.
 BuildProgress = Callable[[str, int, int], None]
-
-
-class Encoder(Protocol):
-    """What :func:`build` needs from an encoder (``matcher.protocols.TextEncoder``)."""
-
-    @property
-    def dim(self) -> int: ...
-
-    @property
-    def model_id(self) -> str: ...
-
-    def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
-
-    def encode_documents(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
 
 
 def doc_hash(text: str, max_chars: int) -> str:
@@ -346,7 +333,7 @@ class IndexBuild:
         ----------
         path : path-like
             ``INDEX_DIR/<build-id>``.
-        encoder : TextEncoder, optional
+        encoder : Encoder, optional
             When given, the build's model_id and dim must match it.
         verify : bool
             Check every file's size and sha256 against the manifest.
@@ -701,7 +688,7 @@ def build(
         ``INDEX_DIR``.
     collections : mapping of name → iterable of DocRecord(doc_id, text)
         Complete contents of each collection; documents absent here are dropped.
-    encoder : TextEncoder
+    encoder : Encoder
     full : bool
         Ignore the previous build and the cache.
     keep : int

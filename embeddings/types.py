@@ -1,4 +1,4 @@
-"""Small value types of the embeddings layer (mirrors of matcher types, import-free)."""
+"""Small value types of the embeddings layer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 
 class Hits(NamedTuple):
-    """One query's search result, best first (same fields and order as ``matcher.protocols.Hits``).
+    """One query's search result, best first (implements ``matcher.protocols.Hits``).
 
     ids : external document ids (str), length m <= k; never contains missing (-1) rows.
     scores : float32 array of shape (m,), non-increasing.

@@ -345,8 +345,8 @@ class EligibilityPolicy:
         -------
         ndarray of bool, shape (n, m)
             True where same organisation/group (of the lead or any member), an inactive
-            target or member, or a staff block. Kind/region rules are not included (use
-            :meth:`bounty_mask`, or filter the columns).
+            target or member, or a staff block. Kind/region rules are not included (filter the
+            columns, or use :meth:`check_bounty`).
         """
         sources = list(source_org_ids)
         targets = list(target_org_ids)
@@ -373,36 +373,3 @@ class EligibilityPolicy:
                     if not mask[i, j] and any(self.is_blocked(row_keys, x) for x in c):
                         mask[i, j] = True
         return np.asarray(mask, dtype=bool)
-
-    def bounty_mask(
-        self,
-        bounties: Sequence[BountyInfo],
-        respondent_org_ids: Sequence[str],
-        *,
-        members: Mapping[str, Sequence[str]] | None = None,
-        documents: Mapping[str, Document] | None = None,
-    ) -> NDArray[np.bool_]:
-        """Boolean matrix, shape (n_bounties, n_respondents): True = may not respond.
-
-        Same rules as :meth:`check_bounty` (group of poster/holder, kinds, region,
-        consortium members, inactive, blocks), vectorised over respondents.
-        """
-        resp = list(respondent_org_ids)
-        kind_ok = {
-            "tackle": np.array([self._org(r).kind in self.tackle_kinds for r in resp], dtype=bool),
-            "transfer": np.array(
-                [self._org(r).kind in self.transfer_kinds and self._org(r).in_region for r in resp],
-                dtype=bool,
-            ),
-        }
-        out = np.zeros((len(bounties), len(resp)), dtype=bool)
-        for i, b in enumerate(bounties):
-            sources = self.bounty_sources(b, documents)
-            keys = self.bounty_keys(b)
-            conflict = np.zeros(len(resp), dtype=bool)
-            for key in keys:  # staff blocks may name the bounty or its attached record
-                conflict |= self.conflict_mask(
-                    sources, resp, source_keys=[key] * len(sources), target_members=members
-                ).any(axis=0)
-            out[i] = conflict | ~kind_ok[b.kind] | (not b.active)
-        return out

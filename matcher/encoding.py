@@ -1,95 +1,56 @@
-"""External ids ↔ matrix rows.
+"""The matcher's string ids: document keys, and ids ↔ integer codes for matrices.
 
-Solvers and rankers see only matrices; this module owns the mapping between the string ids
-of needs, documents and organisations and the integer rows/columns of those matrices (the
-openreview-matcher ``Encoder`` pattern).
+Document keys
+    Needs and capabilities share one id space in the matcher and in the index builds
+    (``Document.id``), but come from two tables whose external ids may collide, so a key
+    carries a prefix: ``N:<need external id>`` or ``C:<capability external id>``. Build keys
+    with :func:`need_key` / :func:`cap_key` and read them back with :func:`external_of` or
+    :func:`parse_key`; nothing else writes or strips the prefixes.
+Codes
+    :func:`label_array` turns labels (e.g. corporate groups) into integer codes so that
+    solvers and rankers see only matrices.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.errors import UnknownEntity
+NEED_PREFIX = "N:"
+CAP_PREFIX = "C:"
+
+KeyKind = Literal["need", "capability"]
 
 
-class IdIndex(Sequence[str]):
-    """An ordered, duplicate-free list of ids with O(1) id → row lookup.
+def need_key(external_id: str) -> str:
+    """Document key of a need (``N:<external id>``)."""
+    return f"{NEED_PREFIX}{external_id}"
 
-    Parameters
-    ----------
-    ids : iterable of str
-        Row order. Duplicates raise ``ValueError`` (a duplicated id would make two rows
-        refer to one entity).
+
+def cap_key(external_id: str) -> str:
+    """Document key of a capability (``C:<external id>``)."""
+    return f"{CAP_PREFIX}{external_id}"
+
+
+def parse_key(key: str) -> tuple[KeyKind | None, str]:
+    """Split a document key into (kind, external id).
+
+    A string without a document-key prefix (e.g. an organisation id used as a query id)
+    comes back unchanged with kind None.
     """
+    if key.startswith(NEED_PREFIX):
+        return "need", key[len(NEED_PREFIX) :]
+    if key.startswith(CAP_PREFIX):
+        return "capability", key[len(CAP_PREFIX) :]
+    return None, key
 
-    __slots__ = ("_ids", "_rows")
 
-    def __init__(self, ids: Iterable[str]) -> None:
-        self._ids: tuple[str, ...] = tuple(ids)
-        self._rows: dict[str, int] = {}
-        for i, x in enumerate(self._ids):
-            if x in self._rows:
-                raise ValueError(f"duplicate id {x!r} at rows {self._rows[x]} and {i}")
-            self._rows[x] = i
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __getitem__(self, i):  # type: ignore[no-untyped-def]
-        return self._ids[i]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._ids)
-
-    def __contains__(self, x: object) -> bool:
-        return x in self._rows
-
-    def __repr__(self) -> str:
-        return f"IdIndex(n={len(self)})"
-
-    @property
-    def ids(self) -> tuple[str, ...]:
-        """The ids in row order."""
-        return self._ids
-
-    def row(self, id_: str) -> int:
-        """Row of ``id_``; raises :class:`~matcher.errors.UnknownEntity` if absent."""
-        try:
-            return self._rows[id_]
-        except KeyError:
-            raise UnknownEntity(f"unknown id {id_!r}") from None
-
-    def rows(
-        self, ids: Iterable[str], *, missing: Literal["raise", "skip", "minus_one"] = "raise"
-    ) -> NDArray[np.int64]:
-        """Rows of ``ids`` as an int64 array of shape (n,).
-
-        missing : "raise" (UnknownEntity), "skip" (drop them: the result may be shorter) or
-            "minus_one" (FAISS convention: -1 marks a missing id).
-        """
-        if missing not in ("raise", "skip", "minus_one"):
-            raise ValueError(
-                f"missing must be one of 'raise', 'skip', 'minus_one'; got {missing!r}"
-            )
-        out: list[int] = []
-        for x in ids:
-            r = self._rows.get(x)
-            if r is None:
-                if missing == "raise":
-                    raise UnknownEntity(f"unknown id {x!r}")
-                if missing == "skip":
-                    continue
-                r = -1
-            out.append(r)
-        return np.asarray(out, dtype=np.int64)
-
-    def take(self, rows: Iterable[int]) -> list[str]:
-        """Ids of ``rows`` (negative rows, i.e. -1 = not found, are dropped)."""
-        return [self._ids[int(r)] for r in rows if int(r) >= 0]
+def external_of(key: str) -> str:
+    """The external id behind a document key (other strings unchanged)."""
+    return parse_key(key)[1]
 
 
 def label_array(ids: Sequence[str], labels: dict[str, str]) -> NDArray[np.int64]:

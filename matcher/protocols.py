@@ -1,7 +1,9 @@
-"""Structural interfaces the matcher depends on.
+"""Structural interfaces the matcher depends on: the one definition of each.
 
-The embeddings package satisfies them without importing matcher (duck typing), and tests
-satisfy them with deterministic fakes.
+The embeddings package implements them without importing matcher (``embeddings.Hits``,
+the encoders rooted at ``embeddings.Encoder``, ``Collection.dense`` / ``Collection.lexical``);
+the service, which imports both, passes those objects in and mypy checks that they conform.
+Tests satisfy them with deterministic fakes.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-class Hits(NamedTuple):
-    """One query's search result, best first.
+class Hits(Protocol):
+    """One query's search result, best first (``embeddings.Hits`` is the implementation).
 
     ids : external document ids (str), length m <= k; never contains missing (-1) rows.
     scores : float32 array of shape (m,), non-increasing.
@@ -22,9 +24,14 @@ class Hits(NamedTuple):
         when the source does not chunk documents.
     """
 
-    ids: list[str]
-    scores: NDArray[np.float32]
-    chunks: NDArray[np.int32] | None = None
+    @property
+    def ids(self) -> Sequence[str]: ...
+
+    @property
+    def scores(self) -> NDArray[np.float32]: ...
+
+    @property
+    def chunks(self) -> NDArray[np.int32] | None: ...
 
 
 @runtime_checkable
@@ -47,14 +54,14 @@ class DenseSearcher(Protocol):
     """Dense candidate source over documents (a document may have several chunks:
     it is scored by its best chunk and appears once)."""
 
-    def search(self, queries: NDArray[np.float32], k: int) -> list[Hits]: ...
+    def search(self, queries: NDArray[np.float32], k: int) -> Sequence[Hits]: ...
 
 
 @runtime_checkable
 class LexicalSearcher(Protocol):
     """Lexical (BM25) candidate source over the same documents."""
 
-    def search_text(self, queries: Sequence[str], k: int) -> list[Hits]: ...
+    def search_text(self, queries: Sequence[str], k: int) -> Sequence[Hits]: ...
 
 
 class Candidate(NamedTuple):

@@ -434,10 +434,9 @@ class HybridRetriever:
         depth = max(self.depth, k)
         qvecs = np.ascontiguousarray(self.encoder.encode_queries(texts), dtype=np.float32)
         dense_hits = self.dense.search(qvecs, depth)
+        lex_hits: Sequence[Hits | None] = [None] * len(texts)  # None: source not used
         if self.lexical is not None and self.lexical_weight > 0:
-            lex_hits: list[Hits] = self.lexical.search_text(texts, depth)
-        else:
-            lex_hits = [Hits([], np.zeros(0, dtype=np.float32)) for _ in texts]
+            lex_hits = self.lexical.search_text(texts, depth)
         if len(dense_hits) != len(texts) or len(lex_hits) != len(texts):
             raise InvalidParameter("a searcher returned a different number of result lists")
 
@@ -458,9 +457,8 @@ class HybridRetriever:
             out.append(self._candidates(fused, dense_hits[i], lex_hits[i], k))
         return out
 
-    def _english_search(self, texts: list[str], depth: int) -> list[Hits]:
-        empty = Hits([], np.zeros(0, dtype=np.float32))
-        out = [empty] * len(texts)
+    def _english_search(self, texts: list[str], depth: int) -> list[Hits | None]:
+        out: list[Hits | None] = [None] * len(texts)
         if self.english_weight <= 0 or self.english_encoder is None or self.english_dense is None:
             return out
         from matcher.language import is_english
@@ -474,9 +472,15 @@ class HybridRetriever:
             out[i] = h
         return out
 
-    def _fuse(self, dense: Hits, lexical: Hits, english: Hits | None = None) -> dict[str, float]:
-        sources = [dense, lexical]
-        weights = [self.dense_weight, self.lexical_weight]
+    def _fuse(
+        self, dense: Hits, lexical: Hits | None, english: Hits | None = None
+    ) -> dict[str, float]:
+        # a missing or empty source adds nothing to either fusion
+        sources = [dense]
+        weights = [self.dense_weight]
+        if lexical is not None and lexical.ids:
+            sources.append(lexical)
+            weights.append(self.lexical_weight)
         if english is not None and english.ids:
             sources.append(english)
             weights.append(self.english_weight)
@@ -490,7 +494,7 @@ class HybridRetriever:
 
     def _prf_search(
         self, qvecs: NDArray[np.float32], first: list[dict[str, float]], depth: int
-    ) -> list[Hits]:
+    ) -> Sequence[Hits]:
         row_of = self._row_of()
         vecs = np.asarray(self.doc_vectors, dtype=np.float32)
         expanded = qvecs.copy()
@@ -526,9 +530,11 @@ class HybridRetriever:
         return out
 
     @staticmethod
-    def _candidates(fused: dict[str, float], dense: Hits, lexical: Hits, k: int) -> list[Candidate]:
+    def _candidates(
+        fused: dict[str, float], dense: Hits, lexical: Hits | None, k: int
+    ) -> list[Candidate]:
         dense_at = {d: j for j, d in enumerate(dense.ids)}
-        lex_at = {d: j for j, d in enumerate(lexical.ids)}
+        lex_at = {} if lexical is None else {d: j for j, d in enumerate(lexical.ids)}
         out = []
         for doc_id, score in _sorted_items(fused)[:k]:
             j = dense_at.get(doc_id)
@@ -541,7 +547,7 @@ class HybridRetriever:
                     doc_id=doc_id,
                     score=float(score),
                     dense=None if j is None else float(dense.scores[j]),
-                    lexical=None if li is None else float(lexical.scores[li]),
+                    lexical=None if li is None or lexical is None else float(lexical.scores[li]),
                     chunk=chunk,
                 )
             )

@@ -13,8 +13,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from matcher.errors import IndexNotReady, InvalidParameter, NoFeasibleAssignment, UnknownEntity
@@ -87,6 +88,22 @@ class PayloadTooLarge(ServiceError):
 class Unavailable(ServiceError):
     status = 503
     code = "unavailable"
+
+
+#: Seconds a client is told to wait (``Retry-After``) when the store is busy.
+STORE_RETRY_AFTER_S = 2
+
+# Driver messages that mean "another transaction holds the lock" (SQLite) or "gave up waiting
+# for a lock" (PostgreSQL lock_timeout, deadlock victim, serialisation failure).
+_BUSY_MARKERS = (
+    "database is locked",
+    "database table is locked",
+    "lock timeout",
+    "canceling statement due to lock timeout",
+    "deadlock detected",
+    "could not serialize access",
+    "could not obtain lock",
+)
 
 
 STATUS_CODES: dict[int, str] = {
@@ -165,6 +182,36 @@ async def _invalid_parameter(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, str(exc) or "invalid parameter", "invalid_parameter")
 
 
+async def _store_busy(request: Request, exc: Exception) -> Response:
+    """503 + Retry-After for a busy or unreachable store, never a 500.
+
+    SQLAlchemy's ``OperationalError`` covers a lock still held after the bounded wait
+    (SQLite ``busy_timeout``, PostgreSQL ``lock_timeout``), deadlock victims and a database
+    that cannot be reached; its pool ``TimeoutError`` means every connection stayed in use.
+    Either way the client should retry later, and nothing of the request was committed.
+    """
+    message = str(getattr(exc, "orig", None) or exc).lower()
+    locked = isinstance(exc, sa_exc.TimeoutError) or any(m in message for m in _BUSY_MARKERS)
+    code = "store_busy" if locked else "store_unavailable"
+    log.warning("store %s on %s %s: %s", code, request.method, request.url.path, message[:200])
+    headers = {"Retry-After": str(STORE_RETRY_AFTER_S)}
+    if request.url.path.startswith("/staff"):
+        # The staff pages are HTML: a readable page (no template: it must not need the store).
+        return HTMLResponse(_BUSY_PAGE, status_code=503, headers=headers)
+    resp = error_response(503, "the data store is busy; retry shortly", code)
+    resp.headers.update(headers)
+    return resp
+
+
+_BUSY_PAGE = (
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>系统繁忙</title></head><body><h1>系统繁忙</h1>"
+    f"<p>数据正在写入(例如批量导入),请约 {STORE_RETRY_AFTER_S} 秒后返回上一页重试。"
+    "您的操作未被保存。</p></body></html>"
+)
+
+
 async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal error", "internal_error")
@@ -179,6 +226,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnknownEntity, _unknown_entity)
     app.add_exception_handler(NoFeasibleAssignment, _no_feasible)
     app.add_exception_handler(InvalidParameter, _invalid_parameter)
+    app.add_exception_handler(sa_exc.OperationalError, _store_busy)
+    app.add_exception_handler(sa_exc.TimeoutError, _store_busy)
     try:  # the embeddings layer's "no build yet" is the same condition for a client
         from embeddings.errors import IndexNotFound
 

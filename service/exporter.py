@@ -3,12 +3,13 @@
 * ``jsonl``: one file per kind (``organisations.jsonl`` ...), canonical English keys, lists as
   JSON arrays, references as external ids;
 * ``xlsx``: one workbook, one sheet per kind named in Chinese (单位, 技术需求, 成果, 揭榜榜单,
-  揭榜申报) with the Chinese column labels of :data:`service.importer.COLUMNS`;
+  揭榜申报) with the Chinese column labels of :data:`service.formats.COLUMNS`;
 * ``csv``: one UTF-8-with-BOM file per kind (Excel opens it), Chinese headers.
 
-Spreadsheet cells are text that Excel or WPS may evaluate: any string starting with ``=``,
-``+``, ``-``, ``@``, tab or CR is prefixed with a single quote (:func:`neutralise_cell`); the
-importer strips that quote again. Numbers stay numbers (a negative number is not a formula).
+Spreadsheet cells are text that Excel or WPS may evaluate: text that could be read as a
+formula is prefixed with a single quote (:func:`service.formats.neutralise_cell`); the importer
+removes exactly that quote again in tables with the export's header row. Numbers stay numbers
+(a negative number is not a formula).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Final, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.importer import COLUMNS, FORMULA_PREFIXES, KIND_LABELS, KINDS
+from service.formats import COLUMNS, KIND_LABELS, KINDS, MODELS, neutralise_cell
 from service.models import Bid, Bounty, Capability, Need, Organisation
 
 log = logging.getLogger(__name__)
@@ -33,20 +34,6 @@ ExportFormat = Literal["jsonl", "xlsx", "csv"]
 EXPORT_FORMATS: Final[tuple[ExportFormat, ...]] = ("jsonl", "xlsx", "csv")
 LIST_JOINER: Final[str] = "；"
 XLSX_MAX_ROWS: Final[int] = 1_048_575  # Excel's sheet limit minus the header row
-
-
-def neutralise_cell(value: Any) -> Any:
-    """Prefix text that a spreadsheet would treat as a formula with ``'``.
-
-    Parameters
-    ----------
-    value : Any
-        A cell value. Only ``str`` values are changed; numbers (including negative ones),
-        dates and None are returned as they are.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
@@ -232,8 +219,6 @@ def _write_xlsx(
     session: Session, path: Path, kinds: tuple[str, ...], counts: dict[str, int]
 ) -> None:
     from openpyxl import Workbook
-
-    from service.importer import MODELS
 
     for kind in kinds:  # checked first: a half-written workbook cannot be closed cleanly
         n = session.scalar(select(func.count()).select_from(MODELS[kind])) or 0

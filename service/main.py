@@ -49,7 +49,13 @@ TAGS = [
 
 
 class BodySizeLimit:
-    """Reject request bodies over ``max_bytes`` with 413 (declared length or streamed)."""
+    """Reject request bodies over ``max_bytes`` with 413, whether the length is declared
+    (``Content-Length``) or only seen while streaming (chunked transfer encoding).
+
+    A streamed body is cut off in ``receive``; the framework may turn that failure into its own
+    error response (FastAPI answers 400 "error parsing the body"), so the response is replaced
+    by the 413 on its way out as well.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -68,28 +74,32 @@ class BodySizeLimit:
                 if too_big:
                     await self._reject(scope, receive, send)
                     return
-        received = 0
-        started = False
+        state = {"received": 0, "exceeded": False, "started": False, "replaced": False}
 
         async def _receive() -> Message:
-            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.max_bytes:
+                    state["exceeded"] = True
                     raise _BodyTooLarge
             return message
 
         async def _send(message: Message) -> None:
-            nonlocal started
+            if state["replaced"]:
+                return  # the app's own error response to the cut-off body is dropped
             if message["type"] == "http.response.start":
-                started = True
+                if state["exceeded"]:
+                    state["replaced"] = True
+                    await self._reject(scope, receive, send)
+                    return
+                state["started"] = True
             await send(message)
 
         try:
             await self.app(scope, _receive, _send)
         except _BodyTooLarge:
-            if not started:
+            if not state["started"] and not state["replaced"]:
                 await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -167,7 +177,9 @@ def create_app(
         if factory is None:
             from service.db import open_store
 
-            engine, factory = open_store(settings.resolved_database_url)
+            engine, factory = open_store(
+                settings.resolved_database_url, lock_timeout_s=settings.db_lock_timeout_s
+            )
         handle = recommender if recommender is not None else RecommenderHandle(settings, factory)
         app.state.session_factory = factory
         app.state.recommender = handle

@@ -79,6 +79,17 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+#: The ``method`` label takes one of these values; anything else is counted as "other" (a
+#: client can send any token as the method, which must not grow the label set).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(scope: Scope) -> str:
+    """The request method when it is a standard one, else ``"other"``."""
+    method = str(scope.get("method", "GET")).upper()
+    return method if method in METHODS else "other"
+
+
 def route_template(scope: Scope) -> str:
     """The matched route's path template (full path incl. router prefixes), or "unmatched"."""
     try:  # FastAPI >= 0.160 keeps included routers lazy; the effective context has the full path
@@ -95,7 +106,8 @@ def route_template(scope: Scope) -> str:
 
 class MetricsMiddleware:
     """Pure ASGI middleware recording count and latency under the matched route template
-    (``/api/v1/needs/{external_id}``), so ids do not explode label cardinality."""
+    (``/api/v1/needs/{external_id}``; "unmatched" for any path no route matched) and a method
+    from :data:`METHODS` (else "other"), so neither ids nor junk requests grow the label set."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -117,7 +129,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, _send)
         finally:
             template = route_template(scope)
-            method = scope.get("method", "GET")
+            method = method_label(scope)
             self.metrics.requests.labels(
                 method=method, route=template, status=str(status["code"])
             ).inc()

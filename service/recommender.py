@@ -18,12 +18,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from embeddings.encoder import Encoder
 from embeddings.serving import MemoQueryEncoder, document_vectors
+from embeddings.store import IndexBuild
 from matcher.constraints import EligibilityPolicy
 from matcher.errors import IndexNotReady
 from matcher.pipeline import Recommender
 from matcher.registry import load_ranker
-from matcher.retrieval import DEFAULT_METHOD, make_retriever
+from matcher.retrieval import DEFAULT_METHOD, HybridRetriever, make_retriever
 from service.settings import Settings
 from service.snapshot import Snapshot, data_stamp, load_snapshot
 
@@ -33,7 +35,7 @@ RANKER_DIR = "rankers"
 ENGLISH_DIR = "english"  # INDEX_DIR/english: a build of the English documents only
 
 
-def english_encoder(settings: Settings) -> Any | None:
+def english_encoder(settings: Settings) -> Encoder | None:
     """The English encoder configured by ``DUIJIE_ENGLISH_MODEL`` (None when off)."""
     if not settings.english_model:
         return None
@@ -54,15 +56,18 @@ def latest_ranker_path(index_dir: Path) -> Path | None:
 
 
 def build_retrievers(
-    build: Any,
-    encoder: Any,
+    build: IndexBuild,
+    encoder: Encoder,
     *,
     method: str = DEFAULT_METHOD,
-    english_build: Any | None = None,
-    english_encoder: Any | None = None,
-) -> dict[str, Any]:
+    english_build: IndexBuild | None = None,
+    english_encoder: Encoder | None = None,
+) -> dict[str, HybridRetriever]:
     """One hybrid retriever per collection of ``build`` (the expensive, per-build part);
-    with an English build, English queries are also ranked by the English model."""
+    with an English build, English queries are also ranked by the English model.
+
+    The embeddings objects go straight into matcher's protocols (``TextEncoder``,
+    ``DenseSearcher``, ``LexicalSearcher``); mypy checks here that they conform."""
     retrievers = {}
     for name in ("capabilities", "needs"):
         col = build.collection(name)
@@ -180,8 +185,9 @@ class RecommenderHandle:
             build = self._store().load(build_id, encoder=encoder)
             en_build = None
             if en_store is not None and en_id is not None:
-                if self._english is None:
-                    self._english = MemoQueryEncoder(english_encoder(self.settings))
+                base = english_encoder(self.settings) if self._english is None else None
+                if base is not None:
+                    self._english = MemoQueryEncoder(base)
                 en_build = en_store.load(en_id, encoder=self._english)
             self._retrievers = (
                 (build_id, en_id),

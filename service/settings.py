@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # The nightly needs digest (duijie digest / reindex --digest) lists a new need to an
     # institute when the institute's score in that need's ranking is at least this.
     digest_threshold: float = Field(default=1.0, ge=-10.0, le=10.0)
+    # Bound on waiting for a lock another writer holds (SQLite busy_timeout, PostgreSQL
+    # lock_timeout); after it the API answers 503 + Retry-After.
+    db_lock_timeout_s: float = Field(default=5.0, gt=0, le=300)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

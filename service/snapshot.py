@@ -1,7 +1,8 @@
 """Read the store into the matcher's value types.
 
 The matcher keys documents by one string per document; needs and capabilities come from two
-tables whose external ids may collide, so their keys carry a prefix (``N:`` / ``C:``). The
+tables whose external ids may collide, so their keys carry a prefix (built and parsed only by
+:mod:`matcher.encoding`: ``need_key`` / ``cap_key`` / ``external_of``). The
 re-index job (``service.jobs.reindex``) and :func:`load_snapshot` both build documents with
 :func:`need_document` / :func:`capability_document`, so the ids in an index build always match
 the documents the matcher is given.
@@ -15,25 +16,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from matcher.encoding import cap_key, need_key
+from matcher.encoding import external_of as external_of  # service.web reads it from here
 from matcher.types import BidInfo, BountyInfo, Document, OrgInfo
 from service import models as m
 
-NEED_PREFIX = "N:"
-CAP_PREFIX = "C:"
 CLOSED_NEED_STATUSES = frozenset({"closed", "withdrawn"})
-
-
-def need_key(external_id: str) -> str:
-    return f"{NEED_PREFIX}{external_id}"
-
-
-def cap_key(external_id: str) -> str:
-    return f"{CAP_PREFIX}{external_id}"
-
-
-def external_of(key: str) -> str:
-    """Strip the collection prefix from a document key."""
-    return key.split(":", 1)[1] if key[:2] in (NEED_PREFIX, CAP_PREFIX) else key
 
 
 def need_document(n: m.Need, org_ext: str) -> Document:
@@ -126,6 +114,8 @@ def load_snapshot(session: Session) -> Snapshot:
             m.ShortlistItem.institute_id.is_not(None), m.ShortlistItem.status != "pending"
         )
     ):
+        if inst is None:  # excluded by the query; narrows the type
+            continue
         decided[ext[inst]] += 1
         if status == "approved":
             approved[ext[inst]] += 1

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from matcher.encoding import external_of
 from service import schemas
 from service.models import (
     Bid,
@@ -18,7 +19,6 @@ from service.models import (
     ShortlistItem,
     User,
 )
-from service.snapshot import external_of
 
 
 def org_ext_ids(session: Session, ids: Iterable[int | None]) -> dict[int, str]:

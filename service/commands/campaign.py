@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from matcher.constraints import CAPABILITY_ORG_KINDS
+from matcher.encoding import external_of
 from matcher.errors import MatcherError, NoFeasibleAssignment
 from matcher.solvers import PairingEncoder, SolveStatus, get_solver
 from matcher.solvers.problem import top_candidates
@@ -26,7 +27,7 @@ from service.commands.match import open_handle
 from service.db import session_scope
 from service.models import Bounty, Campaign, Need, Organisation, ShortlistItem
 from service.settings import load_settings
-from service.snapshot import bid_infos, bounty_info, external_of
+from service.snapshot import bid_infos, bounty_info
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +413,10 @@ def print_consortia(result: Any, rec: Any, out: Any) -> None:
     """Consortium suggestions: who leads, who joins, which member covers which aspect."""
     if not result.teams:
         return
-    name = lambda o: rec.orgs[o].name if o in rec.orgs else o  # noqa: E731
+
+    def name(o: str) -> str:
+        return str(rec.orgs[o].name) if o in rec.orgs else o
+
     out.write("\n建议组建联合体揭榜：\n")
     for n, team in enumerate(result.teams, start=1):
         partners = "、".join(name(p) for p in team.partners)

@@ -13,7 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from service.importer import KIND_LABELS, KINDS, ImportReport
+from service.formats import KIND_LABELS, KINDS
+from service.importing import ImportReport
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ def run_import(
     max_mb: int = 512,
     encoding: str | None = None,
 ) -> ImportReport:
-    """Open the configured store and import ``paths`` (see :class:`service.importer.Importer`)."""
-    from service.importer import Importer
+    """Open the configured store and import ``paths`` (see :class:`service.importing.Importer`)."""
+    from service.importing import Importer
 
     settings, factory = _store()
     importer = Importer(
@@ -190,7 +191,7 @@ def demo_counts(factory: Any) -> dict[str, Any]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from service.importer import Importer
+    from service.importing import Importer
 
     demo_dir: Path = args.dir
     if not demo_dir.is_dir():

@@ -18,13 +18,13 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 
+from matcher.encoding import cap_key, external_of, need_key
 from matcher.errors import MatcherError
 from matcher.features import FEATURE_LABELS
 from matcher.types import RankedOrgs, StaffDecision, Suggestion
 from service.db import open_store
 from service.recommender import RANKER_DIR, RecommenderHandle
 from service.settings import Settings, load_settings
-from service.snapshot import cap_key, external_of, need_key
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from matcher.encoding import external_of
 from service.db import session_scope
 from service.models import Campaign, Need, Organisation, ShortlistItem
-from service.snapshot import external_of
 
 log = logging.getLogger(__name__)
 

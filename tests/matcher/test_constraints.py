@@ -183,17 +183,6 @@ def test_conflict_mask_blocks_by_key(policy):
     assert m.tolist() == [[True, False], [False, False]]
 
 
-def test_bounty_mask_matches_check_bounty(policy, documents, orgs):
-    resp = sorted(orgs)
-    members = {"gxu": ("gx_research",), "ent_b": ("scut",)}
-    m = policy.bounty_mask([TACKLE, TRANSFER], resp, members=members, documents=documents)
-    assert m.shape == (2, len(resp))
-    for i, b in enumerate([TACKLE, TRANSFER]):
-        for j, r in enumerate(resp):
-            ex = policy.check_bounty(b, r, members=members.get(r, ()), documents=documents)
-            assert m[i, j] == bool(ex), (b.id, r, ex)
-
-
 @st.composite
 def forests(draw):
     n = draw(st.integers(2, 12))

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcher.encoding import IdIndex, label_array
-from matcher.errors import UnknownEntity
+from matcher.encoding import cap_key, external_of, label_array, need_key, parse_key
 from matcher.textutil import (
     best_sentence_pair,
     keyword_set,
@@ -19,23 +16,18 @@ from matcher.textutil import (
 )
 
 
-def test_id_index_round_trip():
-    idx = IdIndex(["b", "a", "c"])
-    assert idx.row("a") == 1 and len(idx) == 3 and "c" in idx and idx[0] == "b"
-    assert idx.rows(["c", "b"]).tolist() == [2, 0]
-    assert idx.rows(["c", "zz"], missing="minus_one").tolist() == [2, -1]
-    assert idx.rows(["c", "zz"], missing="skip").tolist() == [2]
-    assert idx.rows([]).dtype == np.int64
-    assert idx.take([2, -1, 0]) == ["c", "b"]
-    with pytest.raises(UnknownEntity):
-        idx.row("zz")
-    with pytest.raises(ValueError, match="missing must be one of"):
-        idx.rows(["a"], missing="drop")  # type: ignore[arg-type]
+@given(st.text(max_size=20))
+def test_document_keys_round_trip(external_id: str) -> None:
+    assert parse_key(need_key(external_id)) == ("need", external_id)
+    assert parse_key(cap_key(external_id)) == ("capability", external_id)
+    assert need_key(external_id) != cap_key(external_id)
+    assert external_of(cap_key(external_id)) == external_id
 
 
-def test_id_index_rejects_duplicates():
-    with pytest.raises(ValueError, match="duplicate id 'a'"):
-        IdIndex(["a", "b", "a"])
+def test_non_keys_pass_through_unchanged() -> None:
+    assert parse_key("ORG-1") == (None, "ORG-1")
+    assert external_of("X:1") == "X:1" and external_of("N:N:1") == "N:1"
+    assert need_key("N-1") == "N:N-1" and cap_key("C-1") == "C:C-1"  # the stored format
 
 
 def test_label_array_singletons_for_unlabelled():

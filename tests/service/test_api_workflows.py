@@ -271,13 +271,10 @@ def test_campaign_cancelled_through_the_database(client, world, handle) -> None:
 
 
 def test_reindex_admin_only_background(client, world, monkeypatch) -> None:
-    import sys
-    import types
-
     ran = threading.Event()
-    fake = types.ModuleType("service.jobs.reindex")
-    fake.run_reindex = lambda settings: (ran.set(), "build-2")[1]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "service.jobs.reindex", fake)
+    monkeypatch.setattr(
+        "service.api.routes.index.run_reindex", lambda settings, **_: (ran.set(), "build-2")[1]
+    )
     assert (
         client.post("/api/v1/index/reindex", headers=bearer(world.keys["staff"])).status_code == 403
     )

@@ -12,8 +12,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from service.exporter import export_store, neutralise_cell
-from service.importer import Importer
+from service.exporter import export_store
+from service.formats import neutralise_cell
+from service.importing import Importer
 from service.models import Bid, Bounty, Capability, Need, Organisation
 from tests.service.conftest import Store
 

@@ -12,7 +12,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from service.importer import Importer, ImportReport, detect_kind
+from service.importing import Importer, ImportReport, detect_kind
 from service.models import Bid, Bounty, Capability, Need, Organisation
 from tests.service.conftest import Store
 
@@ -684,11 +684,11 @@ def test_ambiguous_organisation_name_and_bad_jsonl_lines(store: Store, tmp_path:
 def test_progress_wrapper_paths(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from service.importer import _log_every, default_progress
+    from service.importing.report import _log_every, default_progress
 
     assert list(default_progress(True)(range(3), "x")) == [0, 1, 2]  # tqdm
     assert list(default_progress(False)(range(3), "x")) == [0, 1, 2]
-    with caplog.at_level(logging.INFO, logger="service.importer"):
+    with caplog.at_level(logging.INFO, logger="service.importing.report"):
         assert len(list(_log_every(range(25), "rows", every=10))) == 25
     assert [r.getMessage() for r in caplog.records] == ["rows: 10 rows", "rows: 20 rows"]
 
@@ -709,9 +709,9 @@ def test_big_tables_are_re_read_instead_of_cached(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Above CACHED_ROWS the write pass streams the file again; results are the same."""
-    import service.importer
+    import service.importing.validate
 
-    monkeypatch.setattr(service.importer, "CACHED_ROWS", 1)
+    monkeypatch.setattr(service.importing.validate, "CACHED_ROWS", 1)
     report = run(store, bad_orgs(tmp_path), partial=True)
     assert_bad_report(report)
     needs = write_csv(tmp_path / "needs.csv", NEED_HEADER, NEEDS)
@@ -766,9 +766,9 @@ def test_forced_encoding(store: Store, tmp_path: Path) -> None:
 def test_rejected_row_details_are_capped(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import service.importer
+    import service.importing.validate
 
-    monkeypatch.setattr(service.importer, "MAX_KEPT_REJECTED_ROWS", 2)
+    monkeypatch.setattr(service.importing.validate, "MAX_KEPT_REJECTED_ROWS", 2)
     report = run(store, bad_orgs(tmp_path), partial=True)
     detailed = [i for i in report.issues if i.row is not None]
     assert sorted({i.row for i in detailed}) == [3, 7]  # row-level checks run first

@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 import service.jobs.reindex as job
 from embeddings import BuildStore
+from matcher.encoding import cap_key, need_key
 from service import models as m
 from service.cli import main
 from service.settings import get_settings, load_settings
-from service.snapshot import cap_key, need_key
 from tests.embeddings.conftest import FakeEncoder
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from embeddings import BuildStore
+from matcher.encoding import cap_key
 from matcher.retrieval import HybridRetriever
 from service import models as m
 from service.jobs.reindex import run_reindex
 from service.recommender import ENGLISH_DIR, RecommenderHandle
 from service.settings import load_settings
-from service.snapshot import cap_key
 from tests.embeddings.conftest import FakeEncoder
 
 pytestmark = pytest.mark.slow  # loads all-MiniLM-L6-v2 from its wheel

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from datetime import UTC, datetime
@@ -13,7 +12,8 @@ from fastapi import APIRouter, Request, status
 from service import crud, schemas
 from service.api.deps import AdminUser, SessionDep, StaffUser
 from service.api.routes.health import index_status
-from service.errors import Conflict, Unavailable
+from service.errors import Conflict
+from service.jobs.reindex import run_reindex
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +33,6 @@ class ReindexState:
             return dict(self.info)
 
 
-def _load_run_reindex() -> Any:
-    try:
-        module = importlib.import_module("service.jobs.reindex")
-    except ModuleNotFoundError as exc:
-        if exc.name == "service.jobs.reindex":
-            raise Unavailable("re-indexing is not installed", code="reindex_unavailable") from exc
-        raise
-    return module.run_reindex
-
-
 @router.get("/status", response_model=schemas.IndexStatus, summary="Index build status")
 def get_status(request: Request, _user: StaffUser) -> schemas.IndexStatus:
     detail = index_status(request)
@@ -60,7 +50,6 @@ def get_status(request: Request, _user: StaffUser) -> schemas.IndexStatus:
 def reindex(request: Request, session: SessionDep, user: AdminUser) -> schemas.ReindexAccepted:
     state: ReindexState = request.app.state.reindex
     settings = request.app.state.settings
-    run_reindex = _load_run_reindex()
     with state.lock:
         if state.info.get("running"):
             raise Conflict("a re-index is already running", code="reindex_running")

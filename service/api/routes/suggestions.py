@@ -13,12 +13,12 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from matcher.encoding import external_of, need_key
 from service import auth, crud, schemas
 from service.api import convert
 from service.api.deps import CurrentUser, RecommenderDep, SessionDep, release_connection
 from service.errors import NotFound
 from service.models import Need, Organisation
-from service.snapshot import external_of, need_key
 
 router = APIRouter(tags=["suggestions"])
 
