@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from matcher.encoding import external_of
 from matcher.types import CAPABILITY_KINDS
 from service import auth, crud
 from service import models as m
@@ -42,7 +43,6 @@ from service.forms import (
     parse_keywords_field,
     parse_text_field,
 )
-from service.snapshot import external_of
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from matcher.encoding import need_key
 from service import models as m
 from service.institute import public_need_ids
-from service.snapshot import need_key
 
 log = logging.getLogger(__name__)
 

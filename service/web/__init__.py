@@ -19,10 +19,30 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.web import auth, bounties, campaigns, export
+from service.web import (
+    auth,
+    bounties,
+    campaigns,
+    export,
+    portal_bounties,
+    portal_institute,
+    staff_browse,
+    staff_campaign_form,
+)
 
 router = APIRouter()
-for _module in (auth, campaigns, export, bounties):
+# staff_campaign_form before campaigns: /staff/campaigns/new must not reach
+# /staff/campaigns/{campaign_id}.
+for _module in (
+    auth,
+    staff_campaign_form,
+    campaigns,
+    export,
+    bounties,
+    portal_institute,
+    portal_bounties,
+    staff_browse,
+):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -196,7 +196,9 @@ def _need_error(message: str) -> FormErrors:
 
 
 @portal.get("/bounties/{external_id}", name="portal_ent_bounty", response_class=HTMLResponse)
-def bounty_page(external_id: str, request: Request, db: SessionDep, user: EnterpriseDep) -> Response:
+def bounty_page(
+    external_id: str, request: Request, db: SessionDep, user: EnterpriseDep
+) -> Response:
     """One of our bounties: its applications and, once opened by staff, their ranking."""
     try:
         bounty = applications.poster_bounty(db, user=user, bounty_external_id=external_id[:64])

@@ -109,7 +109,9 @@ def _capability_form(
         "values": values,
         "errors": errors or {},
         "cap": cap,
-        "kind_labels": {k: institute.CAPABILITY_KIND_LABELS[k] for k in institute.PORTAL_CAPABILITY_KINDS},
+        "kind_labels": {
+            k: institute.CAPABILITY_KIND_LABELS[k] for k in institute.PORTAL_CAPABILITY_KINDS
+        },
         "year_max": institute._year_max(),
         "year_min": institute.YEAR_MIN,
         "description_max": institute.DESCRIPTION_MAX,
@@ -181,7 +183,9 @@ def capability_create(
     name="portal_inst_capability_edit",
     response_class=HTMLResponse,
 )
-def capability_edit(external_id: str, request: Request, db: SessionDep, user: InstituteDep) -> Response:
+def capability_edit(
+    external_id: str, request: Request, db: SessionDep, user: InstituteDep
+) -> Response:
     try:
         cap = institute.own_capability(db, user=user, external_id=external_id[:64])
     except NotFound:
@@ -354,7 +358,9 @@ def apply_form(external_id: str, request: Request, db: SessionDep, user: Institu
     return _apply_page(request, db, user, bounty, values={})
 
 
-@router.post("/bounties/{external_id}/apply", name="portal_inst_apply_submit", response_class=HTMLResponse)
+@router.post(
+    "/bounties/{external_id}/apply", name="portal_inst_apply_submit", response_class=HTMLResponse
+)
 def apply_submit(
     external_id: str,
     request: Request,
@@ -385,7 +391,9 @@ def apply_submit(
         )
     except FormErrors as exc:
         db.rollback()
-        return _apply_page(request, db, user, bounty, values=values, errors=exc.fields, status_code=422)
+        return _apply_page(
+            request, db, user, bounty, values=values, errors=exc.fields, status_code=422
+        )
     except applications.ApplicationRefused as exc:
         db.rollback()
         return _apply_page(
@@ -394,7 +402,13 @@ def apply_submit(
     except Conflict:
         db.rollback()
         return _apply_page(
-            request, db, user, bounty, values=values, refusal=["本单位已经申报过该榜单。"], status_code=409
+            request,
+            db,
+            user,
+            bounty,
+            values=values,
+            refusal=["本单位已经申报过该榜单。"],
+            status_code=409,
         )
     db.commit()
     return _see_other(request, "portal_inst_applications", "applied")

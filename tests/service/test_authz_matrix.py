@@ -59,6 +59,16 @@ def page(code: int = 200) -> Expect:
     return {"anon": 303, "ent_a": 403, "ent_b": 403, "staff": code, "admin": code}
 
 
+# Portal pages: enterprise pages admit enterprise users, institute pages institute users;
+# anonymous browsers go to the login page, everyone else gets the 403 page.
+def ent_page(a: int | tuple[int, ...] = 200, b: int | tuple[int, ...] = 200) -> Expect:
+    return {"anon": 303, "ent_a": a, "ent_b": b, "staff": 403, "admin": 403}
+
+
+def inst_page(code: int | tuple[int, ...] = 200) -> Expect:
+    return {"anon": 303, "ent_a": 403, "ent_b": 403, "staff": 403, "admin": 403}
+
+
 Body = dict[str, Any] | Callable[[str, World], dict[str, Any]] | None
 
 
@@ -157,7 +167,8 @@ MATRIX: dict[str, Case] = {
         json={"need_external_id": "N-A1", "title": "轮毂攻关", "description": "轻量化铝合金轮毂"},
     ),
     "POST /api/v1/bounties/{external_id}/publish": Case(
-        "/api/v1/bounties/BT-1/publish", staff_only(409)  # BT-1 is already published
+        "/api/v1/bounties/BT-1/publish",
+        staff_only(409),  # BT-1 is already published
     ),
     "POST /api/v1/bounties/{external_id}/open-ranking": Case(
         "/api/v1/bounties/BT-1/open-ranking", staff_only(200)
@@ -230,6 +241,75 @@ MATRIX: dict[str, Case] = {
     ),
     "GET /staff/bounties": Case("/staff/bounties", page()),
     "GET /staff/bounties/{bounty_id}": Case(lambda w: f"/staff/bounties/{w.ids['bounty']}", page()),
+    # --- staff browsers, campaign form, bounty proposals (service/web/staff_*.py) ---
+    "GET /staff/needs": Case("/staff/needs", page(), params={"q": "需求", "page": "1"}),
+    "GET /staff/organisations": Case("/staff/organisations", page(), params={"kind": "university"}),
+    "GET /staff/campaigns/new": Case("/staff/campaigns/new", page()),
+    "POST /staff/campaigns/new": Case(
+        "/staff/campaigns/new",
+        page(303),
+        data=lambda r, _w: {"name": f"表单活动-{r}", "k": "1", "capacity": "5", "csrf_token": ""},
+    ),
+    "GET /staff/campaigns/{campaign_id}/progress": Case(
+        lambda w: f"/staff/campaigns/{w.ids['campaign']}/progress", page()
+    ),
+    "GET /staff/bounty-proposals": Case("/staff/bounty-proposals", page()),
+    "POST /staff/bounty-proposals/{external_id}/{action}": Case(
+        "/staff/bounty-proposals/BT-1/open-ranking", page(303), data={"csrf_token": ""}
+    ),
+    # --- enterprise bounty pages (service/web/portal_bounties.py); B posted BT-1 ---
+    "GET /portal/bounties": Case("/portal/bounties", ent_page()),
+    "GET /portal/bounties/propose": Case("/portal/bounties/propose", ent_page()),
+    "POST /portal/bounties/propose": Case(
+        "/portal/bounties/propose",
+        ent_page(303, 422),  # N-A1 is A's need
+        data={"need": "N-A1", "title": "轮毂攻关", "description": "轻量化", "csrf_token": ""},
+    ),
+    "GET /portal/bounties/{external_id}": Case("/portal/bounties/BT-1", ent_page(404, 200)),
+    # --- institute pages (service/web/portal_institute.py) ---
+    "GET /portal/institute/capabilities": Case("/portal/institute/capabilities", inst_page()),
+    "GET /portal/institute/capabilities/new": Case(
+        "/portal/institute/capabilities/new", inst_page()
+    ),
+    "POST /portal/institute/capabilities/new": Case(
+        "/portal/institute/capabilities/new",
+        inst_page(303),
+        data={
+            "kind": "team",
+            "title": "新团队",
+            "description": "一个研究团队的介绍。",
+            "csrf_token": "",
+        },
+    ),
+    "GET /portal/institute/capabilities/{external_id}/edit": Case(
+        "/portal/institute/capabilities/C-U1/edit", inst_page()
+    ),
+    "POST /portal/institute/capabilities/{external_id}/edit": Case(
+        "/portal/institute/capabilities/C-U1/edit",
+        inst_page(303),
+        data={
+            "kind": "achievement",
+            "title": "轻量化铝合金成形",
+            "description": "铝合金轮毂低压铸造工艺。",
+            "csrf_token": "",
+        },
+    ),
+    "POST /portal/institute/capabilities/{external_id}/status": Case(
+        "/portal/institute/capabilities/C-U1/status",
+        inst_page(303),
+        data={"action": "retire", "csrf_token": ""},
+    ),
+    "GET /portal/institute/needs": Case("/portal/institute/needs", inst_page()),
+    "GET /portal/institute/bounties": Case("/portal/institute/bounties", inst_page()),
+    "GET /portal/institute/bounties/{external_id}/apply": Case(
+        "/portal/institute/bounties/BT-1/apply", inst_page()
+    ),
+    "POST /portal/institute/bounties/{external_id}/apply": Case(
+        "/portal/institute/bounties/BT-1/apply",
+        inst_page(303),
+        data={"proposal": "方案", "price": "10", "action": "submit", "csrf_token": ""},
+    ),
+    "GET /portal/institute/applications": Case("/portal/institute/applications", inst_page()),
 }
 
 
