@@ -421,22 +421,36 @@ def create_user(
     org_external_id: str | None = None,
     password: str | None = None,
     with_api_key: bool = True,
+    must_change_password: bool = False,
 ) -> tuple[User, str | None]:
-    """Create a user (and an API key, returned in clear once). Enterprise users need an org."""
+    """Create a user (and an API key, returned in clear once).
+
+    Enterprise and institute users must be bound to an organisation of a fitting kind
+    (``auth.ORG_KINDS_OF_ROLE``); ``must_change_password`` makes the first page login ask for
+    a new password (set it when staff hand out the initial one).
+    """
     if role not in auth.ROLES:
         raise InvalidRequest(f"role must be one of {', '.join(auth.ROLES)}")
-    if role == "enterprise" and not org_external_id:
-        raise InvalidRequest("enterprise users must be bound to an organisation (org)")
+    if role in auth.ORG_ROLES and not org_external_id:
+        raise InvalidRequest(f"{role} users must be bound to an organisation (org)")
     if session.scalar(select(User.id).where(User.username == username)):
         raise Conflict(f"user {username!r} exists", code="duplicate")
     org_id = None
     if org_external_id:
-        org_id = org_by_external_id(session, external_id=org_external_id).id
+        org = org_by_external_id(session, external_id=org_external_id)
+        kinds = auth.ORG_KINDS_OF_ROLE.get(role)
+        if kinds is not None and org.kind not in kinds:
+            raise InvalidRequest(
+                f"a {role} user cannot be bound to organisation {org_external_id!r} "
+                f"of kind {org.kind!r} (allowed: {', '.join(kinds)})"
+            )
+        org_id = org.id
     user = User(
         username=username,
         role=role,
         org_id=org_id,
         password_hash=auth.hash_password(password) if password else None,
+        must_change_password=bool(must_change_password and password),
     )
     session.add(user)
     session.flush()
@@ -523,6 +537,8 @@ def verify_login(session: Session, *, username: str, password: str) -> User | No
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 
-def set_password(session: Session, *, user: User, password: str) -> None:
-    """Set a user's password (ends their existing sessions)."""
+def set_password(session: Session, *, user: User, password: str, must_change: bool = False) -> None:
+    """Set a user's password (ends their existing sessions); ``must_change`` when staff set it
+    for someone else, so their next page login asks for a new one."""
     user.password_hash = auth.hash_password(password)
+    user.must_change_password = must_change

@@ -379,7 +379,7 @@ class ReindexAccepted(BaseModel):
 
 class UserCreate(BaseModel):
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$")
-    role: Literal["enterprise", "staff", "admin"]
+    role: Literal["enterprise", "institute", "staff", "admin"]
     org_external_id: str | None = Field(default=None, max_length=64)
     password: str | None = Field(default=None, min_length=8, max_length=256)
     with_api_key: bool = True
@@ -392,6 +392,7 @@ class UserPublic(_Out):
     org_external_id: str | None = None
     active: bool
     has_password: bool = False
+    must_change_password: bool = False
     api_keys: list[str] = Field(default_factory=list, description="prefixes of active keys")
 
 

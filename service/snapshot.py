@@ -33,7 +33,8 @@ def need_document(n: m.Need, org_ext: str) -> Document:
         text=n.description or "",
         field=n.field,
         keywords=tuple(n.keywords or ()),
-        active=n.status not in CLOSED_NEED_STATUSES,
+        # A need takes part in matching once staff have approved it (vetting, 审核).
+        active=n.status not in CLOSED_NEED_STATUSES and n.review_status == "approved",
         confidential=bool(n.confidential),
     )
 

@@ -55,7 +55,9 @@ def read_collections(session: Any) -> dict[str, list[DocRecord]]:
     """Every need and capability as DocRecords keyed like the matcher's documents."""
     orgs = dict(session.execute(select(m.Organisation.id, m.Organisation.external_id)).all())
     needs = []
-    for n in session.scalars(select(m.Need).order_by(m.Need.id)).yield_per(1000):
+    # Needs waiting for vetting (or returned) stay out of the index until approved.
+    approved = select(m.Need).where(m.Need.review_status == "approved")
+    for n in session.scalars(approved.order_by(m.Need.id)).yield_per(1000):
         doc = need_document(n, orgs[n.org_id])
         needs.append(DocRecord(doc.id, index_text(doc.full_text, doc.keywords)))
     caps = []

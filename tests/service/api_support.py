@@ -1,6 +1,7 @@
 """Shared builders for the API tests (owned by the API tests; not a conftest so it does not
 collide with the data engineer's fixtures): a migrated SQLite store with two enterprises, a
-university and an institute, users of every role, and a fake recommender handle."""
+university and an institute, users of every role (institute users ``inst_a`` of UNI-1 and
+``inst_b`` of INST-1), and a fake recommender handle."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ PASSWORD = "correct horse battery"
 PRIVATE = {
     "ent_a": ("N-A1", "N-A2", "甲公司保密需求", "甲公司公开需求", "BID-A"),
     "ent_b": ("N-B1", "N-B2", "乙公司保密需求", "乙公司公开需求", "BID-B"),
+}
+# What an institute user may never see: every enterprise's needs and bids, and the other
+# institute's bid (UNI-1 placed BID-U).
+INSTITUTE_PRIVATE = {
+    "inst_a": (*PRIVATE["ent_a"], *PRIVATE["ent_b"]),
+    "inst_b": (*PRIVATE["ent_a"], *PRIVATE["ent_b"], "BID-U", "大学方案"),
 }
 
 
@@ -200,6 +207,8 @@ def make_world(tmp_path: Path) -> World:
         for name, role, org in (
             ("ent_a", "enterprise", "ENT-A"),
             ("ent_b", "enterprise", "ENT-B"),
+            ("inst_a", "institute", "UNI-1"),
+            ("inst_b", "institute", "INST-1"),
             ("staff", "staff", None),
             ("admin", "admin", None),
         ):

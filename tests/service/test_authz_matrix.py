@@ -1,10 +1,11 @@
 # ruff: noqa: F811  (pytest fixtures imported from tests.service.api_support)
 """Authorization matrix: every route × every role (anonymous, enterprise A, enterprise B,
-staff, admin), each on a fresh copy of the fixture database.
+institute A, institute B, staff, admin), each on a fresh copy of the fixture database.
 
 The routes are enumerated from the app, so a route added without a MATRIX entry fails
 ``test_every_route_has_a_matrix_entry``. Every response to an enterprise is also checked for
-the other enterprise's private strings (need ids/titles, bid ids): none may ever appear.
+the other enterprise's private strings (need ids/titles, bid ids), and every response to an
+institute for the enterprises' and the other institute's: none may ever appear.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi.testclient import TestClient
 from service import auth
 from service.main import create_app
 from tests.service.api_support import (  # noqa: F401 (fixtures)
+    INSTITUTE_PRIVATE,
     PASSWORD,
     PRIVATE,
     FakeHandle,
@@ -32,31 +34,44 @@ from tests.service.api_support import (  # noqa: F401 (fixtures)
     world_template,
 )
 
-ROLES = ("anon", "ent_a", "ent_b", "staff", "admin")
+ROLES = ("anon", "ent_a", "ent_b", "inst_a", "inst_b", "staff", "admin")
 Expect = dict[str, int | tuple[int, ...]]
 
 
 def everyone(code: int, anon: int = 401) -> Expect:
-    return {"anon": anon, "ent_a": code, "ent_b": code, "staff": code, "admin": code}
+    return {
+        "anon": anon,
+        "ent_a": code,
+        "ent_b": code,
+        "inst_a": code,
+        "inst_b": code,
+        "staff": code,
+        "admin": code,
+    }
 
 
 def staff_only(code: int) -> Expect:
-    return {"anon": 401, "ent_a": 403, "ent_b": 403, "staff": code, "admin": code}
+    return {**everyone(403), "anon": 401, "staff": code, "admin": code}
 
 
 def admin_only(code: int) -> Expect:
-    return {"anon": 401, "ent_a": 403, "ent_b": 403, "staff": 403, "admin": code}
+    return {**everyone(403), "anon": 401, "admin": code}
 
 
 def owner_a(code: int) -> Expect:
-    """A's own resource: B gets 404 (existence is not revealed)."""
-    return {"anon": 401, "ent_a": code, "ent_b": 404, "staff": code, "admin": code}
+    """Enterprise A's own resource: B and the institutes get 404 (existence not revealed)."""
+    return {**everyone(404), "anon": 401, "ent_a": code, "staff": code, "admin": code}
+
+
+def roles(default: int, **codes: int | tuple[int, ...]) -> Expect:
+    """``default`` for every role except those named (``anon=401`` unless given)."""
+    return {**everyone(default), "anon": 401, **codes}
 
 
 # Staff HTML pages (service/web/): anonymous browsers are redirected to the login page,
-# enterprise credentials are refused, staff/admin API keys are admitted.
+# enterprise and institute credentials are refused, staff/admin API keys are admitted.
 def page(code: int = 200) -> Expect:
-    return {"anon": 303, "ent_a": 403, "ent_b": 403, "staff": code, "admin": code}
+    return {**everyone(403), "anon": 303, "staff": code, "admin": code}
 
 
 # Portal pages: enterprise pages admit enterprise users, institute pages institute users;
@@ -146,7 +161,7 @@ MATRIX: dict[str, Case] = {
     "GET /api/v1/bounties/{external_id}/bids": Case("/api/v1/bounties/BT-1/bids", everyone(200)),
     "GET /api/v1/bounties/{external_id}/respondents": Case(
         "/api/v1/bounties/BT-1/respondents",  # B posted BT-1
-        {"anon": 401, "ent_a": 404, "ent_b": 200, "staff": 200, "admin": 200},
+        roles(200, ent_a=404, inst_a=404, inst_b=404),
     ),
     "GET /api/v1/bounties/{external_id}/bid-ranking": Case(
         "/api/v1/bounties/BT-1/bid-ranking", staff_only(200)
@@ -410,12 +425,16 @@ def test_matrix(
     assert r.status_code < 500
     if r.status_code >= 400 and r.headers.get("content-type", "").startswith("application/json"):
         assert {"detail", "code"} <= set(r.json())
-    if role in ("ent_a", "ent_b"):
-        other = "ent_b" if role == "ent_a" else "ent_a"
+    if role in ("ent_a", "ent_b", "inst_a", "inst_b"):
+        if role in INSTITUTE_PRIVATE:
+            private = INSTITUTE_PRIVATE[role]
+        else:
+            private = PRIVATE["ent_b" if role == "ent_a" else "ent_a"]
         text = r.content.decode("utf-8", errors="replace")
-        # The other enterprise's ids may be echoed only if the caller sent them (404 detail).
+        # Others' ids may be echoed only if the caller sent them (404 detail).
         sent = path + json.dumps(_body(case.json, role, world), ensure_ascii=False)
-        leaked = [s for s in PRIVATE[other] if s in text and s not in sent]
+        sent += json.dumps(_body(case.data, role, world), ensure_ascii=False)
+        leaked = [s for s in private if s in text and s not in sent]
         assert not leaked, f"{route} as {role} leaked {leaked}"
 
 
