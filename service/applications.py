@@ -33,6 +33,7 @@ from service import auth, crud
 from service import models as m
 from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.forms import FormErrors, parse_date_field, parse_number_field, parse_text_field
+from service.portal_crud import notify_org
 from service.snapshot import bounty_info, capability_document, need_document
 
 log = logging.getLogger(__name__)
@@ -364,8 +365,6 @@ def set_application_status(
 
 def notify_application_status(session: Session, *, bid: m.Bid) -> int:
     """A message to every user of the applicant organisation about the bid's status."""
-    from service.portal_crud import notify_org
-
     label = APPLICATION_STATUSES.get(bid.status, bid.status)
     body = f"您单位对榜单“{bid.bounty.title}”的揭榜申报状态已更新为：{label}。"
     if bid.status_note:

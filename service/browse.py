@@ -138,9 +138,8 @@ def browse_needs(session: Session, f: Filters, *, size: int = PAGE_SIZE) -> Page
         stmt = stmt.where(m.Organisation.city == f.city)
     if f.status in NEED_STATUSES:
         stmt = stmt.where(m.Need.status == f.status)
-    review = getattr(m.Need, "review_status", None)
-    if review is not None and f.review in REVIEW_STATUSES:
-        stmt = stmt.where(review == f.review)
+    if f.review in REVIEW_STATUSES:
+        stmt = stmt.where(m.Need.review_status == f.review)
     rows, total = crud.paginate(session, stmt, limit=size, offset=(f.page - 1) * size)
     return Page(rows, total, f.page, size)
 

@@ -6,7 +6,7 @@ This module owns
   restore): :func:`parse_capability`, :func:`save_capability`, :func:`set_capability_status`.
   An edit changes the record's ``content_hash`` (``service.models``), so the next
   ``duijie reindex`` re-encodes exactly the edited records; :func:`pending_reindex` tells a
-  page which records the current index build has not seen yet.
+  page which records the current index build has not encoded yet (content hashes).
 * :func:`matching_needs`: open needs ranked for the organisation, with evidence. Candidates
   come from the recommender's capability → needs direction
   (:meth:`matcher.pipeline.Recommender.enterprises_for_capability`, one query per active
@@ -43,6 +43,7 @@ from service.forms import (
     parse_keywords_field,
     parse_text_field,
 )
+from service.snapshot import capability_document
 
 log = logging.getLogger(__name__)
 
@@ -187,30 +188,52 @@ def set_capability_status(
     return cap
 
 
-def index_built_at(index_dir: Path) -> datetime | None:
-    """When the current index build was made (None: no build yet)."""
+@dataclass(frozen=True, slots=True)
+class IndexedState:
+    """What the current index build holds for capabilities: its build time and, per
+    capability document key, the content hash it was encoded from."""
+
+    built_at: datetime | None
+    hashes: dict[str, str]
+    max_chars: int
+
+
+def indexed_state(index_dir: Path) -> IndexedState:
+    """Read the current build's manifest and capability list (two small JSON files; the
+    vectors are not loaded). No build yet: an empty state."""
+    import json
+
     from embeddings import BuildStore
-    from embeddings.store import IndexBuild
+    from embeddings.store import DOCS_FILE, IndexBuild
 
-    store = BuildStore(index_dir)
-    build_id = store.current_build_id()
+    build_id = BuildStore(index_dir).current_build_id()
     if build_id is None:
-        return None
+        return IndexedState(None, {}, 0)
     try:
-        created = IndexBuild.read_manifest(index_dir / build_id).get("created_at")
-        return datetime.fromisoformat(str(created)) if created else None
-    except Exception:  # a broken manifest is the index's problem, not this page's
-        log.warning("cannot read the manifest of build %s", build_id, exc_info=True)
-        return None
+        manifest = IndexBuild.read_manifest(index_dir / build_id)
+        docs = json.loads((index_dir / build_id / "capabilities" / DOCS_FILE).read_text("utf-8"))
+        created = manifest.get("created_at")
+        return IndexedState(
+            datetime.fromisoformat(str(created)) if created else None,
+            {str(d): str(h) for d, h, _n in docs["docs"]},
+            int(manifest["chunker"]["max_chars"]),
+        )
+    except Exception:  # a broken build is the index's problem, not this page's
+        log.warning("cannot read the index state of build %s", build_id, exc_info=True)
+        return IndexedState(None, {}, 0)
 
 
-def pending_reindex(caps: Sequence[m.Capability], built_at: datetime | None) -> set[str]:
-    """External ids of ``caps`` edited after the current index build (all when none)."""
+def pending_reindex(caps: Sequence[m.Capability], state: IndexedState) -> set[str]:
+    """External ids of ``caps`` whose current text the index build has not encoded: new or
+    edited since the last ``duijie reindex`` (exact: the build's content hashes)."""
+    from embeddings.store import doc_hash
+    from service.jobs.reindex import index_text
+
     out = set()
     for c in caps:
-        updated = c.updated_at if c.updated_at.tzinfo else c.updated_at.replace(tzinfo=UTC)
-        # Builds record seconds; an edit in the same second as the build counts as pending.
-        if built_at is None or updated.replace(microsecond=0) >= built_at:
+        doc = capability_document(c, "")
+        text = index_text(doc.full_text, doc.keywords)
+        if state.hashes.get(doc.id) != doc_hash(text, state.max_chars):
             out.add(c.external_id)
     return out
 
@@ -253,11 +276,9 @@ def public_need_ids(session: Session, candidates: Collection[str] | None = None)
             m.Need.status == "open",
             m.Need.confidential.is_(False),
             m.Organisation.status == "active",
+            m.Need.review_status == "approved",
         )
     )
-    vetting = getattr(m.Need, "vetting_status", None)
-    if vetting is not None:
-        stmt = stmt.where(vetting == "approved")
     if candidates is not None:
         if not candidates:
             return set()
@@ -289,7 +310,7 @@ def matching_needs(
     Returns at most ``k`` matches, best score first; each carries the capabilities of ours
     that matched it (evidence) and the ranker's reasons.
     """
-    if org_ext not in recommender.orgs:
+    if org_ext not in getattr(recommender, "orgs", {}):
         return []
     docs = candidate_needs(recommender, org_ext)
     allowed = public_need_ids(session, [external_of(d) for d in docs])

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from matcher.encoding import need_key
 from service import models as m
 from service.institute import public_need_ids
+from service.portal_crud import notify_org
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,8 @@ def _last_digest(session: Session, org_id: int) -> datetime | None:
 
 
 def _published_at(need: m.Need) -> datetime:
-    reviewed = getattr(need, "reviewed_at", None)
-    return _as_utc(reviewed or need.created_at)
+    """When the need became public: its approval, or its creation if it never needed one."""
+    return _as_utc(need.reviewed_at or need.created_at)
 
 
 def _body(needs: list[tuple[m.Need, float]]) -> str:
@@ -100,8 +101,6 @@ def run_digest(
     now: datetime | None = None,
 ) -> DigestSummary:
     """Write tonight's digest messages (the caller commits)."""
-    from service.portal_crud import notify_org
-
     now = _as_utc(now or datetime.now(UTC))
     institutes = {i: e for i, e in _institutes(session).items() if e in recommender.orgs}
     if not institutes:

@@ -83,12 +83,12 @@ def capabilities(request: Request, db: SessionDep, user: InstituteDep) -> Respon
     """我的能力: every capability of the organisation, with its re-index state."""
     org = _org(db, user)
     caps = institute.list_own_capabilities(db, org_id=org.id)
-    built = institute.index_built_at(request.app.state.settings.resolved_index_dir)
+    state = institute.indexed_state(request.app.state.settings.resolved_index_dir)
     context = {
         "org": org,
         "caps": caps,
-        "pending": institute.pending_reindex(caps, built),
-        "built_at": built,
+        "pending": institute.pending_reindex(caps, state),
+        "built_at": state.built_at,
         "kind_labels": institute.CAPABILITY_KIND_LABELS,
     }
     return render(

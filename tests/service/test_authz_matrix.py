@@ -77,11 +77,12 @@ def page(code: int = 200) -> Expect:
 # Portal pages: enterprise pages admit enterprise users, institute pages institute users;
 # anonymous browsers go to the login page, everyone else gets the 403 page.
 def ent_page(a: int | tuple[int, ...] = 200, b: int | tuple[int, ...] = 200) -> Expect:
-    return {"anon": 303, "ent_a": a, "ent_b": b, "staff": 403, "admin": 403}
+    return {**everyone(403), "anon": 303, "ent_a": a, "ent_b": b}
 
 
-def inst_page(code: int | tuple[int, ...] = 200) -> Expect:
-    return {"anon": 303, "ent_a": 403, "ent_b": 403, "staff": 403, "admin": 403}
+def inst_page(a: int | tuple[int, ...] = 200, b: int | tuple[int, ...] | None = None) -> Expect:
+    """inst_a belongs to UNI-1 (owner of C-U1, bidder BID-U), inst_b to INST-1."""
+    return {**everyone(403), "anon": 303, "inst_a": a, "inst_b": a if b is None else b}
 
 
 Body = dict[str, Any] | Callable[[str, World], dict[str, Any]] | None
@@ -110,6 +111,7 @@ def _cap(role: str, _w: World) -> dict[str, Any]:
         "org_external_id": "UNI-1",
         "kind": "team",
         "title": "新团队",
+        "description": "面向新材料的科研团队介绍。",
     }
 
 
@@ -142,10 +144,14 @@ MATRIX: dict[str, Case] = {
         "/api/v1/needs/N-A1", staff_only(200), json={"status": "matched"}
     ),
     "GET /api/v1/capabilities": Case("/api/v1/capabilities", everyone(200)),
-    "POST /api/v1/capabilities": Case("/api/v1/capabilities", staff_only(201), json=_cap),
+    "POST /api/v1/capabilities": Case(  # _cap is UNI-1's: inst_a's own organisation
+        "/api/v1/capabilities", roles(403, inst_a=201, staff=201, admin=201), json=_cap
+    ),
     "GET /api/v1/capabilities/{external_id}": Case("/api/v1/capabilities/C-U1", everyone(200)),
     "PATCH /api/v1/capabilities/{external_id}": Case(
-        "/api/v1/capabilities/C-U1", staff_only(200), json={"trl": 6}
+        "/api/v1/capabilities/C-U1",
+        roles(403, inst_a=200, inst_b=404, staff=200, admin=200),
+        json={"trl": 6},
     ),
     "POST /api/v1/suggestions": Case(
         "/api/v1/suggestions", owner_a(200), json={"need_id": "N-A1", "k": 5}
@@ -169,16 +175,16 @@ MATRIX: dict[str, Case] = {
     # --- applications (揭榜申报) and bounty proposals (service/applications.py) ---
     "POST /api/v1/bounties/{external_id}/applications": Case(
         "/api/v1/bounties/BT-1/applications",  # A already applied; B is the poster
-        {"anon": 401, "ent_a": 409, "ent_b": 422, "staff": 403, "admin": 403},
+        roles(403, ent_a=409, ent_b=422, inst_a=409, inst_b=201),  # UNI-1 applied already
         json={"proposal": "新方案", "price": 10, "members": []},
     ),
     "GET /api/v1/bounties/{external_id}/applications": Case(
         "/api/v1/bounties/BT-1/applications",
-        {"anon": 401, "ent_a": 404, "ent_b": 200, "staff": 200, "admin": 200},
+        roles(404, ent_b=200, staff=200, admin=200),
     ),
     "POST /api/v1/bounties/proposals": Case(
         "/api/v1/bounties/proposals",
-        {"anon": 401, "ent_a": 201, "ent_b": 404, "staff": 403, "admin": 403},
+        roles(403, ent_a=201, ent_b=404),
         json={"need_external_id": "N-A1", "title": "轮毂攻关", "description": "轻量化铝合金轮毂"},
     ),
     "POST /api/v1/bounties/{external_id}/publish": Case(
@@ -188,10 +194,7 @@ MATRIX: dict[str, Case] = {
     "POST /api/v1/bounties/{external_id}/open-ranking": Case(
         "/api/v1/bounties/BT-1/open-ranking", staff_only(200)
     ),
-    "GET /api/v1/applications": Case(
-        "/api/v1/applications",
-        {"anon": 401, "ent_a": 200, "ent_b": 200, "staff": 403, "admin": 403},
-    ),
+    "GET /api/v1/applications": Case("/api/v1/applications", roles(200, staff=403, admin=403)),
     "POST /api/v1/applications/{bid_external_id}/status": Case(
         "/api/v1/applications/BID-A/status", staff_only(200), json={"status": "qualified"}
     ),
@@ -297,11 +300,11 @@ MATRIX: dict[str, Case] = {
         },
     ),
     "GET /portal/institute/capabilities/{external_id}/edit": Case(
-        "/portal/institute/capabilities/C-U1/edit", inst_page()
+        "/portal/institute/capabilities/C-U1/edit", inst_page(200, 404)
     ),
     "POST /portal/institute/capabilities/{external_id}/edit": Case(
         "/portal/institute/capabilities/C-U1/edit",
-        inst_page(303),
+        inst_page(303, 404),
         data={
             "kind": "achievement",
             "title": "轻量化铝合金成形",
@@ -311,7 +314,7 @@ MATRIX: dict[str, Case] = {
     ),
     "POST /portal/institute/capabilities/{external_id}/status": Case(
         "/portal/institute/capabilities/C-U1/status",
-        inst_page(303),
+        inst_page(303, 404),
         data={"action": "retire", "csrf_token": ""},
     ),
     "GET /portal/institute/needs": Case("/portal/institute/needs", inst_page()),
@@ -321,7 +324,7 @@ MATRIX: dict[str, Case] = {
     ),
     "POST /portal/institute/bounties/{external_id}/apply": Case(
         "/portal/institute/bounties/BT-1/apply",
-        inst_page(303),
+        inst_page(409, 303),  # UNI-1 applied already
         data={"proposal": "方案", "price": "10", "action": "submit", "csrf_token": ""},
     ),
     "GET /portal/institute/applications": Case("/portal/institute/applications", inst_page()),

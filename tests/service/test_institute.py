@@ -114,12 +114,12 @@ def test_capability_create_edit_retire_and_reindex(env: dict[str, Any]) -> None:
         s.commit()
         ext = cap.external_id
         assert cap.keywords == ["甘蔗渣", "可降解"] and cap.trl == 5
-    built = inst.index_built_at(env["settings"].resolved_index_dir)
+    built = inst.indexed_state(env["settings"].resolved_index_dir)
     with env["factory"]() as s:
         caps = inst.list_own_capabilities(s, org_id=me.org_id)
         assert ext in inst.pending_reindex(caps, built)
     job.run_reindex(env["settings"], encoder=env["enc"])
-    built = inst.index_built_at(env["settings"].resolved_index_dir)
+    built = inst.indexed_state(env["settings"].resolved_index_dir)
     with env["factory"]() as s:
         caps = inst.list_own_capabilities(s, org_id=me.org_id)
         assert inst.pending_reindex(caps, built) == set()
@@ -128,13 +128,23 @@ def test_capability_create_edit_retire_and_reindex(env: dict[str, Any]) -> None:
         )
         s.commit()
         caps = inst.list_own_capabilities(s, org_id=me.org_id)
-        assert ext in inst.pending_reindex(caps, built)
+        assert inst.pending_reindex(caps, built) == set()  # TRL is not indexed text
+        edited = {**form, "trl": "6", "description": form["description"] + "已完成中试。"}
+        inst.save_capability(s, user=me, external_id=ext, data=inst.parse_capability(edited))
+        s.commit()
+        caps = inst.list_own_capabilities(s, org_id=me.org_id)
+        assert inst.pending_reindex(caps, built) == {ext}
         inst.set_capability_status(s, user=me, external_id=ext, active=False)
         s.commit()
         row = s.scalar(select(m.Capability).where(m.Capability.external_id == ext))
         assert row is not None and row.status == "inactive" and row.trl == 6
         actions = s.scalars(select(m.AuditLog.action).where(m.AuditLog.entity_id == ext)).all()
-        assert actions == ["capability.create", "capability.update", "capability.retire"]
+        assert actions == [
+            "capability.create",
+            "capability.update",
+            "capability.update",
+            "capability.retire",
+        ]
         with pytest.raises(NotFound):  # another organisation's capability
             inst.own_capability(s, user=me, external_id="c2")
 

@@ -12,7 +12,9 @@ from service import auth, crud, institute, schemas
 from service.api import convert
 from service.api.deps import CurrentUser, Pagination, SessionDep, require_role
 from service.errors import Forbidden
+from service.forms import FormErrors
 from service.models import Capability
+from service.validation import normalise_text
 
 router = APIRouter(prefix="/capabilities", tags=["capabilities"])
 
@@ -25,10 +27,25 @@ _FORM_FIELDS = ("kind", "title", "description", "field", "keywords", "trl", "yea
 def _portal_rules(cap: Capability | None, changes: dict[str, Any]) -> dict[str, Any]:
     """An institute's write goes through the portal form's validation (normalised text,
     Chinese messages); raises FormErrors (422)."""
-    current = {f: getattr(cap, f) for f in _FORM_FIELDS} if cap is not None else {}
+    if cap is None:
+        data = institute.parse_capability(changes)
+        return {k: data[k] for k in _FORM_FIELDS}
+    # An update is judged on the fields it changes (older records may predate the rules).
+    current = {f: getattr(cap, f) for f in _FORM_FIELDS}
     merged = {**current, **{k: v for k, v in changes.items() if k in _FORM_FIELDS}}
-    data = institute.parse_capability(merged)
-    return {k: data[k] for k in _FORM_FIELDS if cap is None or k in changes}
+    try:
+        data = institute.parse_capability(merged)
+    except FormErrors as exc:
+        kept = {k: v for k, v in exc.fields.items() if k in changes}
+        if kept:
+            exc.fields = kept
+            exc.raise_if_any()
+        data = {
+            k: normalise_text(v) if isinstance(v, str) else v
+            for k, v in merged.items()
+            if k not in exc.fields
+        }
+    return {k: data[k] for k in _FORM_FIELDS if k in changes}
 
 
 @router.get("", response_model=schemas.Page[schemas.CapabilityPublic], summary="List capabilities")

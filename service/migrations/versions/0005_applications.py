@@ -1,7 +1,7 @@
 """applications: bid status and note, bounty ranking opened to the poster
 
 Revision ID: 0005_applications
-Revises: 0001
+Revises: 0004_portal
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_applications"
-down_revision = "0001"
+down_revision = "0004_portal"
 branch_labels = None
 depends_on = None
 
