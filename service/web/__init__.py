@@ -26,6 +26,7 @@ from service.web import (
     export,
     portal_bounties,
     portal_institute,
+    staff_accounts,
     staff_browse,
     staff_campaign_form,
 )
@@ -42,6 +43,7 @@ for _module in (
     portal_institute,
     portal_bounties,
     staff_browse,
+    staff_accounts,
 ):
     router.include_router(_module.router)
 

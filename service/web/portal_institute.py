@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from matcher.errors import IndexNotReady
 from service import applications, auth, institute
@@ -63,7 +64,7 @@ def _flashes(request: Request) -> list[tuple[str, str]]:
     return [("ok", _MESSAGES[key])] if key in _MESSAGES else []
 
 
-def _org(db: Any, user: auth.Principal) -> m.Organisation:
+def _org(db: Session, user: auth.Principal) -> m.Organisation:
     org = db.get(m.Organisation, user.org_id) if user.org_id is not None else None
     if org is None:
         raise NotFound("no organisation")

@@ -271,6 +271,12 @@ MATRIX: dict[str, Case] = {
     "GET /staff/campaigns/{campaign_id}/progress": Case(
         lambda w: f"/staff/campaigns/{w.ids['campaign']}/progress", page()
     ),
+    "GET /staff/accounts/new": Case("/staff/accounts/new", page(), params={"q": "研究所"}),
+    "POST /staff/accounts/new": Case(
+        "/staff/accounts/new",
+        page(),
+        data=lambda r, _w: {"username": f"inst-{r}", "org": "INST-1", "csrf_token": ""},
+    ),
     "GET /staff/bounty-proposals": Case("/staff/bounty-proposals", page()),
     "POST /staff/bounty-proposals/{external_id}/{action}": Case(
         "/staff/bounty-proposals/BT-1/open-ranking", page(303), data={"csrf_token": ""}

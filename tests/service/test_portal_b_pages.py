@@ -340,3 +340,41 @@ def test_staff_browsers_filter_and_search(site: dict[str, Any]) -> None:
     assert "广西大学" in r.text and "柳工集团" not in r.text
     r = c.get("/staff/organisations", params={"page": "99999999999"}, headers=h)
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "phrase"),
+    [
+        ({"username": "a"}, "username", "3–64"),
+        ({"username": "有中文"}, "username", "3–64"),
+        ({"username": "uni"}, "username", "已被使用"),
+        ({"org": ""}, "org", "请选择"),
+        ({"org": "G"}, "org", "只能选择"),  # an enterprise
+    ],
+)
+def test_account_form_rejects_bad_field(
+    site: dict[str, Any], data: dict[str, str], field: str, phrase: str
+) -> None:
+    form = {"username": "new_inst", "org": "U", "csrf_token": "", **data}
+    before = _count(site, m.User)
+    r = site["client"].post("/staff/accounts/new", data=form, headers=_as(site, "staff"))
+    assert r.status_code == 422
+    assert phrase in _field_error(r.text, field)
+    assert _count(site, m.User) == before
+
+
+def test_staff_creates_institute_account(site: dict[str, Any]) -> None:
+    form = {"username": "gxu_new", "org": "U", "csrf_token": ""}
+    r = site["client"].post("/staff/accounts/new", data=form, headers=_as(site, "staff"))
+    assert r.status_code == 200
+    password = re.search(r'<code id="initial-password">([^<]+)</code>', r.text)
+    assert password
+    with site["factory"]() as s:
+        user = s.scalar(select(m.User).where(m.User.username == "gxu_new"))
+        assert user is not None and user.org is not None
+        assert (user.role, user.org.external_id, user.must_change_password) == (
+            "institute",
+            "U",
+            True,
+        )
+        assert auth.verify_password(unescape(password.group(1)), user.password_hash)
