@@ -39,6 +39,7 @@ from service.web.common import (
     page_router,
     render,
 )
+from service.web.workbench import render_page
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def my_bounties(request: Request, db: SessionDep, user: EnterpriseDep) -> Respon
         "status_labels_bounty": BOUNTY_STATUS,
         "kind_labels": applications.BOUNTY_KIND_LABELS,
     }
-    return render(
+    return render_page(
         request, "portal/ent_bounties.html", context, user=user, flashes=_flashes(request)
     )
 
@@ -133,7 +134,7 @@ def _propose_page(
         "needs": {n.external_id: n.title for n in needs},
         "price_max": applications.PRICE_MAX,
     }
-    return render(
+    return render_page(
         request, "portal/ent_bounty_propose.html", context, user=user, status_code=status_code
     )
 
@@ -227,7 +228,7 @@ def bounty_page(
         "status_labels_app": applications.APPLICATION_STATUSES,
         "kind_labels": applications.BOUNTY_KIND_LABELS,
     }
-    return render(request, "portal/ent_bounty.html", context, user=user)
+    return render_page(request, "portal/ent_bounty.html", context, user=user)
 
 
 # --- staff: publish proposals, open rankings ----------------------------------------------

@@ -29,7 +29,8 @@ from service import models as m
 from service.api.deps import SessionDep
 from service.errors import Conflict, NotFound
 from service.forms import FormErrors
-from service.web.common import FormStr, PageAuth, PageExit, csrf_ok, error_page, page_router, render
+from service.web.common import FormStr, PageAuth, PageExit, csrf_ok, error_page, page_router
+from service.web.workbench import render_page as render
 
 log = logging.getLogger(__name__)
 
