@@ -15,14 +15,13 @@ A resource an enterprise may not see answers 404 (not 403), so ids do not leak e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service import auth
-from service.errors import Conflict, InvalidRequest, NotFound, VersionConflict
+from service.errors import Conflict, InvalidRequest, NotFound
 from service.models import (
     ApiKey,
     AuditLog,
@@ -345,68 +344,6 @@ def get_shortlist_item(session: Session, *, item_id: int) -> ShortlistItem:
     item = session.get(ShortlistItem, item_id)
     if item is None:
         raise NotFound(f"shortlist item {item_id} not found")
-    return item
-
-
-def decide(
-    session: Session,
-    *,
-    user: auth.Principal,
-    item_id: int,
-    action: str,
-    version: int,
-    note: str | None = None,
-) -> ShortlistItem:
-    """Apply a staff decision with optimistic locking.
-
-    The UPDATE is conditional on ``version`` in SQL (compare-and-set), so of two staff members
-    quoting the same version exactly one succeeds; the other gets VersionConflict (409).
-    """
-    item = get_shortlist_item(session, item_id=item_id)
-    if item.version != version:
-        raise VersionConflict(
-            f"shortlist item {item_id} is at version {item.version}, not {version}; reload it"
-        )
-    if item.locked and action in ("approve", "reject"):
-        raise Conflict(f"shortlist item {item_id} is locked", code="locked")
-    values: dict[str, Any] = {
-        "version": ShortlistItem.version + 1,
-        "decided_by": user.user_id,
-        "decided_at": datetime.now(UTC),
-        "updated_at": datetime.now(UTC),
-    }
-    if action == "approve":
-        values["status"] = "approved"
-    elif action == "reject":
-        values["status"] = "rejected"
-    elif action == "lock":
-        values["locked"] = True
-    elif action == "unlock":
-        values["locked"] = False
-    elif action == "note":
-        if note is None:
-            raise InvalidRequest("action 'note' needs a note")
-    if note is not None:
-        values["note"] = note
-    result = session.execute(
-        update(ShortlistItem)
-        .where(ShortlistItem.id == item_id, ShortlistItem.version == version)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise VersionConflict(f"shortlist item {item_id} was changed concurrently; reload it")
-    audit(
-        session,
-        user=user,
-        action=f"shortlist.{action}",
-        entity="shortlist_item",
-        entity_id=item_id,
-        detail={"from_version": version, "note": note} if note else {"from_version": version},
-    )
-    session.commit()
-    session.refresh(item)
     return item
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from matcher.encoding import cap_key, need_key
-from matcher.encoding import external_of as external_of  # service.web reads it from here
 from matcher.types import BidInfo, BountyInfo, Document, OrgInfo
 from service import models as m
 

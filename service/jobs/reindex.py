@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from embeddings import BuildSummary, DocRecord, build, make_encoder
 from embeddings.errors import BuildLocked, EmbeddingsError
 from matcher.language import is_english
+from matcher.textutil import TOKENIZER_ID, tokenize
 from service import models as m
 from service.db import open_store
 from service.recommender import ENGLISH_DIR, english_encoder
@@ -111,6 +112,8 @@ def run_reindex(
         settings.resolved_index_dir,
         collections,
         enc,
+        tokenizer=tokenize,
+        tokenizer_id=TOKENIZER_ID,
         full=full,
         keep=settings.keep_builds,
         exact_max=settings.exact_index_max,
@@ -127,6 +130,8 @@ def run_reindex(
             settings.resolved_index_dir / ENGLISH_DIR,
             english,
             en_encoder,
+            tokenizer=tokenize,
+            tokenizer_id=TOKENIZER_ID,
             full=full,
             keep=settings.keep_builds,
             exact_max=settings.exact_index_max,

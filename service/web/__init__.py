@@ -7,7 +7,13 @@
 * :mod:`service.web.campaigns`: the campaign list and the shortlist review with its decisions;
 * :mod:`service.web.export`: the shortlist as XLSX;
 * :mod:`service.web.bounties`: bounties, ranked bids, respondents;
-* :mod:`service.web.views`: shortlist filters and display rows (shared by review and export).
+* :mod:`service.web.guideline`: guideline condensation (指南凝练) and near-duplicate needs;
+* :mod:`service.web.views`: shortlist filters and display rows (shared by review and export);
+* the portal (``/portal``, :mod:`service.web.portal_common`): one sign-in for every role and the
+  password change (:mod:`~service.web.portal_auth`), enterprise needs, suggestions and
+  introductions (:mod:`~service.web.portal_enterprise`), introductions addressed to an
+  institute and the staff vetting / forwarding queues (:mod:`~service.web.portal_intro`), the
+  inbox 站内信 (:mod:`~service.web.portal_messages`).
 
 Pages are plain HTML forms (POST → redirect → GET) and work without JavaScript. Only the
 callers a page's dependency admits see it (staff/admin for ``/staff``); every POST form carries
@@ -24,8 +30,13 @@ from service.web import (
     bounties,
     campaigns,
     export,
+    guideline,
+    portal_auth,
     portal_bounties,
+    portal_enterprise,
     portal_institute,
+    portal_intro,
+    portal_messages,
     staff_accounts,
     staff_browse,
     staff_campaign_form,
@@ -40,6 +51,11 @@ for _module in (
     campaigns,
     export,
     bounties,
+    guideline,
+    portal_auth,
+    portal_enterprise,
+    portal_intro,
+    portal_messages,
     portal_institute,
     portal_bounties,
     staff_browse,

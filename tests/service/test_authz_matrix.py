@@ -85,6 +85,21 @@ def inst_page(a: int | tuple[int, ...] = 200, b: int | tuple[int, ...] | None = 
     return {**everyone(403), "anon": 303, "inst_a": a, "inst_b": a if b is None else b}
 
 
+def portal(code: int, *admitted: str, other: int = 403) -> Expect:
+    """A portal page (service/web/portal_*.py): anonymous browsers go to the sign-in page,
+    ``admitted`` roles get ``code``, every other role ``other``."""
+    return {**everyone(other), "anon": 303, **dict.fromkeys(admitted, code)}
+
+
+ENT = ("ent_a", "ent_b")
+INST = ("inst_a", "inst_b")
+STAFF = ("staff", "admin")
+
+
+def _portal_need(role: str, _w: World) -> dict[str, Any]:
+    return {"title": f"新需求{role}", "description": "需要一种铝合金轮毂的轻量化成形工艺"}
+
+
 Body = dict[str, Any] | Callable[[str, World], dict[str, Any]] | None
 
 
@@ -138,10 +153,17 @@ MATRIX: dict[str, Case] = {
         "/api/v1/organisations/ENT-A", staff_only(200), json={"city": "桂林"}
     ),
     "GET /api/v1/needs": Case("/api/v1/needs", everyone(200)),
-    "POST /api/v1/needs": Case("/api/v1/needs", staff_only(201), json=_need),
+    "POST /api/v1/needs": Case(  # the body names ENT-A: B may not create needs for A
+        "/api/v1/needs", roles(403, ent_a=201, ent_b=404, staff=201, admin=201), json=_need
+    ),
     "GET /api/v1/needs/{external_id}": Case("/api/v1/needs/N-A2", owner_a(200)),
     "PATCH /api/v1/needs/{external_id}": Case(
-        "/api/v1/needs/N-A1", staff_only(200), json={"status": "matched"}
+        "/api/v1/needs/N-A1",
+        roles(403, ent_a=200, ent_b=404, staff=200, admin=200),
+        json={"status": "matched"},
+    ),
+    "POST /api/v1/needs/{external_id}/review": Case(  # N-A1 is approved already: 409
+        "/api/v1/needs/N-A1/review", staff_only(409), json={"action": "approve"}
     ),
     "GET /api/v1/capabilities": Case("/api/v1/capabilities", everyone(200)),
     "POST /api/v1/capabilities": Case(  # _cap is UNI-1's: inst_a's own organisation
@@ -258,6 +280,78 @@ MATRIX: dict[str, Case] = {
         lambda w: f"/staff/campaigns/{w.ids['campaign']}/export.xlsx", page()
     ),
     "GET /staff/bounties": Case("/staff/bounties", page()),
+    # --- portal pages (service/web/portal_*.py) ---
+    "GET /portal/login": Case("/portal/login", everyone(200, anon=200)),
+    "POST /portal/login": Case(  # no login CSRF cookie: refused for everyone
+        "/portal/login",
+        everyone(403, anon=403),
+        data={"username": "ent_a", "password": PASSWORD, "csrf_token": "x"},
+    ),
+    "POST /portal/logout": Case("/portal/logout", everyone(303, anon=303), data={"csrf_token": ""}),
+    "GET /portal/": Case("/portal/", everyone(303, anon=303)),
+    "GET /portal": Case("/portal", everyone(303, anon=303)),
+    "GET /portal/password": Case("/portal/password", portal(200, *ENT, *INST, *STAFF)),
+    "POST /portal/password": Case(  # wrong current password: the form comes back (422)
+        "/portal/password",
+        portal(422, *ENT, *INST, *STAFF),
+        data={"current": "wrong", "new": "abc12345x", "again": "abc12345x"},
+    ),
+    "GET /portal/needs": Case("/portal/needs", portal(200, *ENT)),
+    "GET /portal/needs/new": Case("/portal/needs/new", portal(200, *ENT)),
+    "POST /portal/needs/new": Case("/portal/needs/new", portal(303, *ENT), data=_portal_need),
+    "GET /portal/needs/{external_id}": Case(
+        "/portal/needs/N-A1", {**portal(200, "ent_a"), "ent_b": 404}
+    ),
+    "GET /portal/needs/{external_id}/edit": Case(
+        "/portal/needs/N-A1/edit", {**portal(200, "ent_a"), "ent_b": 404}
+    ),
+    "POST /portal/needs/{external_id}/edit": Case(
+        "/portal/needs/N-A1/edit", {**portal(303, "ent_a"), "ent_b": 404}, data=_portal_need
+    ),
+    "POST /portal/needs/{external_id}/withdraw": Case(
+        "/portal/needs/N-A1/withdraw", {**portal(303, "ent_a"), "ent_b": 404}, data={}
+    ),
+    "GET /portal/needs/{external_id}/suggestions": Case(
+        "/portal/needs/N-A1/suggestions", {**portal(200, "ent_a"), "ent_b": 404}
+    ),
+    "POST /portal/needs/{external_id}/introductions": Case(
+        "/portal/needs/N-A2/introductions",  # A's confidential need, to UNI-1
+        {**portal(303, "ent_a"), "ent_b": 404},
+        data={"institute": "UNI-1", "message": "希望合作"},
+    ),
+    "GET /portal/introductions": Case("/portal/introductions", portal(200, *ENT)),
+    "POST /portal/introductions/{intro_id}/outcome": Case(
+        lambda w: f"/portal/introductions/{w.ids['intro_a_neg']}/outcome",
+        {**portal(303, "ent_a", *STAFF), "ent_b": 404},
+        data={"outcome": "signed"},
+    ),
+    "GET /portal/institute/introductions": Case(
+        "/portal/institute/introductions", portal(200, *INST)
+    ),
+    "POST /portal/institute/introductions/{intro_id}": Case(
+        lambda w: f"/portal/institute/introductions/{w.ids['intro_a_fwd']}",  # to INST-1
+        {**portal(303, "inst_b"), "inst_a": 404},
+        data={"action": "accept", "message": "欢迎来访"},
+    ),
+    "GET /portal/staff/needs": Case("/portal/staff/needs", portal(200, *STAFF)),
+    "POST /portal/staff/needs/{external_id}": Case(  # N-A1 is approved already: 422 page
+        "/portal/staff/needs/N-A1", portal(422, *STAFF), data={"action": "approve"}
+    ),
+    "GET /portal/staff/introductions": Case("/portal/staff/introductions", portal(200, *STAFF)),
+    "POST /portal/staff/introductions/{intro_id}": Case(
+        lambda w: f"/portal/staff/introductions/{w.ids['intro_b_sub']}",
+        portal(303, *STAFF),
+        data={"action": "forward"},
+    ),
+    "GET /portal/messages": Case("/portal/messages", portal(200, *ENT, *INST, *STAFF)),
+    "POST /portal/messages/{message_id}/read": Case(
+        lambda w: f"/portal/messages/{w.ids['msg_a']}/read",
+        {**portal(404, *ENT, *INST, *STAFF), "ent_a": 303},
+        data={},
+    ),
+    "POST /portal/messages/read-all": Case(
+        "/portal/messages/read-all", portal(303, *ENT, *INST, *STAFF), data={}
+    ),
     "GET /staff/bounties/{bounty_id}": Case(lambda w: f"/staff/bounties/{w.ids['bounty']}", page()),
     # --- staff browsers, campaign form, bounty proposals (service/web/staff_*.py) ---
     "GET /staff/needs": Case("/staff/needs", page(), params={"q": "需求", "page": "1"}),
@@ -334,6 +428,28 @@ MATRIX: dict[str, Case] = {
         data={"proposal": "方案", "price": "10", "action": "submit", "csrf_token": ""},
     ),
     "GET /portal/institute/applications": Case("/portal/institute/applications", inst_page()),
+    # guideline pages (service/web/guideline.py): unknown run ids answer 404 to staff
+    "GET /staff/guideline": Case("/staff/guideline", page()),
+    "POST /staff/guideline": Case(
+        "/staff/guideline", page(422), data={"round": "", "csrf_token": ""}
+    ),
+    "GET /staff/guideline/{run_id}": Case("/staff/guideline/999999", page(404)),
+    "POST /staff/guideline/{run_id}/directions/{direction_id}": Case(
+        "/staff/guideline/999999/directions/1",
+        page(404),
+        data={"action": "drop", "version": "1", "csrf_token": ""},
+    ),
+    "POST /staff/guideline/{run_id}/merge": Case(
+        "/staff/guideline/999999/merge", page(404), data={"csrf_token": ""}
+    ),
+    "POST /staff/guideline/{run_id}/duplicates/{pair_id}": Case(
+        "/staff/guideline/999999/duplicates/1",
+        page(404),
+        data={"action": "merge", "csrf_token": ""},
+    ),
+    "GET /staff/guideline/{run_id}/export.xlsx": Case(
+        "/staff/guideline/999999/export.xlsx", page(404)
+    ),
 }
 
 

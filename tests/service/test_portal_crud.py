@@ -84,7 +84,7 @@ def test_enterprise_need_waits_for_vetting(world: World) -> None:
         with pytest.raises(InvalidRequest, match="退回理由"):
             pc.review_need(s, user=_principal(s, "staff"), need=need, approve=False, reason=" ")
         pc.review_need(s, user=_principal(s, "staff"), need=need, approve=True)
-        assert [m.kind for m in _messages(s, "ent_a")] == ["need.approved"]
+        assert _messages(s, "ent_a")[-1].kind == "need.approved"
         with pytest.raises(Conflict):
             pc.review_need(s, user=_principal(s, "staff"), need=need, approve=True)
     with session_scope(world.factory) as s:
@@ -123,7 +123,14 @@ def test_institute_cannot_create_needs_and_staff_needs_are_approved(world: World
 
 
 def _intro(s, world: World):  # type: ignore[no-untyped-def]
-    need = s.scalar(select(Need).where(Need.external_id == "N-A1"))
+    """A new approved need of ENT-A (entered by staff) and A's request to UNI-1 about it."""
+    need = s.scalar(select(Need).where(Need.external_id == "N-A9"))
+    if need is None:
+        need = pc.create_need(
+            s,
+            user=_principal(s, "staff"),
+            data={"external_id": "N-A9", "org_external_id": "ENT-A", "title": "轮毂涂装"},
+        )
     return pc.request_introduction(
         s, user=_principal(s, "ent_a"), need=need, institute_external_id="UNI-1", message="望合作"
     )
@@ -149,9 +156,12 @@ def test_introduction_lifecycle_messages_and_audit(world: World) -> None:
     with session_scope(world.factory) as s:
         inst_a, inst_b = _principal(s, "inst_a"), _principal(s, "inst_b")
         intro = pc.get_introduction(s, viewer=inst_a, intro_id=iid)
-        assert pc.list_introductions(s, viewer=inst_a, limit=10, offset=0)[1] == 1
-        assert pc.list_introductions(s, viewer=inst_b, limit=10, offset=0)[1] == 0
-        assert pc.list_introductions(s, viewer=_principal(s, "ent_b"), limit=10, offset=0)[1] == 0
+
+        def seen(p: auth.Principal) -> set[int]:
+            return {i.id for i in pc.list_introductions(s, viewer=p, limit=50, offset=0)[0]}
+
+        assert iid in seen(inst_a) and iid in seen(_principal(s, "ent_a"))
+        assert iid not in seen(inst_b) | seen(_principal(s, "ent_b"))
         with pytest.raises(NotFound):
             pc.get_introduction(s, viewer=inst_b, intro_id=iid)
         with pytest.raises(Forbidden):  # another institute cannot answer for UNI-1
@@ -169,7 +179,7 @@ def test_introduction_lifecycle_messages_and_audit(world: World) -> None:
         actions = list(
             s.scalars(
                 select(AuditLog.action)
-                .where(AuditLog.entity == "introduction")
+                .where(AuditLog.entity == "introduction", AuditLog.entity_id == str(iid))
                 .order_by(AuditLog.id)
             )
         )
@@ -192,7 +202,7 @@ def test_outcomes_become_training_labels(world: World) -> None:
         assert lost.outcome_reason == "需求方放弃"
     with session_scope(world.factory) as s:
         labels = {(d.query_id, d.org_id): d.approved for d in staff_decisions(s)}
-    assert labels[(need_key("N-A1"), "UNI-1")] is True
+    assert labels[(need_key("N-A9"), "UNI-1")] is True
     assert labels[(need_key("N-B2"), "INST-1")] is False
 
 
@@ -221,8 +231,8 @@ def test_request_rules(world: World) -> None:
 
 def test_messages_read_state_is_per_user(world: World) -> None:
     with session_scope(world.factory) as s:
-        a = crud.get_user(s, username="ent_a").id
-        b = crud.get_user(s, username="ent_b").id
+        a = crud.get_user(s, username="ent_b").id
+        b = crud.get_user(s, username="inst_a").id
         m1 = pc.send_message(s, user_id=a, kind="test", title="一")
         pc.send_message(s, user_id=a, kind="test", title="二")
         s.flush()

@@ -1,7 +1,7 @@
 """applications: bid status and note, bounty ranking opened to the poster
 
-Revision ID: 0005_applications
-Revises: 0004_portal
+Revision ID: 0006_applications
+Revises: 0005_workflows
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_applications"
-down_revision = "0004_portal"
+revision = "0006_applications"
+down_revision = "0005_workflows"
 branch_labels = None
 depends_on = None
 
