@@ -226,7 +226,7 @@ def indexed_state(index_dir: Path) -> IndexedState:
 def pending_reindex(caps: Sequence[m.Capability], state: IndexedState) -> set[str]:
     """External ids of ``caps`` whose current text the index build has not encoded: new or
     edited since the last ``duijie reindex`` (exact: the build's content hashes)."""
-    from embeddings.store import doc_hash
+    from embeddings.builder import doc_hash
     from service.jobs.reindex import index_text
 
     out = set()

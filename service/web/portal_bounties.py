@@ -16,9 +16,9 @@ can be opened to the poster.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
@@ -30,16 +30,14 @@ from service.errors import Conflict, InvalidRequest, NotFound
 from service.forms import FormErrors
 from service.web.common import (
     FormStr,
-    PageAuth,
-    PageExit,
     StaffFormUserDep,
     StaffUserDep,
-    csrf_ok,
     error_page,
     page_router,
     render,
 )
-from service.web.workbench import render_page
+from service.web.portal_common import EnterpriseForm, EnterprisePage, add_nav, portal_error
+from service.web.portal_common import render_portal as render_page
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +45,8 @@ portal = page_router("/portal")
 staff = page_router("/staff")
 router = APIRouter()
 
-DENIED = "此页面仅限企业用户访问。"
-EnterpriseDep = Annotated[auth.Principal, Depends(PageAuth(("enterprise",), denied=DENIED))]
+EnterpriseDep = EnterprisePage
+add_nav(("enterprise",), "我的榜单", "portal_ent_bounties", order=30)
 BOUNTY_STATUS: dict[str, str] = {
     "proposed": "待发布",
     "open": "征集中",
@@ -67,15 +65,7 @@ def _flashes(request: Request) -> list[tuple[str, str]]:
     return [("ok", _MESSAGES[key])] if key in _MESSAGES else []
 
 
-def _form_user(request: Request, user: EnterpriseDep, csrf_token: FormStr = "") -> auth.Principal:
-    if not csrf_ok(user, request.app.state.settings, csrf_token):
-        raise PageExit(
-            error_page(request, 403, "请求无效", "表单已过期,请刷新页面后重试。", user=user)
-        )
-    return user
-
-
-EnterpriseFormDep = Annotated[auth.Principal, Depends(_form_user)]
+EnterpriseFormDep = EnterpriseForm
 
 
 def _counts(db: Any, bounty_ids: list[int]) -> dict[int, int]:
@@ -204,7 +194,9 @@ def bounty_page(
     try:
         bounty = applications.poster_bounty(db, user=user, bounty_external_id=external_id[:64])
     except NotFound:
-        return error_page(request, 404, "未找到", "没有这个榜单，或它不是本单位发布的。", user=user)
+        return portal_error(
+            request, 404, "未找到", "没有这个榜单，或它不是本单位发布的。", user=user
+        )
     bids = applications.applications_of(db, bounty=bounty)
     numbers = {b.external_id: n for n, b in enumerate(bids, start=1)}
     ranking, index_ready = None, True

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -29,15 +29,19 @@ from service import models as m
 from service.api.deps import SessionDep
 from service.errors import Conflict, NotFound
 from service.forms import FormErrors
-from service.web.common import FormStr, PageAuth, PageExit, csrf_ok, error_page, page_router
-from service.web.workbench import render_page as render
+from service.web.common import FormStr, page_router
+from service.web.portal_common import InstituteForm, InstitutePage, add_nav, portal_error
+from service.web.portal_common import render_portal as render
 
 log = logging.getLogger(__name__)
 
 router = page_router("/portal/institute")
 
-DENIED = "此页面仅限高校、科研院所用户访问。"
-InstituteDep = Annotated[auth.Principal, Depends(PageAuth(("institute",), denied=DENIED))]
+InstituteDep = InstitutePage
+add_nav(("institute",), "我的能力", "portal_inst_capabilities", order=10)
+add_nav(("institute",), "匹配需求", "portal_inst_needs", order=20)
+add_nav(("institute",), "揭榜", "portal_inst_bounties", order=30)
+add_nav(("institute",), "我的申报", "portal_inst_applications", order=40)
 DIRECTORY_SHOWN = 30
 
 _MESSAGES: dict[str, str] = {
@@ -49,15 +53,7 @@ _MESSAGES: dict[str, str] = {
 }
 
 
-def _form_user(request: Request, user: InstituteDep, csrf_token: FormStr = "") -> auth.Principal:
-    if not csrf_ok(user, request.app.state.settings, csrf_token):
-        raise PageExit(
-            error_page(request, 403, "请求无效", "表单已过期,请刷新页面后重试。", user=user)
-        )
-    return user
-
-
-InstituteFormDep = Annotated[auth.Principal, Depends(_form_user)]
+InstituteFormDep = InstituteForm
 
 
 def _flashes(request: Request) -> list[tuple[str, str]]:
@@ -191,7 +187,7 @@ def capability_edit(
     try:
         cap = institute.own_capability(db, user=user, external_id=external_id[:64])
     except NotFound:
-        return error_page(request, 404, "未找到", "没有这条能力记录。", user=user)
+        return portal_error(request, 404, "未找到", "没有这条能力记录。", user=user)
     return _capability_form(request, user, values=_cap_values(cap), cap=cap)
 
 
@@ -217,7 +213,7 @@ def capability_update(
     try:
         cap = institute.own_capability(db, user=user, external_id=external_id[:64])
     except NotFound:
-        return error_page(request, 404, "未找到", "没有这条能力记录。", user=user)
+        return portal_error(request, 404, "未找到", "没有这条能力记录。", user=user)
     try:
         institute.save_capability(
             db, user=user, external_id=cap.external_id, data=institute.parse_capability(typed)
@@ -229,7 +225,7 @@ def capability_update(
         )
     except Conflict:
         db.rollback()
-        return error_page(request, 409, "无法编辑", "已下架的能力请先恢复再编辑。", user=user)
+        return portal_error(request, 409, "无法编辑", "已下架的能力请先恢复再编辑。", user=user)
     db.commit()
     return _see_other(request, "portal_inst_capabilities", "saved")
 
@@ -247,13 +243,13 @@ def capability_status(
     action: FormStr = "",
 ) -> Response:
     if action not in ("retire", "restore"):
-        return error_page(request, 422, "请求无效", "未知的操作。", user=user)
+        return portal_error(request, 422, "请求无效", "未知的操作。", user=user)
     try:
         institute.set_capability_status(
             db, user=user, external_id=external_id[:64], active=action == "restore"
         )
     except NotFound:
-        return error_page(request, 404, "未找到", "没有这条能力记录。", user=user)
+        return portal_error(request, 404, "未找到", "没有这条能力记录。", user=user)
     db.commit()
     return _see_other(
         request, "portal_inst_capabilities", "retired" if action == "retire" else "restored"
@@ -356,7 +352,7 @@ def _open_bounty(db: Any, external_id: str) -> m.Bounty | None:
 def apply_form(external_id: str, request: Request, db: SessionDep, user: InstituteDep) -> Response:
     bounty = _open_bounty(db, external_id)
     if bounty is None:
-        return error_page(request, 404, "未找到", "该榜单不存在或尚未发布。", user=user)
+        return portal_error(request, 404, "未找到", "该榜单不存在或尚未发布。", user=user)
     return _apply_page(request, db, user, bounty, values={})
 
 
@@ -377,7 +373,7 @@ def apply_submit(
     """Submit the application (``action=submit``) or search the directory (``search``)."""
     bounty = _open_bounty(db, external_id)
     if bounty is None:
-        return error_page(request, 404, "未找到", "该榜单不存在或尚未发布。", user=user)
+        return portal_error(request, 404, "未找到", "该榜单不存在或尚未发布。", user=user)
     chosen = [x[:64] for x in (members or [])][: applications.MAX_MEMBERS + 1]
     values = {"proposal": proposal, "price": price, "member_q": member_q, "members": chosen}
     if action == "search":
