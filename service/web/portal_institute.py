@@ -38,10 +38,10 @@ log = logging.getLogger(__name__)
 router = page_router("/portal/institute")
 
 InstituteDep = InstitutePage
-add_nav(("institute",), "我的能力", "portal_inst_capabilities", order=10)
-add_nav(("institute",), "匹配需求", "portal_inst_needs", order=20)
-add_nav(("institute",), "揭榜", "portal_inst_bounties", order=30)
-add_nav(("institute",), "我的申报", "portal_inst_applications", order=40)
+add_nav(("institute",), "我的能力", "portal_inst_capabilities", order=60)
+add_nav(("institute",), "匹配需求", "portal_inst_needs", order=70)
+add_nav(("institute",), "揭榜", "portal_inst_bounties", order=80)
+add_nav(("institute",), "我的申报", "portal_inst_applications", order=90)
 DIRECTORY_SHOWN = 30
 
 _MESSAGES: dict[str, str] = {
