@@ -1,7 +1,7 @@
 """applications: bid status and note, bounty ranking opened to the poster
 
 Revision ID: 0006_applications
-Revises: 0005_workflows
+Revises: 0002_import_extra
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_applications"
-down_revision = "0005_workflows"
+down_revision = "0002_import_extra"
 branch_labels = None
 depends_on = None
 
