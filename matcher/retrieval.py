@@ -454,8 +454,40 @@ class HybridRetriever:
             fused = self._fuse(ranking_hits[i], lex_hits[i], en_hits[i])
             if self.graph_weight > 0:
                 fused = self._smooth(fused)
-            out.append(self._candidates(fused, dense_hits[i], lex_hits[i], k))
+            out.append(self._candidates(fused, dense_hits[i], lex_hits[i], k, en_hits[i]))
         return out
+
+    def score_documents(self, query: str, doc_ids: Sequence[str]) -> list[Candidate]:
+        """Score given documents for ``query`` directly, retrieved or not.
+
+        For documents outside a query's candidate list (an organisation asked about by
+        ``score_pairs`` or a solver matrix): ``dense`` is the cosine of the query vector
+        with the document vector (normalised mean of its chunks, so at most its best chunk's
+        cosine for a multi-chunk document), ``score`` and ``lexical`` are 0 / None (no fused
+        list holds them). Documents without a stored vector are left out.
+
+        Parameters
+        ----------
+        query : str
+            The query text as given to :meth:`retrieve` (its vector is the encoder's, cached
+            by a memoising encoder).
+        doc_ids : sequence of str
+
+        Returns
+        -------
+        list of Candidate, in ``doc_ids`` order.
+        """
+        row_of = self._row_of()
+        rows = [(d, row_of[d]) for d in doc_ids if d in row_of]
+        if not rows or self.doc_vectors is None:
+            return []
+        q = np.asarray(self.encoder.encode_queries([query]), dtype=np.float32)[0]
+        vecs = np.asarray(self.doc_vectors, dtype=np.float32)[[r for _, r in rows]]
+        sims = vecs @ q
+        return [
+            Candidate(doc_id=d, score=0.0, dense=float(x))
+            for (d, _), x in zip(rows, sims, strict=True)
+        ]
 
     def _english_search(self, texts: list[str], depth: int) -> list[Hits | None]:
         out: list[Hits | None] = [None] * len(texts)
@@ -531,10 +563,15 @@ class HybridRetriever:
 
     @staticmethod
     def _candidates(
-        fused: dict[str, float], dense: Hits, lexical: Hits | None, k: int
+        fused: dict[str, float],
+        dense: Hits,
+        lexical: Hits | None,
+        k: int,
+        english: Hits | None = None,
     ) -> list[Candidate]:
         dense_at = {d: j for j, d in enumerate(dense.ids)}
         lex_at = {} if lexical is None else {d: j for j, d in enumerate(lexical.ids)}
+        en_at = {} if english is None else {d: j for j, d in enumerate(english.ids)}
         out = []
         for doc_id, score in _sorted_items(fused)[:k]:
             j = dense_at.get(doc_id)
@@ -549,6 +586,11 @@ class HybridRetriever:
                     dense=None if j is None else float(dense.scores[j]),
                     lexical=None if li is None or lexical is None else float(lexical.scores[li]),
                     chunk=chunk,
+                    english=(
+                        float(english.scores[en_at[doc_id]])
+                        if english is not None and doc_id in en_at
+                        else None
+                    ),
                 )
             )
         return out

@@ -385,3 +385,18 @@ def test_english_ranking_only_for_english_queries() -> None:
     assert zh[0].doc_id == "a"
     assert en[0].doc_id == "c"  # lifted by the English model
     assert {c.doc_id: c.dense for c in en}["c"] == pytest.approx(0.7)  # evidence stays e5
+    assert {c.doc_id: c.english for c in en} == {"a": None, "b": None, "c": pytest.approx(0.99)}
+    assert all(c.english is None for c in zh)
+
+
+def test_score_documents_gives_the_cosine_of_unretrieved_documents() -> None:
+    ids, vecs = _toy_space()
+    enc = FakeEncoder({"q": [1, 0, 0, 0]}, 4)
+    r = HybridRetriever(encoder=enc, dense=MatrixDense(ids, vecs), doc_ids=ids, doc_vectors=vecs)
+    (top1,) = r.retrieve(["q"], 1)
+    assert [c.doc_id for c in top1] == ["a"]
+    direct = r.score_documents("q", ["d", "b", "unknown"])
+    assert [c.doc_id for c in direct] == ["d", "b"]  # input order, unknown ids left out
+    assert direct[0].dense == pytest.approx(0.0) and direct[1].dense == pytest.approx(0.8)
+    assert all(c.score == 0.0 and c.lexical is None for c in direct)
+    assert HybridRetriever(encoder=enc, dense=MatrixDense(ids, vecs)).score_documents("q", ids) == []
