@@ -26,6 +26,7 @@ retrieved candidates (scored without document evidence)::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import random
 import sys
@@ -37,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from matcher.pipeline import Recommender
+from matcher.rankers import ScoringRanker
 from matcher.types import Document, OrgInfo
 from service.commands.evaluate import (
     build_eval_index,
@@ -103,12 +105,23 @@ def main() -> int:
     ap.add_argument("--needs", type=int, default=None, help="first N titles (default all)")
     ap.add_argument("--method", default="hybrid")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--first",
+        type=int,
+        default=None,
+        help="keep only abstracts among the first N of corpus.jsonl (a cached prefix)",
+    )
+    ap.add_argument("--weights", default=None, help='scoring weight overrides, JSON {"name": w}')
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     t0 = time.perf_counter()
     corpus = read_corpus(args.data / "title2disc.corpus.jsonl")
     queries = read_queries(args.data / "title2disc.queries.jsonl", args.needs)
     label = disciplines(read_queries(args.data / "title2disc.queries.jsonl"))
+    if args.first is not None:
+        keep = {i for i, _ in read_corpus(args.data / "corpus.jsonl")[: args.first]}
+        corpus = [(i, t) for i, t in corpus if i in keep]
+        queries = [q for q in queries if q.exclude and q.exclude[0] in keep]
     rng = random.Random(args.seed)
     by_disc: dict[int, list[str]] = defaultdict(list)
     for doc_id, _ in corpus:
@@ -125,10 +138,10 @@ def main() -> int:
     orgs = {o: OrgInfo(o, o, "university", True) for o in org_disc}
     orgs[ENTERPRISE] = OrgInfo(ENTERPRISE, ENTERPRISE, "enterprise", True)
     documents: dict[str, Document] = {
-        d: Document(d, org_of[d], "paper", text) for d, text in corpus
+        d: Document(d, org_of[d], "paper", text, "") for d, text in corpus
     }
     for q in queries:
-        documents[f"N:{q.id}"] = Document(f"N:{q.id}", ENTERPRISE, "need", q.text)
+        documents[f"N:{q.id}"] = Document(f"N:{q.id}", ENTERPRISE, "need", q.text, "")
     eval_orgs = sorted(rng.sample(sorted(org_disc), min(args.orgs, len(org_disc))))
 
     with tempfile.TemporaryDirectory(prefix="duijie-xneed-") as tmp:
@@ -140,10 +153,14 @@ def main() -> int:
         try:
             with EmbeddingCache(cache_file) as cache:
                 run = build_eval_index(corpus, index_dir, cache=cache)
+                ranker = None
+                if args.weights:
+                    ranker = ScoringRanker(weights=json.loads(args.weights))
                 rec = Recommender(
                     retrievers={"capabilities": make_eval_retriever(run, args.method)},
                     documents=documents,
                     orgs=orgs,
+                    ranker=ranker,
                     evidence_k=0,
                 )
                 t1 = time.perf_counter()
@@ -186,8 +203,9 @@ def main() -> int:
     print("---|---")
     for k, v in res.items():
         print(f"{k} | {v:.4f}")
+    first = f" first={args.first}" if args.first is not None else ""
     print(
-        f"\ncross_need_csl: needs={len(queries)} orgs={len(eval_orgs)} (of {len(org_disc)}, "
+        f"\ncross_need_csl{first}: needs={len(queries)} orgs={len(eval_orgs)} (of {len(org_disc)}, "
         f"{args.group} abstracts each) per-org AUC={res['org_auc']:.4f} "
         f"per-org nDCG@10={res['org_ndcg@10']:.4f} per-need nDCG@10={res['need_ndcg@10']:.4f} "
         f"pairs-without-docs={res['pairs_without_docs']:.3f} score={t_score:.0f}s "
