@@ -33,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from service.validation import normalise_text
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -50,10 +52,30 @@ class Timestamped:
 
 
 class Hashed(Timestamped):
-    """Records whose text is indexed; ``HASHED_FIELDS`` feed ``content_hash``."""
+    """Records whose text is indexed; ``HASHED_FIELDS`` feed ``content_hash``.
+
+    ``extra`` keeps the columns of an imported file that have no attribute of their own
+    (``{header: value}``, e.g. 联系人); it is exported again and never indexed.
+    """
 
     HASHED_FIELDS: tuple[str, ...] = ()
     content_hash: Mapped[str] = mapped_column(String(64), default="")
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
+
+    def clean_text(self) -> None:
+        """Pass every text attribute (and list of texts) through
+        :func:`service.validation.normalise_text`, whoever wrote it (API, pages, import)."""
+        loaded = self.__dict__  # only loaded attributes can have been written
+        for column in self.__table__.columns:  # type: ignore[attr-defined]
+            value = loaded.get(column.key)
+            if isinstance(value, str):
+                cleaned: Any = normalise_text(value)
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                cleaned = [normalise_text(v) for v in value]
+            else:
+                continue
+            if cleaned != value:
+                setattr(self, column.key, cleaned)
 
     def compute_hash(self) -> str:
         payload = [getattr(self, f) for f in self.HASHED_FIELDS]
@@ -78,6 +100,8 @@ class Organisation(Base, Hashed):
     )
     fields: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active|inactive
+    # 企业规模 micro|small|medium|large (None = not declared); dispatch serves the first three
+    scale: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     parent: Mapped[Organisation | None] = relationship(remote_side=[id])
 
@@ -105,8 +129,14 @@ class Need(Base, Hashed):
     review_reason: Mapped[str] = mapped_column(Text, default="")  # why staff returned it
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # 征集批次: the collection round the need was gathered in (guideline condensation)
+    round: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # A near-duplicate merged by staff points at the need it was merged into; both stay.
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("needs.id", ondelete="SET NULL"), nullable=True
+    )
 
-    org: Mapped[Organisation] = relationship()
+    org: Mapped[Organisation] = relationship(foreign_keys=[org_id])
 
 
 class Capability(Base, Hashed):
@@ -146,7 +176,9 @@ class Bounty(Base, Hashed):
     description: Mapped[str] = mapped_column(Text, default="")
     budget: Mapped[float | None] = mapped_column(Float, nullable=True)  # 万元
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open|awarded|closed
+    status: Mapped[str] = mapped_column(String(16), default="open")  # proposed|open|awarded|closed
+    # Staff opened the bid ranking to the poster (service.applications.open_ranking).
+    ranking_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     poster: Mapped[Organisation] = relationship()
     bids: Mapped[list[Bid]] = relationship(back_populates="bounty")
@@ -166,6 +198,12 @@ class Bid(Base, Hashed):
     price: Mapped[float] = mapped_column(Float)  # 万元
     proposal: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # submitted|qualified|disqualified|awarded|not_awarded|withdrawn (service.applications)
+    status: Mapped[str] = mapped_column(String(16), default="submitted", server_default="submitted")
+    status_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Split of the public funding (万元): enterprise side vs universities/institutes (优先支持)
+    funding_enterprise: Mapped[float | None] = mapped_column(Float, nullable=True)
+    funding_academic: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     bounty: Mapped[Bounty] = relationship(back_populates="bids")
     respondent: Mapped[Organisation] = relationship()
@@ -228,6 +266,7 @@ class Campaign(Base, Timestamped):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), default="pairing")  # pairing|dispatch
 
 
 class ShortlistItem(Base, Timestamped):
@@ -243,6 +282,10 @@ class ShortlistItem(Base, Timestamped):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     institute_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
+    # dispatch campaigns: the commissioner (institute_id is then their employer)
+    commissioner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("commissioners.id", ondelete="SET NULL"), nullable=True
+    )
     need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     rank: Mapped[int] = mapped_column(Integer, default=1)
@@ -262,6 +305,110 @@ class ShortlistItem(Base, Timestamped):
 
     enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
     institute: Mapped[Organisation | None] = relationship(foreign_keys=[institute_id])
+
+
+class Commissioner(Base, Timestamped):
+    """科技专员: a person sent to enterprises, with an expertise profile and a load limit."""
+
+    __tablename__ = "commissioners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    employer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    title: Mapped[str] = mapped_column(String(64), default="")  # 职称
+    field: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expertise: Mapped[str] = mapped_column(Text, default="")  # 研究方向 / 专长
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    papers: Mapped[list[str]] = mapped_column(JSON, default=list)  # titles
+    patents: Mapped[list[str]] = mapped_column(JSON, default=list)
+    services: Mapped[list[str]] = mapped_column(JSON, default=list)  # past services
+    load_limit: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|inactive
+
+    employer: Mapped[Organisation] = relationship()
+
+    def profile_texts(self) -> list[str]:
+        """The documents of the expertise profile (one per paper, patent, past service)."""
+        head = "；".join(x for x in (self.expertise, "、".join(self.keywords or ())) if x)
+        docs = [head] if head else []
+        return docs + [t for t in (*self.papers, *self.patents, *self.services) if t]
+
+
+class GuidelineRun(Base, Timestamped):
+    """A condensation of one collection round (or date range) into directions."""
+
+    __tablename__ = "guideline_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    round: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    date_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    date_to: Mapped[date | None] = mapped_column(Date, nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    directions: Mapped[list[GuidelineDirection]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="GuidelineDirection.position"
+    )
+
+
+class GuidelineDirection(Base, Timestamped):
+    """One direction (指南方向) of a run; staff merge, split, rename and drop them.
+
+    ``need_ids`` are need external ids, representatives first; ``institutes`` are
+    ``{"org": ext id, "name", "score"}`` in-region suggestions. ``version``: optimistic lock.
+    """
+
+    __tablename__ = "guideline_directions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("guideline_runs.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    field: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    need_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    representatives: Mapped[list[str]] = mapped_column(JSON, default=list)
+    org_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    institutes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    cohesion: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|dropped|merged
+    note: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    run: Mapped[GuidelineRun] = relationship(back_populates="directions")
+
+    @property
+    def size(self) -> int:
+        return len(self.need_ids or ())
+
+
+class DuplicatePair(Base, Timestamped):
+    """A near-duplicate pair of needs found by a guideline run, for staff decision.
+
+    ``status``: pending | merged (``need_b.duplicate_of_id`` = need_a; both kept) | dismissed.
+    """
+
+    __tablename__ = "duplicate_pairs"
+    __table_args__ = (UniqueConstraint("run_id", "need_a_id", "need_b_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("guideline_runs.id", ondelete="CASCADE"), index=True
+    )
+    need_a_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"))
+    need_b_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"))
+    score: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    need_a: Mapped[Need] = relationship(foreign_keys=[need_a_id])
+    need_b: Mapped[Need] = relationship(foreign_keys=[need_b_id])
 
 
 class AuditLog(Base):
@@ -332,4 +479,5 @@ class Message(Base):
 def _refresh_content_hashes(session: Session, _ctx: object, _instances: object) -> None:
     for obj in list(session.new) + list(session.dirty):
         if isinstance(obj, Hashed):
+            obj.clean_text()
             obj.content_hash = obj.compute_hash()

@@ -12,6 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from matcher.types import BOUNTY_KINDS, CAPABILITY_KINDS, ORG_KINDS  # noqa: F401 (documented sets)
+from service.jobs.pairing import PairingParams
 
 T = TypeVar("T")
 
@@ -89,8 +90,13 @@ class OrganisationPublic(_Out):
 
 
 class NeedCreate(BaseModel):
-    external_id: str = ExternalId
-    org_external_id: str = Field(min_length=1, max_length=64)
+    """A new need. Staff name the organisation; an enterprise's need is its own and waits for
+    vetting. Without ``external_id`` one is generated."""
+
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$"
+    )
+    org_external_id: str | None = Field(default=None, min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=300)
     description: str = Field(default="", max_length=MAX_TEXT)
     field: str | None = Field(default=None, max_length=64)
@@ -123,7 +129,16 @@ class NeedPublic(_Out):
     deadline: date | None
     confidential: bool
     status: str
+    review_status: str = "approved"  # pending|approved|returned (待审核/已通过/已退回)
+    review_reason: str = ""
     updated_at: datetime | None = None
+
+
+class NeedReview(BaseModel):
+    """Staff vetting of a pending need: approve, or return with a reason."""
+
+    action: Literal["approve", "return"]
+    reason: str = Field(default="", max_length=500)
 
 
 # --- capabilities -------------------------------------------------------------------------
@@ -190,6 +205,8 @@ class BidPublic(_Out):
     price: float
     proposal: str
     submitted_at: datetime | None = None
+    status: str = "submitted"
+    status_note: str = ""
 
 
 class RankedBid(BaseModel):
@@ -293,16 +310,11 @@ class PairScoresResponse(BaseModel):
 
 class CampaignCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: PairingParams = Field(
+        default_factory=PairingParams, description="pairing parameters (bounded; 422 if not)"
+    )
     previous_id: int | None = Field(default=None, ge=1, le=2**31)
     run: bool = Field(default=False, description="start the run immediately")
-
-    @field_validator("params")
-    @classmethod
-    def _small_params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if len(v) > 50 or any(len(k) > 64 for k in v):
-            raise ValueError("params: at most 50 keys of at most 64 characters")
-        return v
 
 
 class CampaignPublic(_Out):

@@ -7,6 +7,7 @@
 * :mod:`service.web.campaigns`: the campaign list and the shortlist review with its decisions;
 * :mod:`service.web.export`: the shortlist as XLSX;
 * :mod:`service.web.bounties`: bounties, ranked bids, respondents;
+* :mod:`service.web.guideline`: guideline condensation (指南凝练) and near-duplicate needs;
 * :mod:`service.web.views`: shortlist filters and display rows (shared by review and export);
 * the portal (``/portal``, :mod:`service.web.portal_common`): one sign-in for every role and the
   password change (:mod:`~service.web.portal_auth`), enterprise needs, suggestions and
@@ -29,22 +30,36 @@ from service.web import (
     bounties,
     campaigns,
     export,
+    guideline,
     portal_auth,
+    portal_bounties,
     portal_enterprise,
+    portal_institute,
     portal_intro,
     portal_messages,
+    staff_accounts,
+    staff_browse,
+    staff_campaign_form,
 )
 
 router = APIRouter()
+# staff_campaign_form before campaigns: /staff/campaigns/new must not reach
+# /staff/campaigns/{campaign_id}.
 for _module in (
     auth,
+    staff_campaign_form,
     campaigns,
     export,
     bounties,
+    guideline,
     portal_auth,
     portal_enterprise,
     portal_intro,
     portal_messages,
+    portal_institute,
+    portal_bounties,
+    staff_browse,
+    staff_accounts,
 ):
     router.include_router(_module.router)
 
