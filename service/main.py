@@ -114,6 +114,7 @@ class _BodyTooLarge(Exception):
 def api_router() -> APIRouter:
     """Every ``/api/v1`` route."""
     from service.api.routes import (
+        applications,
         audit,
         auth,
         bounties,
@@ -135,6 +136,7 @@ def api_router() -> APIRouter:
         capabilities,
         suggestions,
         bounties,
+        applications,
         campaigns,
         shortlists,
         audit,
