@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
 from embeddings.encoder import Encoder
@@ -47,6 +49,22 @@ def english_encoder(settings: Settings) -> Encoder | None:
 
         path = str(get_model_path())
     return make_encoder("sentence-transformers", model_path=path)
+
+
+def need_vectors(settings: Settings) -> tuple[dict[str, int], NDArray[np.float32]]:
+    """Need document key -> row, and the float32 (n, d) document vectors, of the current
+    index build (raises the embeddings layer's IndexNotFound when there is none)."""
+    from embeddings import BuildStore
+
+    build = BuildStore(settings.resolved_index_dir).load_current()
+    ids, vecs = document_vectors(build.collection("needs"))
+    return {d: i for i, d in enumerate(ids)}, vecs
+
+
+def need_vectors_by_key(settings: Settings) -> dict[str, NDArray[np.float32]]:
+    """Need document key -> its vector (shape (d,)) from the current index build."""
+    row_of, vecs = need_vectors(settings)
+    return {k: vecs[i] for k, i in row_of.items()}
 
 
 def latest_ranker_path(index_dir: Path) -> Path | None:
