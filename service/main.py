@@ -25,7 +25,7 @@ from service.errors import ERROR_RESPONSES, error_response, install_error_handle
 from service.jobs.campaign_runner import CampaignRunner, SolveFn
 from service.metrics import Metrics, MetricsMiddleware
 from service.recommender import RecommenderHandle
-from service.settings import Settings, get_settings
+from service.settings import Settings, get_settings, session_secret
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,10 @@ def create_app(
         ``service.commands.campaign.pairing_solve``).
     max_body_bytes : larger request bodies get 413.
     """
-    settings = settings if settings is not None else get_settings()
+    # Sessions are signed with the configured secret or the install's own (never a public one).
+    settings = session_secret(settings if settings is not None else get_settings())
+    if settings.dev_mode:
+        log.warning("development mode (DUIJIE_ENVIRONMENT=dev): serve on loopback only")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -212,8 +215,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    from service.api.routes.auth import LoginThrottle
     from service.api.routes.index import ReindexState
+    from service.sessions import LoginThrottle
 
     app.state.settings = settings
     app.state.metrics = Metrics()

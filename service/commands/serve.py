@@ -1,7 +1,12 @@
 """``duijie serve``: run the API and staff pages with uvicorn.
 
-``--demo-credentials`` (refused in prod) first creates or refreshes demo logins and prints
-them: staff user ``staff`` with a fresh random password (for /staff pages), an enterprise API
+Sessions are signed with ``DUIJIE_SECRET_KEY`` or, when unset, the install's own random secret
+(``DUIJIE_DATA_DIR/secret_key``, created once with mode 0600); a public placeholder key is
+refused unless ``DUIJIE_ENVIRONMENT=dev``. Development mode (``make run``) always listens on
+loopback, whatever ``--host`` / ``DUIJIE_HOST`` say, and says so.
+
+``--demo-credentials`` (development mode only) first creates or refreshes demo logins and
+prints them: staff user ``staff`` with a fresh random password (for /staff pages), an enterprise API
 key bound to the first demo enterprise with open needs, an admin API key, and an example
 ``curl``. Re-running replaces the previous demo password and keys (idempotent: no duplicates).
 """
@@ -20,6 +25,8 @@ log = logging.getLogger(__name__)
 DEMO_STAFF = "staff"
 DEMO_ADMIN = "demo-admin"
 DEMO_ENTERPRISE = "demo-enterprise"
+LOOPBACK = "127.0.0.1"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def register(subparsers: Any) -> None:
@@ -162,14 +169,23 @@ def _build_index_if_missing(settings: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.settings import get_settings
+    from service.settings import get_settings, session_secret
 
     settings = get_settings()
+    session_secret(settings)  # create/check the install's secret before binding the port
     host = args.host or settings.host
     port = args.port or settings.port
+    if settings.dev_mode:
+        if host not in LOOPBACK_HOSTS:
+            sys.stdout.write(f"  开发模式:忽略 --host {host},仅监听 {LOOPBACK}\n")
+            log.warning("development mode: binding to %s instead of %s", LOOPBACK, host)
+            host = LOOPBACK
+        sys.stdout.write(
+            f"  开发模式 / development mode (DUIJIE_ENVIRONMENT=dev): listening on {host} only\n"
+        )
     if args.demo_credentials:
-        if settings.environment == "prod":
-            sys.stderr.write("--demo-credentials is refused when DUIJIE_ENVIRONMENT=prod\n")
+        if not settings.dev_mode:
+            sys.stderr.write("--demo-credentials needs DUIJIE_ENVIRONMENT=dev (make run sets it)\n")
             return 2
         from service.db import open_store
 
