@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.features import FEATURE_LABELS, FEATURE_NAMES
+from matcher.features import FEATURE_LABELS, FEATURE_NAMES, FeatureBuilder, Scored
 from matcher.protocols import TextEncoder
 from matcher.textutil import best_sentence_pair, sentences, shared_keywords
-from matcher.types import Document, Evidence, Exclusion
+from matcher.types import Document, Evidence, Exclusion, Suggestion
 
 
 class SentenceVectors:
@@ -133,6 +133,46 @@ def evidence(
         )
         out.append(Evidence(query_id, doc.id, float(sim), q_snip, d_snip, kws))
     return tuple(out)
+
+
+def suggestion(
+    s: Scored,
+    rank: int,
+    *,
+    documents: Mapping[str, Document],
+    features: FeatureBuilder,
+    evidence_k: int,
+    vectors: SentenceVectors | None = None,
+) -> Suggestion:
+    """The explained :class:`Suggestion` of one scored pair: its best ``evidence_k``
+    documents as evidence, their shared keywords (at most 10) and the score breakdown."""
+    feats, contrib = breakdown(s.match.features, s.contributions, s.bias)
+    docs = [
+        (documents[c.doc_id], sim)
+        for c, sim in zip(s.match.candidates, s.match.doc_scores, strict=True)
+    ][:evidence_k]
+    ev = evidence(
+        s.query.id,
+        s.query.text,
+        features.query_keywords(s.query),
+        docs,
+        doc_keywords={d.id: features.doc_keywords(d.id) for d, _ in docs},
+        vectors=vectors,
+    )
+    kws: list[str] = []
+    for e in ev:
+        kws.extend(k for k in e.shared_keywords if k not in kws)
+    return Suggestion(
+        org_id=s.match.org_id,
+        score=s.score,
+        rank=rank,
+        features=feats,
+        contributions=contrib,
+        evidence=ev,
+        shared_keywords=tuple(kws[:10]),
+        query_id=s.query.id,
+        reasons=reasons(feats, contrib),
+    )
 
 
 def verbatim(keyword: str, text: str) -> str:

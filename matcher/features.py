@@ -167,6 +167,18 @@ class OrgMatch:
     doc_scores: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One (query, organisation) pair with its ranker score and per-feature contributions
+    (``contributions`` float64 of shape (len(FEATURE_NAMES),), ``bias`` the constant term)."""
+
+    query: Query
+    match: OrgMatch
+    score: float
+    contributions: NDArray[np.float64]
+    bias: float
+
+
 def doc_similarity(c: Candidate) -> float:
     """The similarity used for aggregation: the dense cosine (0 if not retrieved densely)."""
     return float(c.dense) if c.dense is not None else 0.0

@@ -53,7 +53,7 @@ def owner_a(code: int) -> Expect:
     return {"anon": 401, "ent_a": code, "ent_b": 404, "staff": code, "admin": code}
 
 
-# Staff HTML pages (service/web.py): anonymous browsers are redirected to the login page,
+# Staff HTML pages (service/web/): anonymous browsers are redirected to the login page,
 # enterprise credentials are refused, staff/admin API keys are admitted.
 def page(code: int = 200) -> Expect:
     return {"anon": 303, "ent_a": 403, "ent_b": 403, "staff": code, "admin": code}
@@ -177,7 +177,7 @@ MATRIX: dict[str, Case] = {
     "POST /api/v1/users/{user_id}/revoke": Case(
         lambda w: f"/api/v1/users/{w.user_ids['ent_b']}/revoke", admin_only(200)
     ),
-    # --- staff pages (owned by service/web.py; authorization checked here as well) ---
+    # --- staff pages (owned by service/web/; authorization checked here as well) ---
     "GET /staff/static/{name}": Case("/staff/static/staff.css", everyone(200, anon=200)),
     "GET /staff/login": Case("/staff/login", everyone(200, anon=200)),
     "POST /staff/login": Case(  # no login CSRF cookie: refused for everyone

@@ -6,8 +6,11 @@ import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from fastapi import Depends, Request
+from fastapi.responses import Response
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -15,7 +18,10 @@ from sqlalchemy import select
 from matcher.types import Exclusion, RankedOrgs, Suggestion
 from service import auth
 from service.models import AuditLog, ShortlistItem
-from service.web import _evidence_entries, excel_safe, highlight
+from service.web.common import PageAuth, page_router, render
+from service.web.export import excel_safe
+from service.web.views import evidence_entries as _evidence_entries
+from service.web.views import highlight
 from tests.service._webseed import (
     ENTERPRISE_PASSWORD,
     ENTERPRISE_USER,
@@ -473,7 +479,7 @@ def test_evidence_formats_are_normalised() -> None:
 
 
 def test_shortlist_pages(client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("service.web.PAGE_SIZE", 2)
+    monkeypatch.setattr("service.web.campaigns.PAGE_SIZE", 2)
     login(client, STAFF_USER, STAFF_PASSWORD)
     base = f"/staff/campaigns/{world.campaign_id}"
     first = client.get(base, params={"max_score": "1"}).text
@@ -530,3 +536,35 @@ def test_running_and_failed_campaigns_are_explained(client: TestClient, world: W
     assert "活动运行中(进度 40%)" in page
     done = client.get(f"/staff/campaigns/{world.campaign_id}").text
     assert "http-equiv" not in done
+
+
+# --- the page dependency, reused by another area -------------------------------------------
+
+
+_PortalUser = Annotated[auth.Principal, Depends(PageAuth(("enterprise",), denied="仅企业"))]
+
+
+def test_page_auth_dependency_is_role_parametrised(world: World) -> None:
+    """A page module of another role reuses PageAuth + render + page_router as documented."""
+    router = page_router("/portal-test")
+
+    @router.get("/home", name="portal_test_home")
+    def home(request: Request, user: _PortalUser, n: int = 0) -> Response:
+        return render(request, "staff/error.html", {"heading": user.username, "message": str(n)})
+
+    app = build_app(world.settings)
+    app.include_router(router)
+    with TestClient(app, follow_redirects=False) as c:
+        anonymous = c.get("/portal-test/home")
+        assert anonymous.status_code == 303
+        assert "/staff/login?next=%2Fportal-test%2Fhome" in anonymous.headers["location"]
+        headers = {"Authorization": f"Bearer {world.enterprise_key}"}
+        ok = c.get("/portal-test/home?n=7", headers=headers)
+        assert ok.status_code == 200 and ENTERPRISE_USER in ok.text and "7" in ok.text
+        assert ok.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        bad = c.get("/portal-test/home?n=x", headers=headers)
+        assert bad.status_code == 422 and "请求无效" in bad.text
+        login(c, STAFF_USER, STAFF_PASSWORD)
+        denied = c.get("/portal-test/home")
+        assert denied.status_code == 403 and "仅企业" in denied.text
+        assert c.get("/portal-test/home", headers={"X-API-Key": "dj_bogus_x"}).status_code == 401

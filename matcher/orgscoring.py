@@ -1,0 +1,271 @@
+"""Pair scoring: retrieve documents for a query, keep the visible ones, group them by
+organisation, build one feature vector per (query, organisation) and score it with the ranker.
+
+:class:`OrgScorer` owns the state every entry point shares (documents, organisations,
+eligibility policy, ranker, feature builder, retrievers) and the core path; the
+:class:`matcher.pipeline.Recommender` adds the ranked directions on top of it, and
+:mod:`matcher.matrices` / :mod:`matcher.bounty` use it for solver matrices and bounties.
+
+A pair's score depends only on the query, the organisation's documents among the query's
+``fetch_k`` candidates and query-wide normalisers, never on the other organisations scored
+in the same call, so ``score_pairs`` equals the score in a ranked list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+
+from matcher import explain
+from matcher.constraints import EligibilityPolicy
+from matcher.errors import IndexNotReady, InvalidParameter, UnknownEntity
+from matcher.features import Aggregation, FeatureBuilder, OrgMatch, Query, Scored, doc_similarity
+from matcher.protocols import Candidate, CandidateRetriever, TextEncoder
+from matcher.rankers.base import BaseRanker
+from matcher.rankers.scoring import ScoringRanker
+from matcher.types import CAPABILITY_KINDS, DocKind, Document, OrgInfo, OrgKind, Suggestion
+
+logger = logging.getLogger(__name__)
+
+CollectionName = Literal["capabilities", "needs"]
+COLLECTIONS: tuple[CollectionName, ...] = ("capabilities", "needs")
+COLLECTION_KINDS: dict[CollectionName, tuple[DocKind, ...]] = {
+    "capabilities": CAPABILITY_KINDS,
+    "needs": ("need",),
+}
+ENTERPRISE_KINDS: tuple[OrgKind, ...] = ("enterprise", "company")
+
+
+class OrgScorer:
+    """Scores (query, organisation) pairs from retrieved documents.
+
+    Parameters
+    ----------
+    retrievers : mapping "capabilities"/"needs" -> CandidateRetriever
+        Retrieval over capability documents and over need documents.
+    documents : mapping doc_id -> Document (needs and capabilities).
+    orgs : mapping org_id -> OrgInfo
+    policy : EligibilityPolicy or None (default: ``EligibilityPolicy(orgs)``, no staff blocks).
+    ranker : a ranker from :mod:`matcher.registry` or None (default: ``ScoringRanker()``).
+        A fitted ``LogisticRanker`` replaces the default scoring when present.
+    load : org_id -> current number of pairings.
+    outcomes : org_id -> (successes, trials) of past pairings.
+    fetch_k : documents over-fetched per query before aggregation to organisations.
+    aggregation, agg_k : document → organisation aggregation (see matcher.features).
+    evidence_k : evidence documents per suggestion.
+    sentence_encoder : optional TextEncoder used to pick evidence snippets by cosine.
+    """
+
+    def __init__(
+        self,
+        *,
+        retrievers: Mapping[str, CandidateRetriever],
+        documents: Mapping[str, Document],
+        orgs: Mapping[str, OrgInfo],
+        policy: EligibilityPolicy | None = None,
+        ranker: BaseRanker | None = None,
+        load: Mapping[str, int] | None = None,
+        outcomes: Mapping[str, tuple[int, int]] | None = None,
+        fetch_k: int = 200,
+        aggregation: Aggregation = "max",
+        agg_k: int = 2,
+        evidence_k: int = 3,
+        sentence_encoder: TextEncoder | None = None,
+    ) -> None:
+        unknown = set(retrievers) - set(COLLECTIONS)
+        if unknown:
+            raise ValueError(f"unknown collection(s) {sorted(unknown)}; valid: {list(COLLECTIONS)}")
+        if fetch_k < 1:
+            raise InvalidParameter(f"fetch_k must be >= 1; got {fetch_k}")
+        self.retrievers = dict(retrievers)
+        self.documents = documents
+        self.orgs = orgs
+        self.policy = policy if policy is not None else EligibilityPolicy(orgs)
+        self.ranker = ranker if ranker is not None else ScoringRanker()
+        self.fetch_k = fetch_k
+        self.evidence_k = evidence_k
+        self.sentence_encoder = sentence_encoder
+        self._sentence_vectors = (
+            explain.SentenceVectors(sentence_encoder) if sentence_encoder is not None else None
+        )
+        self._needs_index: dict[str, list[Document]] | None = None
+        self.features = FeatureBuilder(
+            documents, orgs, aggregation=aggregation, agg_k=agg_k, load=load, outcomes=outcomes
+        )
+
+    def warm_up(self, doc_ids: Iterable[str] | None = None) -> int:
+        """Precompute document keyword sets (jieba), the cold-start cost of a request
+        (~1 ms per document). Safe to run in a background thread; returns the count."""
+        ids = list(self.documents) if doc_ids is None else list(doc_ids)
+        for d in ids:
+            self.features.doc_keywords(d)
+        return len(ids)
+
+    # ------------------------------------------------------------------ lookups
+    def doc(self, doc_id: str) -> Document:
+        """The document ``doc_id``; raises :class:`UnknownEntity`."""
+        try:
+            return self.documents[doc_id]
+        except KeyError:
+            raise UnknownEntity(f"unknown document {doc_id!r}") from None
+
+    def visible_doc(self, doc_id: str, viewer_org_id: str | None) -> Document:
+        """The document as ``viewer_org_id`` may see it (a confidential record of another
+        organisation is reported as unknown, not as hidden)."""
+        doc = self.doc(doc_id)
+        if "CONFIDENTIAL" in self.policy.document_reasons(doc, viewer_org_id):
+            raise UnknownEntity(f"unknown document {doc_id!r}")
+        return doc
+
+    def needs_of(self, org_id: str) -> list[Document]:
+        """Need documents of ``org_id`` sorted by id (index built on first use)."""
+        if self._needs_index is None:
+            index: dict[str, list[Document]] = defaultdict(list)
+            for d in sorted(self.documents.values(), key=lambda d: d.id):
+                if d.kind == "need":
+                    index[d.org_id].append(d)
+            self._needs_index = dict(index)
+        return list(self._needs_index.get(org_id, []))
+
+    def active(self, doc: Document) -> bool:
+        """A document is live only if it and its organisation are active."""
+        org = self.orgs.get(doc.org_id)
+        return doc.active and org is not None and org.active
+
+    def retrieve(self, collection: CollectionName, texts: Sequence[str]) -> list[list[Candidate]]:
+        """``fetch_k`` candidates per text from ``collection``."""
+        retriever = self.retrievers.get(collection)
+        if retriever is None:
+            raise IndexNotReady(f"no retriever for collection {collection!r}")
+        out = retriever.retrieve(list(texts), self.fetch_k)
+        if len(out) != len(texts):
+            raise IndexNotReady(
+                f"retriever returned {len(out)} result lists for {len(texts)} queries"
+            )
+        return out
+
+    # ------------------------------------------------------------------ core path
+    def match_orgs(
+        self,
+        query: Query,
+        candidates: Sequence[Candidate],
+        collection: CollectionName,
+        viewer_org_id: str | None,
+        extra_orgs: Iterable[str] = (),
+        pools: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[OrgMatch]:
+        """Visible documents grouped by organisation → feature vectors, sorted by org id.
+
+        ``extra_orgs`` are scored even if none of their documents was retrieved; ``pools``
+        (consortium lead -> members) adds the members' documents to the lead's."""
+        kinds = COLLECTION_KINDS[collection]
+        by_org: dict[str, list[Candidate]] = defaultdict(list)
+        for c in candidates:
+            doc = self.documents.get(c.doc_id)
+            if doc is None:
+                logger.debug("retrieved unknown document %s: skipped", c.doc_id)
+                continue
+            if doc.id == query.id or doc.kind not in kinds or doc.org_id not in self.orgs:
+                continue
+            if self.policy.document_reasons(doc, viewer_org_id):
+                continue
+            by_org[doc.org_id].append(c)
+        # Normalise BM25 by the best *visible* document: hidden (confidential, inactive)
+        # records must not influence anyone's score.
+        lexical_max = max((c.lexical or 0.0 for cs in by_org.values() for c in cs), default=0.0)
+        sims = [doc_similarity(c) for cs in by_org.values() for c in cs]
+        semantic_range = (min(sims), max(sims)) if sims else (0.0, 0.0)
+        if pools:
+            own = {o: list(cs) for o, cs in by_org.items()}
+            for lead, members in pools.items():
+                pooled = [c for m in dict.fromkeys(members) if m != lead for c in own.get(m, [])]
+                if pooled and lead in self.orgs:
+                    by_org[lead] = own.get(lead, []) + pooled
+        org_ids = set(by_org) | {o for o in extra_orgs if o in self.orgs}
+        qkw = self.features.query_keywords(query)
+        return [
+            self.features.org_features(
+                query,
+                o,
+                by_org.get(o, []),
+                lexical_max=lexical_max,
+                semantic_range=semantic_range,
+                query_keywords=qkw,
+            )
+            for o in sorted(org_ids)
+        ]
+
+    def score(self, query: Query, matches: Sequence[OrgMatch]) -> list[Scored]:
+        """Ranker scores and per-feature contributions of ``matches`` (row by row)."""
+        if not matches:
+            return []
+        X = np.stack([m.features for m in matches])
+        contrib, bias = self.ranker.contributions(X)
+        scores = contrib.sum(axis=1) + bias
+        return [
+            Scored(query, m, float(scores[i]), contrib[i], float(bias[i]))
+            for i, m in enumerate(matches)
+        ]
+
+    def score_queries(
+        self,
+        queries: Sequence[Query],
+        collection: CollectionName,
+        viewer_org_id: str | None,
+        extra_orgs: Iterable[str] = (),
+        pools: Mapping[str, Sequence[str]] | None = None,
+    ) -> dict[str, Scored]:
+        """Best-scoring query per organisation over all ``queries`` (ties: earlier query)."""
+        extra = list(extra_orgs)
+        best: dict[str, Scored] = {}
+        for q in queries:
+            # One retrieval call per query: batched float32 search may differ in the last
+            # bits from a single-query search, and score_pairs retrieves one query at a time.
+            (cands,) = self.retrieve(collection, [q.text])
+            for s in self.score(
+                q, self.match_orgs(q, cands, collection, viewer_org_id, extra, pools)
+            ):
+                cur = best.get(s.match.org_id)
+                if cur is None or s.score > cur.score:
+                    best[s.match.org_id] = s
+        return best
+
+    # ------------------------------------------------------------------ explicit pairs
+    def pair_query(self, query_id: str, viewer_org_id: str | None) -> tuple[Query, CollectionName]:
+        """The query of a need or capability id and the collection its partners live in."""
+        doc = self.doc(query_id)
+        doc = self.visible_doc(query_id, doc.org_id if viewer_org_id is None else viewer_org_id)
+        collection: CollectionName = "capabilities" if doc.kind == "need" else "needs"
+        return Query.from_document(doc), collection
+
+    def scored_pairs(
+        self, pairs: Sequence[tuple[str, str]], viewer_org_id: str | None
+    ) -> list[Scored]:
+        """Scored (query id, org id) pairs in input order; each query is retrieved once."""
+        by_query: dict[str, list[str]] = defaultdict(list)
+        for q, o in pairs:
+            if o not in self.orgs:
+                raise UnknownEntity(f"unknown organisation {o!r}")
+            by_query[q].append(o)
+        results: dict[tuple[str, str], Scored] = {}
+        for qid, org_ids in by_query.items():
+            query, collection = self.pair_query(qid, viewer_org_id)
+            scored = self.score_queries([query], collection, query.owner_org_id, org_ids)
+            for o in org_ids:
+                results[(qid, o)] = scored[o]
+        return [results[(q, o)] for q, o in pairs]
+
+    def suggestion_of(self, s: Scored, rank: int) -> Suggestion:
+        """The explained suggestion of one scored pair (evidence, keywords, breakdown)."""
+        return explain.suggestion(
+            s,
+            rank,
+            documents=self.documents,
+            features=self.features,
+            evidence_k=self.evidence_k,
+            vectors=self._sentence_vectors,
+        )

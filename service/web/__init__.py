@@ -1,0 +1,28 @@
+"""Server-rendered pages (工作人员页面 under ``/staff``), one module per area.
+
+* :mod:`service.web.common`: templates, :func:`~service.web.common.render`, the
+  role-parametrised page dependency :class:`~service.web.common.PageAuth` (and
+  ``StaffUserDep``), CSRF helpers and :func:`~service.web.common.page_router`;
+* :mod:`service.web.auth`: sign in / sign out, the stylesheet;
+* :mod:`service.web.campaigns`: the campaign list and the shortlist review with its decisions;
+* :mod:`service.web.export`: the shortlist as XLSX;
+* :mod:`service.web.bounties`: bounties, ranked bids, respondents;
+* :mod:`service.web.views`: shortlist filters and display rows (shared by review and export).
+
+Pages are plain HTML forms (POST → redirect → GET) and work without JavaScript. Only the
+callers a page's dependency admits see it (staff/admin for ``/staff``); every POST form carries
+a CSRF token bound to the session (the login form: a double-submit cookie). A new area adds a
+module with its own ``router = page_router(...)`` and is listed in :data:`router` below.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.web import auth, bounties, campaigns, export
+
+router = APIRouter()
+for _module in (auth, campaigns, export, bounties):
+    router.include_router(_module.router)
+
+__all__ = ["router"]

@@ -1,0 +1,169 @@
+"""Staff sign in / sign out (登录 / 退出登录), the ``/staff`` home redirect and the stylesheet.
+
+The login form uses a double-submit CSRF cookie because no session exists yet; logout is
+CSRF-checked against the session so other sites cannot sign a user out. Failed logins share the
+API login's throttle (``app.state.login_throttle``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from service import auth, crud
+from service.api.deps import SessionDep, SettingsDep
+from service.errors import NotAuthenticated, ServiceError
+from service.models import AuditLog
+from service.settings import Settings
+from service.web.common import (
+    STATIC_DIR,
+    FormStr,
+    csrf_ok,
+    error_page,
+    page_principal,
+    page_router,
+    render,
+    safe_next,
+)
+
+log = logging.getLogger(__name__)
+
+router = page_router("/staff")
+
+
+@router.get("/static/{name}", name="staff_static")
+def staff_static(name: str) -> Response:
+    """Serve one file of ``service/static`` (flat directory; no path traversal)."""
+    allowed = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
+    path = allowed.get(name)
+    if path is None:
+        return Response("not found", status_code=404)
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def _secure(request: Request) -> bool:
+    settings: Settings = request.app.state.settings
+    return settings.environment == "prod"
+
+
+def _login_page(
+    request: Request,
+    *,
+    next_url: str,
+    username: str = "",
+    error: str | None = None,
+    status_code: int | None = None,
+) -> HTMLResponse:
+    token = request.cookies.get(auth.LOGIN_CSRF_COOKIE) or auth.new_login_csrf()
+    resp = render(
+        request,
+        "staff/login.html",
+        {"next_url": next_url, "username": username, "csrf_token": token},
+        status_code=status_code or (401 if error else 200),
+        flashes=[("error", error)] if error else (),
+    )
+    # No session yet: the form's token is a double-submit cookie, not a session token.
+    resp.set_cookie(
+        auth.LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/staff/",
+    )
+    return resp
+
+
+@router.get("/login", name="staff_login", response_class=HTMLResponse)
+def staff_login(request: Request, next: str | None = None) -> HTMLResponse:
+    """登录: the sign-in form."""
+    return _login_page(request, next_url=safe_next(next) or "")
+
+
+@router.post("/login", name="staff_login_submit")
+def staff_login_submit(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    username: FormStr = "",
+    password: FormStr = "",
+    csrf_token: FormStr = "",
+    next: FormStr = "",
+) -> Response:
+    """Check the password and set the signed session cookie."""
+    next_url = safe_next(next) or ""
+    if not auth.check_double_submit(request.cookies.get(auth.LOGIN_CSRF_COOKIE), csrf_token):
+        return _login_page(
+            request,
+            next_url=next_url,
+            username=username,
+            error="表单已过期,请重新登录。",
+            status_code=403,
+        )
+    username = username.strip()[:64]
+    throttle = getattr(request.app.state, "login_throttle", None)
+    if throttle is not None:
+        try:
+            throttle.check(username)
+        except ServiceError:  # TooManyAttempts: shared with the API login
+            return _login_page(
+                request,
+                next_url=next_url,
+                username=username,
+                error="登录失败次数过多,请稍后再试。",
+                status_code=429,
+            )
+    user = crud.verify_login(db, username=username, password=password)
+    if throttle is not None:
+        throttle.record(username, user is not None)
+    if user is None:
+        log.info("failed staff login for %r", username)
+        return _login_page(
+            request, next_url=next_url, username=username, error="用户名或密码错误。"
+        )
+    cookie = auth.make_session_cookie(
+        settings.secret_key, user_id=user.id, password_hash=user.password_hash
+    )
+    db.add(AuditLog(user_id=user.id, action="login", entity="user", entity_id=str(user.id)))
+    db.commit()
+    target = next_url or request.url_for("staff_campaigns").path
+    redirect = RedirectResponse(target, status_code=303)
+    redirect.set_cookie(
+        auth.SESSION_COOKIE,
+        cookie,
+        max_age=auth.SESSION_TTL_S,
+        httponly=True,
+        samesite="lax",
+        secure=settings.environment == "prod",
+        path="/",
+    )
+    redirect.delete_cookie(auth.LOGIN_CSRF_COOKIE, path="/staff/")
+    return redirect
+
+
+@router.post("/logout", name="staff_logout")
+def staff_logout(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    csrf_token: FormStr = "",
+) -> Response:
+    """退出登录: drop the session cookie (CSRF-checked so other sites cannot log you out)."""
+    try:
+        principal = page_principal(request, db, settings)
+    except NotAuthenticated:
+        principal = None
+    if principal is not None and not csrf_ok(principal, settings, csrf_token):
+        return error_page(request, 403, "请求无效", "表单已过期,请刷新页面后重试。")
+    resp = RedirectResponse(request.url_for("staff_login").path, status_code=303)
+    resp.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return resp
+
+
+@router.get("", include_in_schema=False)
+@router.get("/", name="staff_home")
+def staff_home(request: Request) -> RedirectResponse:
+    """``/staff`` → the campaign list."""
+    return RedirectResponse(request.url_for("staff_campaigns").path, status_code=303)
