@@ -177,6 +177,9 @@ MATRIX: dict[str, Case] = {
     "POST /api/v1/users/{user_id}/revoke": Case(
         lambda w: f"/api/v1/users/{w.user_ids['ent_b']}/revoke", admin_only(200)
     ),
+    "POST /api/v1/users/{user_id}/sessions/revoke": Case(
+        lambda w: f"/api/v1/users/{w.user_ids['ent_b']}/sessions/revoke", admin_only(200)
+    ),
     # --- staff pages (owned by service/web/; authorization checked here as well) ---
     "GET /staff/static/{name}": Case("/staff/static/staff.css", everyone(200, anon=200)),
     "GET /staff/login": Case("/staff/login", everyone(200, anon=200)),
