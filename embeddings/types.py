@@ -30,7 +30,7 @@ class DocRecord(NamedTuple):
 
 
 class BuildSummary(NamedTuple):
-    """What a :func:`embeddings.store.build` run did.
+    """What a :func:`embeddings.builder.build` run did.
 
     Counts are documents summed over all collections; ``encoded_chunks`` counts chunks that
     were actually sent to the encoder (not found in the cache or the previous build).

@@ -224,6 +224,22 @@ def _lookup(values: Mapping[str, float] | None, ids: Sequence[str], name: str) -
     return [float(values[i]) for i in ids]
 
 
+def _caller_reasons(
+    bids: Sequence[BidInfo], eligibility: Eligibility | None
+) -> list[tuple[str, ...]]:
+    """The caller's reason codes per bid (deduplicated, in order); empty = eligible."""
+    out: list[tuple[str, ...]] = []
+    for b in bids:
+        if eligibility is None:
+            codes: Iterable[str] = ()
+        elif callable(eligibility):
+            codes = eligibility(b)
+        else:
+            codes = eligibility.get(b.id, ())
+        out.append(tuple(dict.fromkeys(str(c) for c in codes)))
+    return out
+
+
 def rank_bids(
     bids: Sequence[BidInfo],
     *,
@@ -258,15 +274,7 @@ def rank_bids(
     ids = [b.id for b in bids]
     if len(set(ids)) != len(ids):
         raise InvalidParameter("duplicate bid ids")
-    caller: list[tuple[str, ...]] = []
-    for b in bids:
-        if eligibility is None:
-            codes: Iterable[str] = ()
-        elif callable(eligibility):
-            codes = eligibility(b)
-        else:
-            codes = eligibility.get(b.id, ())
-        caller.append(tuple(dict.fromkeys(str(c) for c in codes)))
+    caller = _caller_reasons(bids, eligibility)
     res = score_matrix(
         [b.price for b in bids],
         _lookup(affinity, ids, "affinity"),

@@ -121,31 +121,11 @@ def suggest_consortia(
         ``teams`` is empty when no team beats the best single respondent by ``min_gain``.
     """
     s = np.asarray(similarity, dtype=np.float64)
-    if s.ndim != 2 or s.shape[1] != len(org_ids):
-        raise InvalidParameter(
-            f"similarity must have shape (n_aspects, {len(org_ids)}); got {s.shape}"
-        )
-    if not np.isfinite(s).all():
-        raise InvalidParameter("similarity must be finite")
+    _check_options(s, len(org_ids), max_partners, min_gain, top_n, per_aspect, n_suggestions)
     n_a, n_o = s.shape
-    if not (isinstance(max_partners, int) and 0 <= max_partners <= 3):
-        raise InvalidParameter(f"max_partners must be an int in 0..3; got {max_partners!r}")
-    if not (np.isfinite(min_gain) and min_gain >= 0):
-        raise InvalidParameter(f"min_gain must be >= 0; got {min_gain!r}")
-    for name, v in (("top_n", top_n), ("per_aspect", per_aspect), ("n_suggestions", n_suggestions)):
-        if not isinstance(v, int) or v < 0:
-            raise InvalidParameter(f"{name} must be an int >= 0; got {v!r}")
     ok = _mask(eligible, n_o, "eligible")
     lead = _mask(lead_allowed, n_o, "lead_allowed") & ok
-    if aspect_weights is None:
-        w = np.full(n_a, 1.0 / max(n_a, 1))
-    else:
-        w = np.asarray(aspect_weights, dtype=np.float64).ravel()
-        if w.shape != (n_a,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-            raise InvalidParameter(
-                "aspect_weights must be n_aspects non-negative numbers, not all 0"
-            )
-        w = w / w.sum()
+    w = _aspect_weights(aspect_weights, n_a)
     labels = (
         list(aspect_labels) if aspect_labels is not None else [f"aspect {a}" for a in range(n_a)]
     )
@@ -156,40 +136,77 @@ def suggest_consortia(
 
     sp = np.clip(s, 0.0, None)
     single = w @ sp  # (n_orgs,)
+    pool_ix = _pool(sp, single, ok, lead, top_n, per_aspect)
+    leads = np.flatnonzero(lead)
+    best_lead = int(leads[np.argmax(single[leads])])
+    best_single_cov = float(single[best_lead])
+    found = _search(sp, w, lead, pool_ix, max_partners, best_single_cov + min_gain, min_gain)
+    ctx = _TeamContext(s, sp, w, single, lead, org_ids, labels, best_single_cov)
+    teams = tuple(ctx.team(m) for _, m in found[:n_suggestions])
+    return ConsortiumResult(teams, ctx.team((best_lead,)))
+
+
+def _check_options(
+    s: NDArray[np.float64],
+    n_orgs: int,
+    max_partners: int,
+    min_gain: float,
+    top_n: int,
+    per_aspect: int,
+    n_suggestions: int,
+) -> None:
+    if s.ndim != 2 or s.shape[1] != n_orgs:
+        raise InvalidParameter(f"similarity must have shape (n_aspects, {n_orgs}); got {s.shape}")
+    if not np.isfinite(s).all():
+        raise InvalidParameter("similarity must be finite")
+    if not (isinstance(max_partners, int) and 0 <= max_partners <= 3):
+        raise InvalidParameter(f"max_partners must be an int in 0..3; got {max_partners!r}")
+    if not (np.isfinite(min_gain) and min_gain >= 0):
+        raise InvalidParameter(f"min_gain must be >= 0; got {min_gain!r}")
+    for name, v in (("top_n", top_n), ("per_aspect", per_aspect), ("n_suggestions", n_suggestions)):
+        if not isinstance(v, int) or v < 0:
+            raise InvalidParameter(f"{name} must be an int >= 0; got {v!r}")
+
+
+def _aspect_weights(aspect_weights: ArrayLike | None, n_a: int) -> NDArray[np.float64]:
+    if aspect_weights is None:
+        return np.full(n_a, 1.0 / max(n_a, 1))
+    w = np.asarray(aspect_weights, dtype=np.float64).ravel()
+    if w.shape != (n_a,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise InvalidParameter("aspect_weights must be n_aspects non-negative numbers, not all 0")
+    return np.asarray(w / w.sum(), dtype=np.float64)
+
+
+def _pool(
+    sp: NDArray[np.float64],
+    single: NDArray[np.float64],
+    ok: NDArray[np.bool_],
+    lead: NDArray[np.bool_],
+    top_n: int,
+    per_aspect: int,
+) -> NDArray[np.int64]:
+    """Candidate members: the best ``top_n`` alone and as leads, plus the best per aspect."""
     cand = np.flatnonzero(ok)
     pool = set(cand[np.argsort(-single[cand], kind="stable")][:top_n].tolist())
     leads = np.flatnonzero(lead)
     pool |= set(leads[np.argsort(-single[leads], kind="stable")][: max(1, top_n)].tolist())
     if per_aspect:
-        for a in range(n_a):
+        for a in range(sp.shape[0]):
             pool |= set(cand[np.argsort(-sp[a, cand], kind="stable")][:per_aspect].tolist())
-    pool_ix = np.array(sorted(pool), dtype=np.int64)
+    return np.array(sorted(pool), dtype=np.int64)
 
-    best_lead = int(leads[np.argmax(single[leads])])
-    best_single_cov = float(single[best_lead])
 
-    def team(members: tuple[int, ...]) -> Team:
-        mem = np.array(members)
-        cov = float(w @ sp[:, mem].max(axis=1))
-        ld = max((m for m in members if lead[m]), key=lambda m: (single[m], -m))
-        partners = tuple(m for m in members if m != ld)
-        marginal = tuple(
-            cov - float(w @ sp[:, [x for x in members if x != p]].max(axis=1)) for p in partners
-        )
-        best = mem[np.argmax(sp[:, mem], axis=1)]
-        covers = tuple(
-            AspectCover(a, labels[a], org_ids[int(best[a])], float(s[a, best[a]]))
-            for a in range(n_a)
-        )
-        return Team(
-            lead=org_ids[ld],
-            partners=tuple(org_ids[p] for p in partners),
-            coverage=cov,
-            gain=cov - best_single_cov,
-            marginal=marginal,
-            covers=covers,
-        )
-
+def _search(
+    sp: NDArray[np.float64],
+    w: NDArray[np.float64],
+    lead: NDArray[np.bool_],
+    pool_ix: NDArray[np.int64],
+    max_partners: int,
+    threshold: float,
+    min_gain: float,
+) -> list[tuple[float, tuple[int, ...]]]:
+    """Teams of 2 .. max_partners + 1 from the pool covering at least ``threshold``, in which
+    every member adds ``min_gain``; best coverage first, then smaller, then by rows."""
     found: list[tuple[float, tuple[int, ...]]] = []
     for size in range(2, max_partners + 2):
         combos = np.array(list(combinations(pool_ix.tolist(), size)), dtype=np.int64)
@@ -198,7 +215,7 @@ def suggest_consortia(
         combos = combos[lead[combos].any(axis=1)]
         # coverage of every combo at once: (n_combos,)
         cov = np.einsum("a,ca->c", w, sp[:, combos].max(axis=2).T)
-        good = cov >= best_single_cov + min_gain - 1e-12
+        good = cov >= threshold - 1e-12
         for c, v in zip(combos[good], cov[good], strict=True):
             members = tuple(int(x) for x in c)
             # every member must add min_gain: removing it loses at least that much
@@ -206,5 +223,41 @@ def suggest_consortia(
             if all(v - d >= min_gain - 1e-12 for d in drop):
                 found.append((float(v), members))
     found.sort(key=lambda t: (-t[0], len(t[1]), t[1]))
-    teams = tuple(team(m) for _, m in found[:n_suggestions])
-    return ConsortiumResult(teams, team((best_lead,)))
+    return found
+
+
+@dataclass(frozen=True)
+class _TeamContext:
+    """What describing a team needs: raw and clipped similarity, weights, single coverage."""
+
+    s: NDArray[np.float64]
+    sp: NDArray[np.float64]
+    w: NDArray[np.float64]
+    single: NDArray[np.float64]
+    lead: NDArray[np.bool_]
+    org_ids: Sequence[str]
+    labels: list[str]
+    best_single_cov: float
+
+    def team(self, members: tuple[int, ...]) -> Team:
+        sp, w = self.sp, self.w
+        mem = np.array(members)
+        cov = float(w @ sp[:, mem].max(axis=1))
+        ld = max((m for m in members if self.lead[m]), key=lambda m: (self.single[m], -m))
+        partners = tuple(m for m in members if m != ld)
+        marginal = tuple(
+            cov - float(w @ sp[:, [x for x in members if x != p]].max(axis=1)) for p in partners
+        )
+        best = mem[np.argmax(sp[:, mem], axis=1)]
+        covers = tuple(
+            AspectCover(a, self.labels[a], self.org_ids[int(best[a])], float(self.s[a, best[a]]))
+            for a in range(sp.shape[0])
+        )
+        return Team(
+            lead=self.org_ids[ld],
+            partners=tuple(self.org_ids[p] for p in partners),
+            coverage=cov,
+            gain=cov - self.best_single_cov,
+            marginal=marginal,
+            covers=covers,
+        )

@@ -59,9 +59,10 @@ class DenseSearcher(Protocol):
 
 @runtime_checkable
 class LexicalSearcher(Protocol):
-    """Lexical (BM25) candidate source over the same documents."""
+    """Lexical (BM25) candidate source over the same documents, indexed with the tokens of
+    :func:`matcher.textutil.tokenize`; queries arrive tokenized the same way."""
 
-    def search_text(self, queries: Sequence[str], k: int) -> Sequence[Hits]: ...
+    def search_tokens(self, queries: Sequence[Sequence[str]], k: int) -> Sequence[Hits]: ...
 
 
 class Candidate(NamedTuple):

@@ -1,15 +1,21 @@
-"""Sentence spans, keyword tokens and overlap helpers for features and explanations.
+"""The tokenizer, sentence spans, keyword tokens and overlap helpers.
 
-Everything here returns *spans* or substrings of the input so that explanation snippets are
-verbatim text of the documents. Tokenisation uses jieba when it is installed (a guarded
-import, as bm25s does for its optional stemmers) and falls back to CJK character bigrams plus
-ASCII words otherwise.
+:func:`tokenize` is the project's one tokenizer (jieba, lower-cased, content tokens only, BM25
+stopwords removed): the index build receives it as a callable for the BM25 documents
+(``embeddings.build(..., tokenizer=tokenize, tokenizer_id=TOKENIZER_ID)``) and
+:class:`matcher.retrieval.HybridRetriever` tokenizes BM25 queries with it. The keyword
+tokens of features and explanations (:func:`tokens`) are the same segmentation, filtered for
+display (at least 2 characters, boilerplate words removed).
+
+Everything else returns *spans* or substrings of the input so that explanation snippets are
+verbatim text of the documents.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -22,8 +28,19 @@ logger = logging.getLogger(__name__)
 # Sentence terminators (kept with the sentence). Semicolons and newlines also end a clause:
 # needs are often written as lists.
 _SENTENCE_END = re.compile(r"[。！？!?；;\n]+|\.(?=\s)")
-_ASCII_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-\+\.]*[A-Za-z0-9]|[A-Za-z]{2,}|\d+(?:\.\d+)?")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+#: Identifies :func:`tokenize`'s output: index builds record it and the token cache is keyed
+#: by it. Bump when :func:`tokenize` changes.
+TOKENIZER_ID = "jieba-v1"
+
+# Function words that carry no topical signal in technical Chinese text (BM25).
+BM25_STOPWORDS: frozenset[str] = frozenset(
+    "的 了 和 与 及 或 等 在 是 对 于 为 以 将 把 被 从 由 其 之 并 而 也 就 都 又 该 此 这 那 "
+    "一个 一种 一些 我们 本 可 可以 能 能够 进行 通过 具有 以及 并且 其中 所 有 中 上 下 "
+    "基于 用于 采用 利用 研究 方法 提出 表明 结果".split()
+    # English stopwords that jieba keeps as tokens in mixed text.
+    + "a an the of and or in on for to with by from is are was were be as at this that".split()
+)
 
 # Function words and boilerplate of need/capability texts: they would make every pair share
 # "keywords" (需要, 技术, 企业 ...).
@@ -78,45 +95,53 @@ def sentences(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _jieba_cut():  # type: ignore[no-untyped-def]
-    try:
-        import jieba
-    except ImportError:  # optional: fall back to bigrams
-        logger.info("jieba not installed: keyword tokens fall back to character bigrams")
-        return None
+def _jieba() -> Any:
+    import jieba
+
     jieba.setLogLevel(logging.WARNING)
-    return jieba.lcut
+    jieba.initialize()
+    return jieba
 
 
-def _fallback_tokens(text: str) -> list[str]:
-    out = [m.group(0) for m in _ASCII_WORD.finditer(text)]
-    run: list[str] = []
-    for ch in text + " ":
-        if _CJK.match(ch):
-            run.append(ch)
-            continue
-        out.extend(run[i] + run[i + 1] for i in range(len(run) - 1))
-        run = []
+def _is_content(token: str) -> bool:
+    return any(unicodedata.category(c)[0] in "LN" for c in token)
+
+
+def _segment(text: str) -> list[str]:
+    """jieba words of the lower-cased text, stripped, without whitespace/punctuation words."""
+    out = []
+    for w in _jieba().lcut(text.lower()):
+        w = w.strip()
+        if w and _is_content(w):
+            out.append(w)
     return out
+
+
+def tokenize(text: str) -> list[str]:
+    """Tokens of ``text`` for BM25 (documents and queries).
+
+    Parameters
+    ----------
+    text : str
+        Mixed Chinese/English text.
+
+    Returns
+    -------
+    list of str
+        jieba tokens, lowercased, without whitespace/punctuation tokens or
+        :data:`BM25_STOPWORDS`, in text order.
+    """
+    return [w for w in _segment(text) if w not in BM25_STOPWORDS]
 
 
 @lru_cache(maxsize=65536)
 def _tokens_cached(text: str) -> tuple[str, ...]:
-    cut = _jieba_cut()
-    raw = cut(text) if cut is not None else _fallback_tokens(text)
-    out: list[str] = []
-    for tok in raw:
-        tok = tok.strip().lower()
-        if len(tok) < 2 or tok in STOPWORDS:
-            continue
-        if not (_CJK.search(tok) or any(c.isalnum() for c in tok)):
-            continue
-        out.append(tok)
-    return tuple(out)
+    return tuple(w for w in _segment(text) if len(w) >= 2 and w not in STOPWORDS)
 
 
 def tokens(text: str) -> tuple[str, ...]:
-    """Content tokens of ``text``: lower-cased, at least 2 characters, stopwords removed.
+    """Keyword tokens of ``text``: the :func:`tokenize` segmentation, at least 2 characters,
+    :data:`STOPWORDS` removed.
 
     Every token is a substring of ``text.lower()``.
     """

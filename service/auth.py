@@ -18,8 +18,11 @@ Design
   ``HMAC(secret, "csrf:" + sid)`` (:func:`csrf_token`, :func:`check_csrf`). Before login
   (no session yet) the login form uses double-submit tokens (:func:`new_login_csrf`,
   :func:`check_double_submit`).
-* **Roles**: ``enterprise`` (bound to one organisation), ``staff``, ``admin`` (a superset of
-  staff). :func:`role_allows` is the single source of truth.
+* **Roles**: ``enterprise`` (bound to one enterprise organisation), ``institute`` (bound to
+  one university, institute or company that answers needs and bounties), ``staff``, ``admin``
+  (a superset of staff). :func:`role_allows` is the single source of truth. Users of the two
+  organisation roles (:data:`ORG_ROLES`) are created by staff; a password handed out by staff
+  must be changed at the first page login (``Principal.must_change_password``).
 """
 
 from __future__ import annotations
@@ -35,9 +38,15 @@ from typing import Literal
 
 from starlette.responses import Response
 
-Role = Literal["enterprise", "staff", "admin"]
-ROLES: tuple[Role, ...] = ("enterprise", "staff", "admin")
+Role = Literal["enterprise", "institute", "staff", "admin"]
+ROLES: tuple[Role, ...] = ("enterprise", "institute", "staff", "admin")
 STAFF_ROLES: tuple[Role, ...] = ("staff", "admin")
+ORG_ROLES: tuple[Role, ...] = ("enterprise", "institute")  # bound to one organisation
+# Organisation kinds an account of each organisation role may be bound to.
+ORG_KINDS_OF_ROLE: dict[str, tuple[str, ...]] = {
+    "enterprise": ("enterprise",),
+    "institute": ("university", "institute", "company", "other"),
+}
 
 KEY_PREFIX = "dj"
 PREFIX_LEN = 8
@@ -66,8 +75,9 @@ def role_allows(role: str, allowed: tuple[str, ...] | list[str] | set[str]) -> b
 class Principal:
     """The authenticated caller of a request.
 
-    org_id / org_external_id are set for enterprise users (the organisation the key is bound
-    to); via says how the caller authenticated (session callers must pass CSRF checks).
+    org_id / org_external_id are set for enterprise and institute users (the organisation the
+    account is bound to); via says how the caller authenticated (session callers must pass
+    CSRF checks); must_change_password is set until a staff-issued password is replaced.
     """
 
     user_id: int
@@ -77,6 +87,7 @@ class Principal:
     org_external_id: str | None = None
     via: Literal["api_key", "session"] = "api_key"
     session_id: str | None = None
+    must_change_password: bool = False
 
     @property
     def is_staff(self) -> bool:
@@ -86,6 +97,14 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_enterprise(self) -> bool:
+        return self.role == "enterprise"
+
+    @property
+    def is_institute(self) -> bool:
+        return self.role == "institute"
 
 
 # --- API keys ---------------------------------------------------------------------------

@@ -15,14 +15,13 @@ A resource an enterprise may not see answers 404 (not 403), so ids do not leak e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service import auth
-from service.errors import Conflict, InvalidRequest, NotFound, VersionConflict
+from service.errors import Conflict, InvalidRequest, NotFound
 from service.models import (
     ApiKey,
     AuditLog,
@@ -339,68 +338,6 @@ def get_shortlist_item(session: Session, *, item_id: int) -> ShortlistItem:
     return item
 
 
-def decide(
-    session: Session,
-    *,
-    user: auth.Principal,
-    item_id: int,
-    action: str,
-    version: int,
-    note: str | None = None,
-) -> ShortlistItem:
-    """Apply a staff decision with optimistic locking.
-
-    The UPDATE is conditional on ``version`` in SQL (compare-and-set), so of two staff members
-    quoting the same version exactly one succeeds; the other gets VersionConflict (409).
-    """
-    item = get_shortlist_item(session, item_id=item_id)
-    if item.version != version:
-        raise VersionConflict(
-            f"shortlist item {item_id} is at version {item.version}, not {version}; reload it"
-        )
-    if item.locked and action in ("approve", "reject"):
-        raise Conflict(f"shortlist item {item_id} is locked", code="locked")
-    values: dict[str, Any] = {
-        "version": ShortlistItem.version + 1,
-        "decided_by": user.user_id,
-        "decided_at": datetime.now(UTC),
-        "updated_at": datetime.now(UTC),
-    }
-    if action == "approve":
-        values["status"] = "approved"
-    elif action == "reject":
-        values["status"] = "rejected"
-    elif action == "lock":
-        values["locked"] = True
-    elif action == "unlock":
-        values["locked"] = False
-    elif action == "note":
-        if note is None:
-            raise InvalidRequest("action 'note' needs a note")
-    if note is not None:
-        values["note"] = note
-    result = session.execute(
-        update(ShortlistItem)
-        .where(ShortlistItem.id == item_id, ShortlistItem.version == version)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise VersionConflict(f"shortlist item {item_id} was changed concurrently; reload it")
-    audit(
-        session,
-        user=user,
-        action=f"shortlist.{action}",
-        entity="shortlist_item",
-        entity_id=item_id,
-        detail={"from_version": version, "note": note} if note else {"from_version": version},
-    )
-    session.commit()
-    session.refresh(item)
-    return item
-
-
 # --- users --------------------------------------------------------------------------------
 
 
@@ -412,22 +349,36 @@ def create_user(
     org_external_id: str | None = None,
     password: str | None = None,
     with_api_key: bool = True,
+    must_change_password: bool = False,
 ) -> tuple[User, str | None]:
-    """Create a user (and an API key, returned in clear once). Enterprise users need an org."""
+    """Create a user (and an API key, returned in clear once).
+
+    Enterprise and institute users must be bound to an organisation of a fitting kind
+    (``auth.ORG_KINDS_OF_ROLE``); ``must_change_password`` makes the first page login ask for
+    a new password (set it when staff hand out the initial one).
+    """
     if role not in auth.ROLES:
         raise InvalidRequest(f"role must be one of {', '.join(auth.ROLES)}")
-    if role == "enterprise" and not org_external_id:
-        raise InvalidRequest("enterprise users must be bound to an organisation (org)")
+    if role in auth.ORG_ROLES and not org_external_id:
+        raise InvalidRequest(f"{role} users must be bound to an organisation (org)")
     if session.scalar(select(User.id).where(User.username == username)):
         raise Conflict(f"user {username!r} exists", code="duplicate")
     org_id = None
     if org_external_id:
-        org_id = org_by_external_id(session, external_id=org_external_id).id
+        org = org_by_external_id(session, external_id=org_external_id)
+        kinds = auth.ORG_KINDS_OF_ROLE.get(role)
+        if kinds is not None and org.kind not in kinds:
+            raise InvalidRequest(
+                f"a {role} user cannot be bound to organisation {org_external_id!r} "
+                f"of kind {org.kind!r} (allowed: {', '.join(kinds)})"
+            )
+        org_id = org.id
     user = User(
         username=username,
         role=role,
         org_id=org_id,
         password_hash=auth.hash_password(password) if password else None,
+        must_change_password=bool(must_change_password and password),
     )
     session.add(user)
     session.flush()
@@ -514,6 +465,8 @@ def verify_login(session: Session, *, username: str, password: str) -> User | No
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 
-def set_password(session: Session, *, user: User, password: str) -> None:
-    """Set a user's password (ends their existing sessions)."""
+def set_password(session: Session, *, user: User, password: str, must_change: bool = False) -> None:
+    """Set a user's password (ends their existing sessions); ``must_change`` when staff set it
+    for someone else, so their next page login asks for a new one."""
     user.password_hash = auth.hash_password(password)
+    user.must_change_password = must_change

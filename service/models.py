@@ -1,5 +1,9 @@
-"""Relational model: organisations, needs, capabilities, bounties, bids, and the staff-side
-tables (users, API keys, campaigns, shortlists, decisions, audit log).
+"""Relational model: organisations, needs, capabilities, bounties, bids, the staff-side
+tables (users, API keys, campaigns, shortlists, decisions, audit log) and the portal's
+introductions (对接申请) and in-app messages (站内信).
+
+A need carries a vetting state (``review_status``): a need created or edited by its enterprise
+is ``pending`` (待审核) until staff approve it; only ``approved`` needs take part in matching.
 
 Every content record carries created/updated timestamps and ``content_hash``: a SHA-256 of
 its text fields, kept current by a ``before_flush`` hook, which the re-index job compares with
@@ -94,7 +98,13 @@ class Need(Base, Hashed):
     budget: Mapped[float | None] = mapped_column(Float, nullable=True)  # 万元
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open|matched|closed
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|matched|closed|withdrawn
+    # Vetting (审核): pending|approved|returned. Imported and staff-entered needs are approved;
+    # a need entered or edited by its enterprise waits as pending for staff.
+    review_status: Mapped[str] = mapped_column(String(16), default="approved", index=True)
+    review_reason: Mapped[str] = mapped_column(Text, default="")  # why staff returned it
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     org: Mapped[Organisation] = relationship()
 
@@ -179,10 +189,12 @@ class User(Base, Timestamped):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(16))  # enterprise|staff|admin
+    role: Mapped[str] = mapped_column(String(16))  # enterprise|institute|staff|admin
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when staff hand out an initial password: the next page login must change it.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
     org: Mapped[Organisation | None] = relationship()
 
@@ -292,6 +304,58 @@ class AuditLog(Base):
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Introduction(Base, Timestamped):
+    """对接申请: an enterprise asks to be introduced to an institute about one of its needs.
+
+    ``status``: submitted (已提交) → forwarded (已转交, by staff) → negotiating (洽谈中, the
+    institute accepted) → signed (已签约) | failed (未达成, with ``outcome_reason``). The
+    outcome is a training label for the ranker (signed = positive, failed = negative).
+    """
+
+    __tablename__ = "introductions"
+    __table_args__ = (Index("ix_introductions_need_institute", "need_id", "institute_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("needs.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    institute_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")  # the enterprise's request
+    status: Mapped[str] = mapped_column(String(16), default="submitted", index=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)  # rank score when asked
+    staff_note: Mapped[str] = mapped_column(Text, default="")  # staff's note when forwarding
+    answer: Mapped[str] = mapped_column(Text, default="")  # the institute's reply
+    outcome_reason: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    forwarded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    outcome_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    forwarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    need: Mapped[Need] = relationship()
+    enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
+    institute: Mapped[Organisation] = relationship(foreign_keys=[institute_id])
+
+
+class Message(Base):
+    """站内信: one in-app message to one user; ``read_at`` is null while unread."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_user_read", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # e.g. need.approved, intro.forwarded
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str | None] = mapped_column(String(300), nullable=True)  # a page path
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @event.listens_for(Session, "before_flush")

@@ -346,7 +346,7 @@ class ShortlistItemPublic(_Out):
 class DecisionRequest(BaseModel):
     """A staff decision; ``version`` must equal the item's current version (else 409)."""
 
-    action: Literal["approve", "reject", "lock", "unlock", "note"]
+    action: Literal["approve", "reject", "reset", "lock", "unlock", "note"]
     version: int = Field(ge=1, le=2**31)
     note: str | None = Field(default=None, max_length=2_000)
 
@@ -377,7 +377,7 @@ class ReindexAccepted(BaseModel):
 
 class UserCreate(BaseModel):
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$")
-    role: Literal["enterprise", "staff", "admin"]
+    role: Literal["enterprise", "institute", "staff", "admin"]
     org_external_id: str | None = Field(default=None, max_length=64)
     password: str | None = Field(default=None, min_length=8, max_length=256)
     with_api_key: bool = True
@@ -390,6 +390,7 @@ class UserPublic(_Out):
     org_external_id: str | None = None
     active: bool
     has_password: bool = False
+    must_change_password: bool = False
     api_keys: list[str] = Field(default_factory=list, description="prefixes of active keys")
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from matcher.encoding import cap_key, need_key
-from matcher.encoding import external_of as external_of  # service.web reads it from here
 from matcher.types import BidInfo, BountyInfo, Document, OrgInfo
 from service import models as m
 
@@ -33,7 +32,8 @@ def need_document(n: m.Need, org_ext: str) -> Document:
         text=n.description or "",
         field=n.field,
         keywords=tuple(n.keywords or ()),
-        active=n.status not in CLOSED_NEED_STATUSES,
+        # A need takes part in matching once staff have approved it (vetting, 审核).
+        active=n.status not in CLOSED_NEED_STATUSES and n.review_status == "approved",
         confidential=bool(n.confidential),
     )
 

@@ -76,6 +76,33 @@ class PairingEncoder:
             kept.append(n)
         return out, kept
 
+    def _candidates(
+        self, candidates: Candidates, unknown: Literal["raise", "skip"]
+    ) -> tuple[list[int], list[int], list[float]]:
+        if isinstance(candidates, Mapping):
+            triples: Iterable[tuple[str, str, float]] = (
+                (e, i, s) for e, lst in candidates.items() for i, s in lst
+            )
+        else:
+            triples = candidates
+        rows: list[int] = []
+        cols: list[int] = []
+        scores: list[float] = []
+        skipped = 0
+        for e, i, s in triples:
+            r, c = self._e.get(e), self._i.get(i)
+            if r is None or c is None:
+                if unknown == "raise":
+                    raise UnknownEntity(f"candidate ({e!r}, {i!r}) has an unknown id")
+                skipped += 1
+                continue
+            rows.append(r)
+            cols.append(c)
+            scores.append(float(s))
+        if skipped:
+            logger.info("skipped %d candidates with unknown ids", skipped)
+        return rows, cols, scores
+
     def encode(
         self,
         candidates: Candidates,
@@ -112,28 +139,7 @@ class PairingEncoder:
         """
         if unknown not in ("raise", "skip"):
             raise InvalidParameter(f"unknown must be 'raise' or 'skip'; got {unknown!r}")
-        if isinstance(candidates, Mapping):
-            triples: Iterable[tuple[str, str, float]] = (
-                (e, i, s) for e, lst in candidates.items() for i, s in lst
-            )
-        else:
-            triples = candidates
-        rows: list[int] = []
-        cols: list[int] = []
-        scores: list[float] = []
-        skipped = 0
-        for e, i, s in triples:
-            r, c = self._e.get(e), self._i.get(i)
-            if r is None or c is None:
-                if unknown == "raise":
-                    raise UnknownEntity(f"candidate ({e!r}, {i!r}) has an unknown id")
-                skipped += 1
-                continue
-            rows.append(r)
-            cols.append(c)
-            scores.append(float(s))
-        if skipped:
-            logger.info("skipped %d candidates with unknown ids", skipped)
+        rows, cols, scores = self._candidates(candidates, unknown)
         k_vec = np.full(len(self._e), int(k), np.int64)
         for e, v in (k_overrides or {}).items():
             k_vec[self._row(e)] = int(v)

@@ -59,6 +59,35 @@ def _source_arcs(prep: Prepared) -> tuple[NDArray[np.int64], NDArray[np.int64], 
     return first, rest, active
 
 
+def _edge_costs(
+    weights: FloatArray | None, idx: NDArray[np.int64], units: int
+) -> tuple[NDArray[np.int64], float]:
+    """Integer arc costs of the chosen edges (best weight costs 0) and the scale used."""
+    edge_cost = np.zeros(len(idx), np.int64)
+    if weights is None:
+        return edge_cost, 0.0
+    w = weights[idx]
+    w_max, span = float(w.max()), float(w.max() - w.min())
+    if span <= 0:
+        return edge_cost, 0.0
+    scale = units / span
+    return np.rint((w_max - w) * scale).astype(np.int64), scale
+
+
+def _tiered_source_arcs(
+    first: NDArray[np.int64], rest: NDArray[np.int64], active: NDArray[np.int64], tier_cost: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Source arcs (heads, capacities, costs): a free first unit, the rest at ``tier_cost``."""
+    has_first = active[first[active] > 0]
+    has_rest = active[rest[active] > 0]
+    heads = np.concatenate([has_first, has_rest])
+    caps = np.concatenate([np.ones(len(has_first), np.int64), rest[has_rest]])
+    costs = np.concatenate(
+        [np.zeros(len(has_first), np.int64), np.full(len(has_rest), tier_cost, np.int64)]
+    )
+    return heads, caps, costs
+
+
 def solve_flow(
     prep: Prepared,
     edges: BoolArray,
@@ -101,29 +130,16 @@ def solve_flow(
     # the tier cost must exceed the affinity cost such a cycle can change (see module doc).
     cycle = int(min(len(active), int((prep.cap_free > 0).sum()), len(idx)))
 
-    scale = 0.0
-    edge_cost = np.zeros(len(idx), np.int64)
-    if weights is not None:
-        w = weights[idx]
-        w_max, span = float(w.max()), float(w.max() - w.min())
-        units = int(cost_units)
-        if tiered:
-            units = min(units, (arc_limit - 1) // max(cycle, 1) - 1)
-        units = max(1, min(units, arc_limit))
-        if span > 0:
-            scale = units / span
-            edge_cost = np.rint((w_max - w) * scale).astype(np.int64)
+    units = int(cost_units)
+    if tiered:
+        units = min(units, (arc_limit - 1) // max(cycle, 1) - 1)
+    units = max(1, min(units, arc_limit))
+    edge_cost, scale = _edge_costs(weights, idx, units)
     tier_cost = int(edge_cost.max(initial=0)) * cycle + 1 if tiered else 0
 
     src, sink = n_e + n_i, n_e + n_i + 1
     if tiered:
-        has_first = active[first[active] > 0]
-        has_rest = active[rest[active] > 0]
-        src_heads = np.concatenate([has_first, has_rest])
-        src_caps = np.concatenate([np.ones(len(has_first), np.int64), rest[has_rest]])
-        src_costs = np.concatenate(
-            [np.zeros(len(has_first), np.int64), np.full(len(has_rest), tier_cost, np.int64)]
-        )
+        src_heads, src_caps, src_costs = _tiered_source_arcs(first, rest, active, tier_cost)
     else:
         src_heads, src_caps = active, prep.k_free[active]
         src_costs = np.zeros(len(active), np.int64)

@@ -154,15 +154,9 @@ def _check_range(p: IntArray, n_e: int, n_i: int, name: str) -> None:
         raise InvalidParameter(f"{name} has a pair outside the {n_e}x{n_i} matrix")
 
 
-def prepare(problem: PairingProblem) -> Prepared:
-    """Validate ``problem`` and derive the edge masks.
-
-    Raises
-    ------
-    InvalidParameter
-        On a shape, range, dtype or NaN error in the inputs.
-    """
-    n_e, n_i = int(problem.n_enterprises), int(problem.n_institutes)
+def _candidate_arrays(
+    problem: PairingProblem, n_e: int, n_i: int
+) -> tuple[IntArray, IntArray, FloatArray]:
     if n_e < 0 or n_i < 0:
         raise InvalidParameter("matrix shape must be non-negative")
     rows = np.asarray(problem.rows, dtype=np.int64).ravel()
@@ -175,6 +169,71 @@ def prepare(problem: PairingProblem) -> Prepared:
     if not np.isfinite(scores).all():
         raise InvalidParameter("scores must be finite")
     _check_range(np.stack([rows, cols], axis=1), n_e, n_i, "candidates")
+    return rows, cols, scores
+
+
+def _merge_edges(
+    rows: IntArray, cols: IntArray, scores: FloatArray, locked: IntArray, n_c: int
+) -> tuple[IntArray, FloatArray, BoolArray, IntArray]:
+    """Candidates and locks as one edge list (key ``row * n_c + col``), each row best first.
+
+    A duplicated candidate keeps its best score; a lock that is not a candidate enters with
+    score 0. Returns (keys, scores, is_candidate, lock keys). Only cheap sorts: a stable sort
+    of int keys (fast on row-sorted input), then a stable sort of the composite float
+    ``2 * row + normalised rank`` to put each row best first.
+    """
+    key = rows * n_c + cols
+    order = np.argsort(key, kind="stable")
+    key, scores = key[order], scores[order]
+    if len(key):
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        scores = np.maximum.reduceat(scores, starts)
+        key = key[starts]
+    lock_key = locked[:, 0] * n_c + locked[:, 1]
+    pos = np.searchsorted(key, lock_key)
+    found = np.zeros(len(lock_key), bool)
+    inside = pos < len(key)
+    found[inside] = key[pos[inside]] == lock_key[inside]
+    extra = lock_key[~found]
+    all_key = np.concatenate([key, extra])
+    all_score = np.concatenate([scores, np.zeros(len(extra))])
+    is_cand = np.concatenate([np.ones(len(key), bool), np.zeros(len(extra), bool)])
+    if len(all_key):
+        span = float(all_score.max() - all_score.min())
+        u = (all_score.max() - all_score) / span if span > 0 else np.zeros(len(all_key))
+        # u in [0, 1], so 2*row + u never crosses into the next row.
+        order = np.argsort(2.0 * (all_key // n_c) + u, kind="stable")
+        all_key, all_score, is_cand = all_key[order], all_score[order], is_cand[order]
+    return all_key, all_score, is_cand, lock_key
+
+
+def _exclusions(
+    all_key: IntArray, ex_key: IntArray, reasons_in: tuple[str, ...]
+) -> tuple[BoolArray, NDArray[np.object_]]:
+    """Which edges are excluded and why (several entries for one pair: codes joined)."""
+    reasons = np.full(len(all_key), "", dtype=object)
+    is_excluded = np.zeros(len(all_key), bool)
+    if len(ex_key):
+        by_key: dict[int, list[str]] = {}
+        for kk, r in zip(ex_key.tolist(), reasons_in, strict=True):
+            by_key.setdefault(kk, []).append(r)
+        uniq = np.fromiter(by_key.keys(), dtype=np.int64, count=len(by_key))
+        is_excluded = np.isin(all_key, uniq)
+        for p_ in np.flatnonzero(is_excluded).tolist():
+            reasons[p_] = ",".join(dict.fromkeys(by_key[int(all_key[p_])]))
+    return is_excluded, reasons
+
+
+def prepare(problem: PairingProblem) -> Prepared:
+    """Validate ``problem`` and derive the edge masks.
+
+    Raises
+    ------
+    InvalidParameter
+        On a shape, range, dtype or NaN error in the inputs.
+    """
+    n_e, n_i = int(problem.n_enterprises), int(problem.n_institutes)
+    rows, cols, scores = _candidate_arrays(problem, n_e, n_i)
     floor = float(problem.floor)
     if np.isnan(floor):
         raise InvalidParameter("floor must not be NaN")
@@ -199,49 +258,13 @@ def prepare(problem: PairingProblem) -> Prepared:
     if not reasons_in:
         reasons_in = ("INELIGIBLE",) * len(excluded)
 
-    # Merge candidates and locks into one edge list; keep the best score of a duplicate.
-    # Only cheap sorts: a stable sort of int keys (fast on row-sorted input), then a stable
-    # sort of the composite float ``2 * row + normalised rank`` to put each row best first.
     n_c = max(n_i, 1)
-    key = rows * n_c + cols
-    order = np.argsort(key, kind="stable")
-    key, scores = key[order], scores[order]
-    if len(key):
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        scores = np.maximum.reduceat(scores, starts)
-        key = key[starts]
-    lock_key = locked[:, 0] * n_c + locked[:, 1]
-    pos = np.searchsorted(key, lock_key)
-    found = np.zeros(len(lock_key), bool)
-    inside = pos < len(key)
-    found[inside] = key[pos[inside]] == lock_key[inside]
-    extra = lock_key[~found]
-    all_key = np.concatenate([key, extra])
-    all_score = np.concatenate([scores, np.zeros(len(extra))])
-    is_cand = np.concatenate([np.ones(len(key), bool), np.zeros(len(extra), bool)])
-    if len(all_key):
-        span = float(all_score.max() - all_score.min())
-        u = (all_score.max() - all_score) / span if span > 0 else np.zeros(len(all_key))
-        # u in [0, 1], so 2*row + u never crosses into the next row.
-        order = np.argsort(2.0 * (all_key // n_c) + u, kind="stable")
-        all_key, all_score, is_cand = all_key[order], all_score[order], is_cand[order]
+    all_key, all_score, is_cand, lock_key = _merge_edges(rows, cols, scores, locked, n_c)
     e_rows = all_key // n_c
     e_cols = all_key % n_c
 
-    m = len(all_key)
     is_forbidden = np.isin(all_key, forbidden[:, 0] * n_c + forbidden[:, 1])
-    ex_key = excluded[:, 0] * n_c + excluded[:, 1]
-    reasons = np.full(m, "", dtype=object)
-    is_excluded = np.zeros(m, bool)
-    if len(ex_key):
-        # Several entries for one pair: join their reason codes.
-        by_key: dict[int, list[str]] = {}
-        for kk, r in zip(ex_key.tolist(), reasons_in, strict=True):
-            by_key.setdefault(kk, []).append(r)
-        uniq = np.fromiter(by_key.keys(), dtype=np.int64, count=len(by_key))
-        is_excluded = np.isin(all_key, uniq)
-        for p_ in np.flatnonzero(is_excluded).tolist():
-            reasons[p_] = ",".join(dict.fromkeys(by_key[int(all_key[p_])]))
+    is_excluded, reasons = _exclusions(all_key, excluded[:, 0] * n_c + excluded[:, 1], reasons_in)
     is_locked = np.isin(all_key, lock_key)
     is_prev = np.isin(all_key, previous[:, 0] * n_c + previous[:, 1])
     below = all_score < floor

@@ -173,6 +173,7 @@ def users(
             org_external_id=orgs.get(u.org_id) if u.org_id else None,
             active=u.active,
             has_password=bool(u.password_hash),
+            must_change_password=bool(u.must_change_password),
             api_keys=keys.get(u.id, []),
         )
         for u in rows

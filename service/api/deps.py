@@ -80,6 +80,7 @@ def _principal_for(user: User, **kw: Any) -> auth.Principal:
         role=user.role,  # type: ignore[arg-type]
         org_id=user.org_id,
         org_external_id=user.org.external_id if user.org is not None else None,
+        must_change_password=bool(user.must_change_password),
         **kw,
     )
 
@@ -175,6 +176,10 @@ def require_role(*roles: auth.Role) -> Callable[..., auth.Principal]:
 
 StaffUser = Annotated[auth.Principal, Depends(require_role("staff"))]
 AdminUser = Annotated[auth.Principal, Depends(require_role("admin"))]
+EnterpriseUser = Annotated[auth.Principal, Depends(require_role("enterprise"))]
+InstituteUser = Annotated[auth.Principal, Depends(require_role("institute"))]
+# An enterprise acting on its own organisation's records, or staff acting on anyone's.
+EnterpriseOrStaff = Annotated[auth.Principal, Depends(require_role("enterprise", "staff"))]
 
 
 def get_recommender(request: Request) -> Recommender:

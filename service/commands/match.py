@@ -149,8 +149,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def staff_decisions(session: Any) -> list[StaffDecision]:
-    """Approved/rejected shortlist items with a need, as training labels."""
+    """Training labels: approved/rejected shortlist items with a need, and finished
+    introductions (对接申请: signed = positive, not reached = negative)."""
     from service import models as m
+    from service.portal_crud import introduction_decisions
 
     rows = session.execute(
         select(m.Need.external_id, m.Organisation.external_id, m.ShortlistItem.status)
@@ -158,7 +160,8 @@ def staff_decisions(session: Any) -> list[StaffDecision]:
         .join(m.Organisation, m.Organisation.id == m.ShortlistItem.institute_id)
         .where(m.ShortlistItem.status.in_(("approved", "rejected")))
     ).all()
-    return [StaffDecision(need_key(n), o, status == "approved") for n, o, status in rows]
+    shortlist = [StaffDecision(need_key(n), o, status == "approved") for n, o, status in rows]
+    return shortlist + introduction_decisions(session)
 
 
 def cmd_train_ranker(args: argparse.Namespace) -> int:

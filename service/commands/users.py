@@ -1,5 +1,9 @@
 """``duijie users``: create users with API keys (shown once), list, revoke, end sessions, set
-passwords."""
+passwords.
+
+Enterprise and institute accounts are bound to one organisation (``--org``); a password set
+here for them is an initial one that must be changed at the first page login.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import secrets
 import sys
 from typing import Any
 
-from service.auth import ROLES
+from service.auth import ORG_ROLES, ROLES
 
 
 def register(subparsers: Any) -> None:
@@ -19,7 +23,9 @@ def register(subparsers: Any) -> None:
 
     c = sub.add_parser("create", help="create a user and print its API key (once)")
     c.add_argument("--role", choices=ROLES, required=True)
-    c.add_argument("--org", metavar="EXTERNAL_ID", help="organisation (required for enterprise)")
+    c.add_argument(
+        "--org", metavar="EXTERNAL_ID", help="organisation (required for enterprise/institute)"
+    )
     c.add_argument("--username", help="default: <role>-<org or random>")
     c.add_argument(
         "--password",
@@ -89,6 +95,7 @@ def cmd_create(args: argparse.Namespace) -> int:
                 org_external_id=args.org,
                 password=password,
                 with_api_key=not args.no_key,
+                must_change_password=args.role in ORG_ROLES,
             )
             crud.audit(
                 s,
@@ -149,7 +156,9 @@ def _with_user(username: str, action: str) -> int:
                 key = crud.issue_api_key(s, user=user)
                 sys.stdout.write(f"API key for {username!r} (shown once):\n{key}\n")
             else:
-                crud.set_password(s, user=user, password=_read_password())
+                crud.set_password(
+                    s, user=user, password=_read_password(), must_change=user.role in ORG_ROLES
+                )
                 sys.stdout.write(f"password of {username!r} set\n")
             crud.audit(
                 s,

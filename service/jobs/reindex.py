@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from embeddings import BuildSummary, DocRecord, build, make_encoder
 from embeddings.errors import BuildLocked, EmbeddingsError
 from matcher.language import is_english
+from matcher.textutil import TOKENIZER_ID, tokenize
 from service import models as m
 from service.db import open_store
 from service.recommender import ENGLISH_DIR, english_encoder
@@ -53,7 +54,9 @@ def read_collections(session: Any) -> dict[str, list[DocRecord]]:
     """Every need and capability as DocRecords keyed like the matcher's documents."""
     orgs = dict(session.execute(select(m.Organisation.id, m.Organisation.external_id)).all())
     needs = []
-    for n in session.scalars(select(m.Need).order_by(m.Need.id)).yield_per(1000):
+    # Needs waiting for vetting (or returned) stay out of the index until approved.
+    approved = select(m.Need).where(m.Need.review_status == "approved")
+    for n in session.scalars(approved.order_by(m.Need.id)).yield_per(1000):
         doc = need_document(n, orgs[n.org_id])
         needs.append(DocRecord(doc.id, index_text(doc.full_text, doc.keywords)))
     caps = []
@@ -107,6 +110,8 @@ def run_reindex(
         settings.resolved_index_dir,
         collections,
         enc,
+        tokenizer=tokenize,
+        tokenizer_id=TOKENIZER_ID,
         full=full,
         keep=settings.keep_builds,
         exact_max=settings.exact_index_max,
@@ -123,6 +128,8 @@ def run_reindex(
             settings.resolved_index_dir / ENGLISH_DIR,
             english,
             en_encoder,
+            tokenizer=tokenize,
+            tokenizer_id=TOKENIZER_ID,
             full=full,
             keep=settings.keep_builds,
             exact_max=settings.exact_index_max,

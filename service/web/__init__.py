@@ -7,7 +7,12 @@
 * :mod:`service.web.campaigns`: the campaign list and the shortlist review with its decisions;
 * :mod:`service.web.export`: the shortlist as XLSX;
 * :mod:`service.web.bounties`: bounties, ranked bids, respondents;
-* :mod:`service.web.views`: shortlist filters and display rows (shared by review and export).
+* :mod:`service.web.views`: shortlist filters and display rows (shared by review and export);
+* the portal (``/portal``, :mod:`service.web.portal_common`): one sign-in for every role and the
+  password change (:mod:`~service.web.portal_auth`), enterprise needs, suggestions and
+  introductions (:mod:`~service.web.portal_enterprise`), introductions addressed to an
+  institute and the staff vetting / forwarding queues (:mod:`~service.web.portal_intro`), the
+  inbox 站内信 (:mod:`~service.web.portal_messages`).
 
 Pages are plain HTML forms (POST → redirect → GET) and work without JavaScript. Only the
 callers a page's dependency admits see it (staff/admin for ``/staff``); every POST form carries
@@ -19,10 +24,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.web import auth, bounties, campaigns, export
+from service.web import (
+    auth,
+    bounties,
+    campaigns,
+    export,
+    portal_auth,
+    portal_enterprise,
+    portal_intro,
+    portal_messages,
+)
 
 router = APIRouter()
-for _module in (auth, campaigns, export, bounties):
+for _module in (
+    auth,
+    campaigns,
+    export,
+    bounties,
+    portal_auth,
+    portal_enterprise,
+    portal_intro,
+    portal_messages,
+):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from matcher.types import BidInfo, RankedOrgs
 from service.api.deps import SessionDep
 from service.models import Bid, Bounty, Organisation
-from service.web.common import StaffUserDep, error_page, page_router, render
+from service.web.common import IdPath, StaffUserDep, error_page, page_router, render
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ def staff_bounties(request: Request, db: SessionDep, user: StaffUserDep) -> Resp
 
 
 @router.get("/bounties/{bounty_id}", name="staff_bounty", response_class=HTMLResponse)
-def staff_bounty(bounty_id: int, request: Request, db: SessionDep, user: StaffUserDep) -> Response:
+def staff_bounty(
+    bounty_id: IdPath, request: Request, db: SessionDep, user: StaffUserDep
+) -> Response:
     """揭榜榜单 detail: bids ranked with score breakdown, recommended and excluded respondents."""
     bounty = db.get(Bounty, bounty_id)
     if bounty is None:

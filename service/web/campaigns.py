@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service import auth
+from service import auth, decisions
 from service.api.deps import SessionDep
-from service.models import AuditLog, Campaign, ShortlistItem
+from service.errors import InvalidRequest, NotFound
+from service.models import Campaign
 from service.web import views
 from service.web.common import (
+    MAX_ID,
     FormStr,
+    IdPath,
     StaffFormUserDep,
     StaffUserDep,
     error_page,
@@ -36,8 +38,6 @@ from service.web.views import ShortlistFilters
 router = page_router("/staff")
 
 PAGE_SIZE = 200
-NOTE_MAX = 2000
-ACTIONS = ("approve", "reject", "reset", "lock", "unlock", "note")
 
 # Fixed success messages selected by a query parameter (never reflect user text in a page).
 _MESSAGES: dict[str, str] = {
@@ -105,7 +105,7 @@ def _shortlist_page(
 
 @router.get("/campaigns/{campaign_id}", name="staff_shortlist", response_class=HTMLResponse)
 def staff_shortlist(
-    campaign_id: int, request: Request, db: SessionDep, user: StaffUserDep
+    campaign_id: IdPath, request: Request, db: SessionDep, user: StaffUserDep
 ) -> Response:
     """配对名单审核: the shortlist of one campaign, with filters and decision forms."""
     campaign = db.get(Campaign, campaign_id)
@@ -117,109 +117,59 @@ def staff_shortlist(
     return _shortlist_page(request, db, user, campaign, filters, flashes=flashes)
 
 
-class _DecisionRefused(Exception):
-    """A decision that is valid as a request but not for the item's current state."""
-
-
-def _apply(item: ShortlistItem, action: str, note: str, user_id: int) -> dict[str, Any]:
-    """The column values ``action`` sets on ``item`` (without ``version``)."""
-    now = datetime.now(UTC)
-    if action in ("approve", "reject", "reset", "lock", "unlock") and item.kind == "uncovered":
-        raise _DecisionRefused("未覆盖企业没有建议机构,只能填写备注。")
-    if action == "approve":
-        return {"status": "approved", "decided_by": user_id, "decided_at": now}
-    if action == "reject":
-        if item.locked:
-            raise _DecisionRefused("该配对已锁定,请先解锁再驳回。")
-        return {"status": "rejected", "decided_by": user_id, "decided_at": now}
-    if action == "reset":
-        return {"status": "pending", "decided_by": None, "decided_at": None}
-    if action == "lock":
-        if item.status == "rejected":
-            raise _DecisionRefused("已驳回的配对不能锁定。")
-        return {"locked": True}
-    if action == "unlock":
-        return {"locked": False}
-    return {"note": note}
-
-
 def _parse_qs(query: str) -> dict[str, str]:
     return dict(parse_qsl(query[:1000]))
 
 
 @router.post("/campaigns/{campaign_id}/items/{item_id}", name="staff_decide")
 def staff_decide(
-    campaign_id: int,
-    item_id: int,
+    campaign_id: IdPath,
+    item_id: IdPath,
     request: Request,
     db: SessionDep,
     user: StaffFormUserDep,
     action: FormStr = "",
     version: FormStr = "",
-    note: FormStr = "",
+    note: Annotated[str | None, Form()] = None,
     return_query: FormStr = "",
 ) -> Response:
     """Approve / reject / reset / lock / unlock / annotate one shortlist item.
 
-    The form quotes the ``version`` it was rendered with; the update only applies when the row
-    still has that version (compare-and-set in one UPDATE), else 409 with the current state.
+    The rules are :mod:`service.decisions` (the API's too). The form quotes the ``version``
+    it was rendered with; a stale version is a 409 with the current state, never an overwrite.
     """
     campaign = db.get(Campaign, campaign_id)
-    item = db.get(ShortlistItem, item_id)
-    if campaign is None or item is None or item.campaign_id != campaign_id:
+    if campaign is None:
         return error_page(request, 404, "未找到", "该条目不存在。", user=user)
     filters = ShortlistFilters.parse(_parse_qs(return_query))
+
+    def again(status_code: int, message: str) -> HTMLResponse:
+        flashes = [("error", message)]
+        return _shortlist_page(
+            request, db, user, campaign, filters, status_code=status_code, flashes=flashes
+        )
+
     seen_version = views.int_or(version, -1)
-    if action not in ACTIONS or seen_version < 1 or len(note) > NOTE_MAX:
-        return _shortlist_page(
-            request, db, user, campaign, filters,
-            status_code=422,
-            flashes=[("error", "请求无效:操作或版本号不正确,或备注过长。")],
-        )  # fmt: skip
-    note = note.strip()
+    if action not in decisions.ACTIONS or not 1 <= seen_version <= MAX_ID:
+        return again(422, "请求无效:操作或版本号不正确,或备注过长。")
     try:
-        values = _apply(item, action, note, user.user_id)
-    except _DecisionRefused as exc:
-        return _shortlist_page(
-            request, db, user, campaign, filters, status_code=409, flashes=[("error", str(exc))]
-        )
-    before = {"status": item.status, "locked": item.locked, "note": item.note}
-    result = db.execute(
-        update(ShortlistItem)
-        .where(ShortlistItem.id == item_id, ShortlistItem.version == seen_version)
-        .values(**values, version=seen_version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        db.rollback()
-        db.expire_all()
-        current = db.get(ShortlistItem, item_id)
-        now_v = current.version if current is not None else "?"
-        return _shortlist_page(
-            request, db, user, campaign, filters,
-            status_code=409,
-            flashes=[(
-                "error",
-                f"冲突:该条目已被他人修改(您看到的是第 {seen_version} 版,当前为第 {now_v} 版)。"
-                "您的操作未保存,请核对下方最新内容后重试。",
-            )],
+        decisions.decide(
+            db, user=user, item_id=item_id, action=action, version=seen_version, note=note,
+            campaign_id=campaign_id,
         )  # fmt: skip
-    db.add(
-        AuditLog(
-            user_id=user.user_id,
-            action=f"shortlist.{action}",
-            entity="shortlist_item",
-            entity_id=str(item_id),
-            detail={
-                "campaign_id": campaign_id,
-                "before": before,
-                "after": {k: v for k, v in values.items() if k != "decided_at"},
-                "version": seen_version + 1,
-                "via": user.via,
-            },
+    except NotFound:
+        return error_page(request, 404, "未找到", "该条目不存在。", user=user)
+    except decisions.StaleVersion as exc:
+        now_v = exc.current if exc.current is not None else "?"
+        return again(
+            409,
+            f"冲突:该条目已被他人修改(您看到的是第 {exc.seen} 版,当前为第 {now_v} 版)。"
+            "您的操作未保存,请核对下方最新内容后重试。",
         )
-    )
-    db.commit()
+    except decisions.DecisionRefused as exc:
+        return again(409, exc.message)
+    except InvalidRequest:
+        return again(422, "请求无效:操作或版本号不正确,或备注过长。")
     target = request.url_for("staff_shortlist", campaign_id=campaign_id).path
     query = filters.query()
     query = f"{query}&done={action}" if query else f"done={action}"

@@ -28,13 +28,13 @@ page routes (an id beyond 64 bits, a malformed form) become a 422 page the same 
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Callable, Coroutine, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute, APIRouter
@@ -46,8 +46,8 @@ from service.api.deps import SessionDep, SettingsDep, authenticate_api_key, auth
 from service.errors import NotAuthenticated
 from service.settings import Settings
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+TEMPLATES_DIR = pathlib.Path(__file__).resolve().parent.parent / "templates"
+STATIC_DIR = pathlib.Path(__file__).resolve().parent.parent / "static"
 CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
 STATUS_LABELS: dict[str, str] = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回"}
@@ -64,6 +64,12 @@ BOUNTY_STATUS_LABELS: dict[str, str] = {"open": "征集中", "awarded": "已揭�
 KIND_LABELS: dict[str, str] = {"assigned": "配对", "alternate": "备选", "uncovered": "未覆盖"}
 
 FormStr = Annotated[str, Form()]
+
+MAX_ID = 2**31
+"""Largest id or version a page accepts (as the API): larger values are a 422, never a
+database overflow."""
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+"""A row id in a page path."""
 
 
 class PageExit(Exception):
@@ -143,7 +149,8 @@ def render(
     """Render ``template`` with the page globals and the security headers of every page.
 
     The context always holds ``user`` (the principal or None), ``csrf_token`` (for the
-    user's session; ``context`` may override it) and ``flashes`` (``(kind, text)`` pairs,
+    user's session; ``context`` may override it), ``unread_messages`` (the header's 站内信
+    count, for a signed-in user) and ``flashes`` (``(kind, text)`` pairs,
     ``kind`` in ``ok``/``error``; fixed texts only, never user input).
     """
     ctx = {
@@ -152,12 +159,25 @@ def render(
         "flashes": list(flashes),
         **context,
     }
+    if user is not None and "unread_messages" not in ctx:
+        ctx["unread_messages"] = unread_messages(request, user)
     response = templates().TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     # Pages use no inline script or style: only our own stylesheet may load.
     response.headers["Content-Security-Policy"] = CSP
     return response
+
+
+def unread_messages(request: Request, user: auth.Principal) -> int:
+    """How many in-app messages (站内信) ``user`` has not read, for the page header."""
+    from service.portal_crud import unread_count
+
+    factory = getattr(request.app.state, "session_factory", None)
+    if factory is None:
+        return 0
+    with factory() as db:
+        return unread_count(db, user_id=user.user_id)
 
 
 def error_page(

@@ -20,6 +20,7 @@ from service.web import views
 from service.web.common import (
     KIND_LABELS,
     STATUS_LABELS,
+    IdPath,
     StaffUserDep,
     error_page,
     page_router,
@@ -122,7 +123,7 @@ def shortlist_workbook(campaign: Campaign, rows: Sequence[ItemView]) -> bytes:
 
 @router.get("/campaigns/{campaign_id}/export.xlsx", name="staff_export")
 def staff_export(
-    campaign_id: int, request: Request, db: SessionDep, user: StaffUserDep
+    campaign_id: IdPath, request: Request, db: SessionDep, user: StaffUserDep
 ) -> Response:
     """导出 Excel: the filtered shortlist as XLSX."""
     campaign = db.get(Campaign, campaign_id)

@@ -17,8 +17,8 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from matcher.encoding import external_of
 from service.models import Capability, Need, Organisation, ShortlistItem, User
-from service.snapshot import external_of
 from service.web.common import STATUS_LABELS
 
 _Row = TypeVar("_Row", Need, Capability)

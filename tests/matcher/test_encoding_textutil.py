@@ -12,6 +12,7 @@ from matcher.textutil import (
     overlap_coefficient,
     sentence_spans,
     sentences,
+    tokenize,
     tokens,
 )
 
@@ -28,6 +29,21 @@ def test_non_keys_pass_through_unchanged() -> None:
     assert parse_key("ORG-1") == (None, "ORG-1")
     assert external_of("X:1") == "X:1" and external_of("N:N:1") == "N:1"
     assert need_key("N-1") == "N:N-1" and cap_key("C-1") == "C:C-1"  # the stored format
+
+
+def test_tokenize_mixed_text() -> None:
+    toks = tokenize("基于深度学习的Defect Detection，提高了钢板的检测精度！！ 。")
+    assert "defect" in toks and "detection" in toks
+    assert "的" not in toks and "基于" not in toks
+    assert all(t.strip() and t not in {"，", "！", "。"} for t in toks)
+    assert "钢板" in toks
+
+
+def test_keyword_tokens_are_the_tokenizer_filtered() -> None:
+    text = "我们需要X射线无损检测技术，以及PLC控制系统的研发。"
+    assert all(len(t) >= 2 for t in tokens(text)) and "技术" not in tokens(text)
+    # same segmentation: the keywords are the BM25 tokens, in order, minus short/boilerplate ones
+    assert [t for t in tokenize(text) if t in tokens(text)] == list(tokens(text))
 
 
 def test_label_array_singletons_for_unlabelled():

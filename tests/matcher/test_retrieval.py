@@ -11,15 +11,9 @@ import pytest
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
+from matcher.fusion import build_neighbour_graph, rrf_scores, weighted_scores
 from matcher.protocols import Candidate, CandidateRetriever
-from matcher.retrieval import (
-    RETRIEVAL_METHODS,
-    HybridRetriever,
-    build_neighbour_graph,
-    make_retriever,
-    rrf_scores,
-    weighted_scores,
-)
+from matcher.retrieval import RETRIEVAL_METHODS, HybridRetriever, make_retriever
 
 # ---------------------------------------------------------------- fakes
 
@@ -101,7 +95,7 @@ class FixedLexical:
     def __init__(self, hits: Hits) -> None:
         self.hits = hits
 
-    def search_text(self, queries: Sequence[str], k: int) -> list[Hits]:
+    def search_tokens(self, queries: Sequence[Sequence[str]], k: int) -> list[Hits]:
         h = self.hits
         return [Hits(h.ids[:k], h.scores[:k]) for _ in queries]
 

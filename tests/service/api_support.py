@@ -1,6 +1,7 @@
 """Shared builders for the API tests (owned by the API tests; not a conftest so it does not
 collide with the data engineer's fixtures): a migrated SQLite store with two enterprises, a
-university and an institute, users of every role, and a fake recommender handle."""
+university and an institute, users of every role (institute users ``inst_a`` of UNI-1 and
+``inst_b`` of INST-1), and a fake recommender handle."""
 
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ from matcher.errors import IndexNotReady, UnknownEntity
 from matcher.types import BountyInfo, Evidence, Exclusion, RankedOrgs, Suggestion
 from service import crud
 from service.db import open_store, session_scope
-from service.models import Bid, Bounty, Campaign, Capability, Need, Organisation, ShortlistItem
+from service.models import (
+    Bid,
+    Bounty,
+    Campaign,
+    Capability,
+    Introduction,
+    Message,
+    Need,
+    Organisation,
+    ShortlistItem,
+)
 from service.settings import Settings
 
 PASSWORD = "correct horse battery"
@@ -26,6 +37,14 @@ PASSWORD = "correct horse battery"
 PRIVATE = {
     "ent_a": ("N-A1", "N-A2", "甲公司保密需求", "甲公司公开需求", "BID-A"),
     "ent_b": ("N-B1", "N-B2", "乙公司保密需求", "乙公司公开需求", "BID-B"),
+}
+# What an institute user may never see: the enterprises' confidential needs and their bids,
+# and the other institute's bid (UNI-1 placed BID-U). A public need is shown to an institute
+# once staff forward an introduction about it.
+_CONFIDENTIAL = ("N-A2", "甲公司保密需求", "N-B1", "乙公司保密需求", "BID-A", "BID-B")
+INSTITUTE_PRIVATE = {
+    "inst_a": _CONFIDENTIAL,
+    "inst_b": (*_CONFIDENTIAL, "BID-U", "大学方案"),
 }
 
 
@@ -204,6 +223,8 @@ def make_world(tmp_path: Path, database_url: str | None = None) -> World:
         for name, role, org in (
             ("ent_a", "enterprise", "ENT-A"),
             ("ent_b", "enterprise", "ENT-B"),
+            ("inst_a", "institute", "UNI-1"),
+            ("inst_b", "institute", "INST-1"),
             ("staff", "staff", None),
             ("admin", "admin", None),
         ):
@@ -213,6 +234,35 @@ def make_world(tmp_path: Path, database_url: str | None = None) -> World:
             assert key is not None
             keys[name] = key
             user_ids[name] = user.id
+        # Introductions (对接申请) at three steps, and one message for enterprise A.
+        intro_rows = {
+            "intro_a_neg": Introduction(  # A ↔ UNI-1, accepted: the outcome is A's to record
+                need_id=needs[0].id,
+                enterprise_id=orgs["ENT-A"].id,
+                institute_id=orgs["UNI-1"].id,
+                status="negotiating",
+                message="甲公司申请说明",
+            ),
+            "intro_a_fwd": Introduction(  # A → INST-1, forwarded: INST-1 is to answer
+                need_id=needs[0].id,
+                enterprise_id=orgs["ENT-A"].id,
+                institute_id=orgs["INST-1"].id,
+                status="forwarded",
+            ),
+            "intro_b_sub": Introduction(  # B → UNI-1, submitted: staff are to forward it
+                need_id=needs[3].id,
+                enterprise_id=orgs["ENT-B"].id,
+                institute_id=orgs["UNI-1"].id,
+                status="submitted",
+            ),
+        }
+        s.add_all(intro_rows.values())
+        msg = Message(
+            user_id=user_ids["ent_a"], kind="test", title="给甲公司的消息", link="/portal/needs"
+        )
+        s.add(msg)
+        s.flush()
+        ids.update({k: v.id for k, v in intro_rows.items()}, msg_a=msg.id)
     return World(settings=settings, factory=factory, keys=keys, user_ids=user_ids, ids=ids)
 
 

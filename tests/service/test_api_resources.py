@@ -164,7 +164,7 @@ def test_users_admin_only(client, world) -> None:
     me = client.get("/api/v1/auth/me", headers=bearer(key)).json()
     assert me["org_external_id"] == "ENT-A"
     users = client.get("/api/v1/users", headers=admin).json()
-    assert users["total"] == 5
+    assert users["total"] == 7  # six fixture users and the new one
     assert all("key_hash" not in u and "password_hash" not in u for u in users["items"])
     actions = [e["action"] for e in client.get("/api/v1/audit", headers=admin).json()["items"]]
     assert "user.create" in actions

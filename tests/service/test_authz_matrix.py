@@ -1,10 +1,11 @@
 # ruff: noqa: F811  (pytest fixtures imported from tests.service.api_support)
 """Authorization matrix: every route × every role (anonymous, enterprise A, enterprise B,
-staff, admin), each on a fresh copy of the fixture database.
+institute A, institute B, staff, admin), each on a fresh copy of the fixture database.
 
 The routes are enumerated from the app, so a route added without a MATRIX entry fails
 ``test_every_route_has_a_matrix_entry``. Every response to an enterprise is also checked for
-the other enterprise's private strings (need ids/titles, bid ids): none may ever appear.
+the other enterprise's private strings (need ids/titles, bid ids), and every response to an
+institute for the enterprises' and the other institute's: none may ever appear.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi.testclient import TestClient
 from service import auth
 from service.main import create_app
 from tests.service.api_support import (  # noqa: F401 (fixtures)
+    INSTITUTE_PRIVATE,
     PASSWORD,
     PRIVATE,
     FakeHandle,
@@ -32,31 +34,59 @@ from tests.service.api_support import (  # noqa: F401 (fixtures)
     world_template,
 )
 
-ROLES = ("anon", "ent_a", "ent_b", "staff", "admin")
+ROLES = ("anon", "ent_a", "ent_b", "inst_a", "inst_b", "staff", "admin")
 Expect = dict[str, int | tuple[int, ...]]
 
 
 def everyone(code: int, anon: int = 401) -> Expect:
-    return {"anon": anon, "ent_a": code, "ent_b": code, "staff": code, "admin": code}
+    return {
+        "anon": anon,
+        "ent_a": code,
+        "ent_b": code,
+        "inst_a": code,
+        "inst_b": code,
+        "staff": code,
+        "admin": code,
+    }
 
 
 def staff_only(code: int) -> Expect:
-    return {"anon": 401, "ent_a": 403, "ent_b": 403, "staff": code, "admin": code}
+    return {**everyone(403), "anon": 401, "staff": code, "admin": code}
 
 
 def admin_only(code: int) -> Expect:
-    return {"anon": 401, "ent_a": 403, "ent_b": 403, "staff": 403, "admin": code}
+    return {**everyone(403), "anon": 401, "admin": code}
 
 
 def owner_a(code: int) -> Expect:
-    """A's own resource: B gets 404 (existence is not revealed)."""
-    return {"anon": 401, "ent_a": code, "ent_b": 404, "staff": code, "admin": code}
+    """Enterprise A's own resource: B and the institutes get 404 (existence not revealed)."""
+    return {**everyone(404), "anon": 401, "ent_a": code, "staff": code, "admin": code}
+
+
+def roles(default: int, **codes: int | tuple[int, ...]) -> Expect:
+    """``default`` for every role except those named (``anon=401`` unless given)."""
+    return {**everyone(default), "anon": 401, **codes}
 
 
 # Staff HTML pages (service/web/): anonymous browsers are redirected to the login page,
-# enterprise credentials are refused, staff/admin API keys are admitted.
+# enterprise and institute credentials are refused, staff/admin API keys are admitted.
 def page(code: int = 200) -> Expect:
-    return {"anon": 303, "ent_a": 403, "ent_b": 403, "staff": code, "admin": code}
+    return {**everyone(403), "anon": 303, "staff": code, "admin": code}
+
+
+def portal(code: int, *admitted: str, other: int = 403) -> Expect:
+    """A portal page (service/web/portal_*.py): anonymous browsers go to the sign-in page,
+    ``admitted`` roles get ``code``, every other role ``other``."""
+    return {**everyone(other), "anon": 303, **dict.fromkeys(admitted, code)}
+
+
+ENT = ("ent_a", "ent_b")
+INST = ("inst_a", "inst_b")
+STAFF = ("staff", "admin")
+
+
+def _portal_need(role: str, _w: World) -> dict[str, Any]:
+    return {"title": f"新需求{role}", "description": "需要一种铝合金轮毂的轻量化成形工艺"}
 
 
 Body = dict[str, Any] | Callable[[str, World], dict[str, Any]] | None
@@ -136,7 +166,7 @@ MATRIX: dict[str, Case] = {
     "GET /api/v1/bounties/{external_id}/bids": Case("/api/v1/bounties/BT-1/bids", everyone(200)),
     "GET /api/v1/bounties/{external_id}/respondents": Case(
         "/api/v1/bounties/BT-1/respondents",  # B posted BT-1
-        {"anon": 401, "ent_a": 404, "ent_b": 200, "staff": 200, "admin": 200},
+        roles(200, ent_a=404, inst_a=404, inst_b=404),
     ),
     "GET /api/v1/bounties/{external_id}/bid-ranking": Case(
         "/api/v1/bounties/BT-1/bid-ranking", staff_only(200)
@@ -204,6 +234,78 @@ MATRIX: dict[str, Case] = {
         lambda w: f"/staff/campaigns/{w.ids['campaign']}/export.xlsx", page()
     ),
     "GET /staff/bounties": Case("/staff/bounties", page()),
+    # --- portal pages (service/web/portal_*.py) ---
+    "GET /portal/login": Case("/portal/login", everyone(200, anon=200)),
+    "POST /portal/login": Case(  # no login CSRF cookie: refused for everyone
+        "/portal/login",
+        everyone(403, anon=403),
+        data={"username": "ent_a", "password": PASSWORD, "csrf_token": "x"},
+    ),
+    "POST /portal/logout": Case("/portal/logout", everyone(303, anon=303), data={"csrf_token": ""}),
+    "GET /portal/": Case("/portal/", everyone(303, anon=303)),
+    "GET /portal": Case("/portal", everyone(303, anon=303)),
+    "GET /portal/password": Case("/portal/password", portal(200, *ENT, *INST, *STAFF)),
+    "POST /portal/password": Case(  # wrong current password: the form comes back (422)
+        "/portal/password",
+        portal(422, *ENT, *INST, *STAFF),
+        data={"current": "wrong", "new": "abc12345x", "again": "abc12345x"},
+    ),
+    "GET /portal/needs": Case("/portal/needs", portal(200, *ENT)),
+    "GET /portal/needs/new": Case("/portal/needs/new", portal(200, *ENT)),
+    "POST /portal/needs/new": Case("/portal/needs/new", portal(303, *ENT), data=_portal_need),
+    "GET /portal/needs/{external_id}": Case(
+        "/portal/needs/N-A1", {**portal(200, "ent_a"), "ent_b": 404}
+    ),
+    "GET /portal/needs/{external_id}/edit": Case(
+        "/portal/needs/N-A1/edit", {**portal(200, "ent_a"), "ent_b": 404}
+    ),
+    "POST /portal/needs/{external_id}/edit": Case(
+        "/portal/needs/N-A1/edit", {**portal(303, "ent_a"), "ent_b": 404}, data=_portal_need
+    ),
+    "POST /portal/needs/{external_id}/withdraw": Case(
+        "/portal/needs/N-A1/withdraw", {**portal(303, "ent_a"), "ent_b": 404}, data={}
+    ),
+    "GET /portal/needs/{external_id}/suggestions": Case(
+        "/portal/needs/N-A1/suggestions", {**portal(200, "ent_a"), "ent_b": 404}
+    ),
+    "POST /portal/needs/{external_id}/introductions": Case(
+        "/portal/needs/N-A2/introductions",  # A's confidential need, to UNI-1
+        {**portal(303, "ent_a"), "ent_b": 404},
+        data={"institute": "UNI-1", "message": "希望合作"},
+    ),
+    "GET /portal/introductions": Case("/portal/introductions", portal(200, *ENT)),
+    "POST /portal/introductions/{intro_id}/outcome": Case(
+        lambda w: f"/portal/introductions/{w.ids['intro_a_neg']}/outcome",
+        {**portal(303, "ent_a", *STAFF), "ent_b": 404},
+        data={"outcome": "signed"},
+    ),
+    "GET /portal/institute/introductions": Case(
+        "/portal/institute/introductions", portal(200, *INST)
+    ),
+    "POST /portal/institute/introductions/{intro_id}": Case(
+        lambda w: f"/portal/institute/introductions/{w.ids['intro_a_fwd']}",  # to INST-1
+        {**portal(303, "inst_b"), "inst_a": 404},
+        data={"action": "accept", "message": "欢迎来访"},
+    ),
+    "GET /portal/staff/needs": Case("/portal/staff/needs", portal(200, *STAFF)),
+    "POST /portal/staff/needs/{external_id}": Case(  # N-A1 is approved already: 422 page
+        "/portal/staff/needs/N-A1", portal(422, *STAFF), data={"action": "approve"}
+    ),
+    "GET /portal/staff/introductions": Case("/portal/staff/introductions", portal(200, *STAFF)),
+    "POST /portal/staff/introductions/{intro_id}": Case(
+        lambda w: f"/portal/staff/introductions/{w.ids['intro_b_sub']}",
+        portal(303, *STAFF),
+        data={"action": "forward"},
+    ),
+    "GET /portal/messages": Case("/portal/messages", portal(200, *ENT, *INST, *STAFF)),
+    "POST /portal/messages/{message_id}/read": Case(
+        lambda w: f"/portal/messages/{w.ids['msg_a']}/read",
+        {**portal(404, *ENT, *INST, *STAFF), "ent_a": 303},
+        data={},
+    ),
+    "POST /portal/messages/read-all": Case(
+        "/portal/messages/read-all", portal(303, *ENT, *INST, *STAFF), data={}
+    ),
     "GET /staff/bounties/{bounty_id}": Case(lambda w: f"/staff/bounties/{w.ids['bounty']}", page()),
 }
 
@@ -305,12 +407,16 @@ def test_matrix(
     assert r.status_code < 500
     if r.status_code >= 400 and r.headers.get("content-type", "").startswith("application/json"):
         assert {"detail", "code"} <= set(r.json())
-    if role in ("ent_a", "ent_b"):
-        other = "ent_b" if role == "ent_a" else "ent_a"
+    if role in ("ent_a", "ent_b", "inst_a", "inst_b"):
+        if role in INSTITUTE_PRIVATE:
+            private = INSTITUTE_PRIVATE[role]
+        else:
+            private = PRIVATE["ent_b" if role == "ent_a" else "ent_a"]
         text = r.content.decode("utf-8", errors="replace")
-        # The other enterprise's ids may be echoed only if the caller sent them (404 detail).
+        # Others' ids may be echoed only if the caller sent them (404 detail).
         sent = path + json.dumps(_body(case.json, role, world), ensure_ascii=False)
-        leaked = [s for s in PRIVATE[other] if s in text and s not in sent]
+        sent += json.dumps(_body(case.data, role, world), ensure_ascii=False)
+        leaked = [s for s in private if s in text and s not in sent]
         assert not leaked, f"{route} as {role} leaked {leaked}"
 
 

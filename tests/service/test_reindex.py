@@ -8,6 +8,7 @@ from sqlalchemy import select
 import service.jobs.reindex as job
 from embeddings import BuildStore
 from matcher.encoding import cap_key, need_key
+from matcher.textutil import tokenize
 from service import models as m
 from service.cli import main
 from service.settings import get_settings, load_settings
@@ -72,7 +73,7 @@ def test_run_reindex_indexes_both_collections(env) -> None:  # type: ignore[no-u
     assert needs.doc_ids == [need_key("need-1")]  # confidential needs are indexed too
     text = "".join(caps.chunks_of(cap_key("cap-1")))
     assert text.startswith("聚丙烯增韧改性。共混") and text.endswith("关键词：高分子、改性")
-    assert caps.lexical.search_text(["改性"], 5)[0].ids[0] == cap_key("cap-1")
+    assert caps.lexical.search_tokens([tokenize("改性")], 5)[0].ids[0] == cap_key("cap-1")
 
 
 def test_cli_incremental_summary_and_exit_codes(env, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from service import crud, schemas
+from service import crud, decisions, schemas
 from service.api import convert
 from service.api.deps import Pagination, SessionDep, StaffUser
 from service.errors import ERROR_RESPONSES, ErrorBody
@@ -53,16 +53,22 @@ def get_item(item_id: ItemId, session: SessionDep, _user: StaffUser) -> schemas.
 @router.post(
     "/{item_id}/decision",
     response_model=schemas.ShortlistItemPublic,
-    summary="Approve / reject / lock / unlock / annotate an item (quote its version)",
+    summary="Approve / reject / reset / lock / unlock / annotate an item (quote its version)",
     responses={
-        409: {"model": ErrorBody, "description": "version conflict or locked item"},
+        409: {
+            "model": ErrorBody,
+            "description": "version conflict, or refused in the item's state "
+            "(locked, rejected, uncovered)",
+        },
         **ERROR_RESPONSES,
     },
 )
 def decide(
     item_id: ItemId, body: schemas.DecisionRequest, session: SessionDep, user: StaffUser
 ) -> schemas.ShortlistItemPublic:
-    item = crud.decide(
+    """Apply one decision under the rules of :mod:`service.decisions` (shared with the staff
+    pages)."""
+    item = decisions.decide(
         session,
         user=user,
         item_id=item_id,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel
 
-from service import crud, schemas, sessions
+from service import auth, crud, schemas, sessions
 from service.api import convert
 from service.api.deps import AdminUser, Pagination, SessionDep
 
@@ -56,6 +56,7 @@ def create_user(
         org_external_id=body.org_external_id,
         password=body.password,
         with_api_key=body.with_api_key,
+        must_change_password=body.role in auth.ORG_ROLES,
     )
     crud.audit(
         session,
