@@ -39,9 +39,10 @@ demo: install
 # Development mode: loopback only, demo credentials allowed.
 run: export DUIJIE_ENGLISH_MODEL ?= bundled
 run: export DUIJIE_ENVIRONMENT ?= dev
+# The server answers at once; the first index is built in the background (progress with rate
+# and ETA in the terminal) and hot-loaded, then the model is warmed before the first suggestion.
 run: install
 	$(BIN)/duijie demo
-	$(BIN)/duijie reindex
 	$(BIN)/duijie serve --demo-credentials
 
 bench: install

@@ -144,7 +144,10 @@ def format_demo(creds: DemoCredentials, base: str) -> str:
 
 def _build_index_if_missing(settings: Any) -> None:
     """Demo convenience: with no index build yet, run ``duijie reindex`` in a background
-    process; the server hot-reloads the build when it is ready (503 until then)."""
+    process while the server already answers; the server hot-reloads the build when it is
+    ready (suggestions answer 503 until then). Its progress lines (rate, ETA) go to this
+    terminal and to ``DATA_DIR/reindex-demo.log``."""
+    import shlex
     import subprocess
 
     from embeddings import BuildStore
@@ -153,15 +156,15 @@ def _build_index_if_missing(settings: Any) -> None:
         return
     log_path = settings.data_dir / "reindex-demo.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as out:
-        subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            [sys.executable, "-m", "service.cli", "reindex", "--no-progress"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    # `tee` keeps the progress visible in the terminal and in the log file.
+    script = f'"$0" -m service.cli reindex --no-progress 2>&1 | tee -a {shlex.quote(str(log_path))}'
+    subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        ["/bin/sh", "-c", script, sys.executable],
+        start_new_session=True,
+    )
     sys.stdout.write(
-        f"  索引构建中 / building the first index in the background (log: {log_path});\n"
+        "  首次索引在后台构建(进度见下方与日志) / building the first index in the background "
+        f"(log: {log_path});\n"
         "  suggestions answer 503 index_not_ready until it is done, then switch automatically.\n"
     )
 
