@@ -32,6 +32,11 @@ class PairMatrix(NamedTuple):
         staff block, kind, region; whole row for an inactive or need-less row).
     best_query : object (n, m): the need id behind each enterprise score (None if the
         enterprise has no active need); equals the row id for :func:`pair_matrix`.
+    best_match : object (n, m): the :class:`~matcher.features.Scored` match behind each
+        score (None where ``best_query`` is None), for
+        :meth:`~matcher.pipeline.Recommender.explain_match`: explaining a cell needs no
+        second retrieval. Keep only the cells you will explain (each holds its features
+        and documents).
     """
 
     row_ids: tuple[str, ...]
@@ -39,6 +44,7 @@ class PairMatrix(NamedTuple):
     scores: NDArray[np.float64]
     forbidden: NDArray[np.bool_]
     best_query: NDArray[np.object_]
+    best_match: NDArray[np.object_]
 
 
 def forbidden_mask(
@@ -93,12 +99,14 @@ def pair_matrix(
     n, m = len(query_ids), len(org_ids)
     scores = np.zeros((n, m), dtype=np.float64)
     best = np.empty((n, m), dtype=object)
+    matches = np.full((n, m), None, dtype=object)
     owners: list[str] = []
     for i, qid in enumerate(query_ids):
         query, collection = scorer.pair_query(qid, None)
         scored = scorer.score_queries([query], collection, query.owner_org_id, org_ids)
         scores[i] = [scored[o].score for o in org_ids]
         best[i] = qid
+        matches[i] = [scored[o] for o in org_ids]
         owners.append(scorer.doc(qid).org_id)
     forbidden = forbidden_mask(
         scorer, owners, [[q] for q in query_ids], org_ids, kinds, require_in_region
@@ -106,7 +114,7 @@ def pair_matrix(
     for i, qid in enumerate(query_ids):
         if not scorer.active(scorer.doc(qid)):
             forbidden[i] = True
-    return PairMatrix(tuple(query_ids), tuple(org_ids), scores, forbidden, best)
+    return PairMatrix(tuple(query_ids), tuple(org_ids), scores, forbidden, best, matches)
 
 
 def enterprise_matrix(
@@ -127,6 +135,7 @@ def enterprise_matrix(
     n, m = len(enterprise_ids), len(org_ids)
     scores = np.zeros((n, m), dtype=np.float64)
     best = np.full((n, m), None, dtype=object)
+    matches = np.full((n, m), None, dtype=object)
     row_keys: list[list[str]] = []
     empty: list[int] = []
     for i, ent in enumerate(enterprise_ids):
@@ -139,6 +148,7 @@ def enterprise_matrix(
         scored = scorer.score_queries(queries, "capabilities", ent, org_ids)
         scores[i] = [scored[o].score for o in org_ids]
         best[i] = [scored[o].query.id for o in org_ids]
+        matches[i] = [scored[o] for o in org_ids]
     forbidden = forbidden_mask(scorer, enterprise_ids, row_keys, org_ids, kinds, require_in_region)
     forbidden[empty] = True
-    return PairMatrix(tuple(enterprise_ids), tuple(org_ids), scores, forbidden, best)
+    return PairMatrix(tuple(enterprise_ids), tuple(org_ids), scores, forbidden, best, matches)

@@ -45,7 +45,7 @@ from matcher.bounty import ADMIN_SENTENCE, BidInputs, bid_inputs
 from matcher.consortium import ConsortiumResult
 from matcher.constraints import CAPABILITY_ORG_KINDS
 from matcher.errors import InvalidParameter, UnknownEntity
-from matcher.features import FEATURE_NAMES, Query
+from matcher.features import FEATURE_NAMES, Query, Scored
 from matcher.matrices import PairMatrix
 from matcher.orgscoring import (
     COLLECTION_KINDS,
@@ -412,9 +412,15 @@ class Recommender(OrgScorer):
 
         ``rank`` is 0 (the pair is not part of a ranked list)."""
         (s,) = self.scored_pairs([(query_id, org_id)], None)
-        sug = self.suggestion_of(s, 0)
-        sources = [s.query.owner_org_id] if s.query.owner_org_id else []
-        excl = self.policy.check(sources, org_id, keys=[query_id])
+        return self.explain_match(s)
+
+    def explain_match(self, match: Scored) -> Suggestion:
+        """:meth:`explain_pair` of a match already scored (a cell's ``best_match`` of
+        :meth:`enterprise_matrix` / :meth:`pair_matrix`), without retrieving again."""
+        sug = self.suggestion_of(match, 0)
+        sources = [match.query.owner_org_id] if match.query.owner_org_id else []
+        keys = [match.query.id] if match.query.id is not None else []
+        excl = self.policy.check(sources, match.match.org_id, keys=keys)
         if not excl:
             return sug
         return dataclasses.replace(

@@ -1,8 +1,9 @@
-"""Components chosen by name: rankers (and solvers, added by matcher/solvers).
+"""Components chosen by name: rankers and pairing solvers.
 
 Entries are ``"module:Class"`` strings imported on first use, so this module imports nothing
-heavy and solvers can register without circular imports (add a line to :data:`SOLVERS`).
-Unknown names raise ``ValueError`` listing the valid ones.
+heavy and components register without circular imports (add a line to :data:`RANKERS` or
+:data:`SOLVERS`). Unknown names raise :class:`~matcher.errors.InvalidParameter` (a
+``ValueError``) listing the valid ones.
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ import importlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from matcher.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from matcher.solvers.base import PairingSolver
 
 logger = logging.getLogger(__name__)
 
@@ -21,15 +27,20 @@ RANKERS: dict[str, str] = {
 }
 """Ranker name -> "module:Class"."""
 
-SOLVERS: dict[str, str] = {}
-"""Solver name -> "module:Class" (filled in by matcher/solvers)."""
+SOLVERS: dict[str, str] = {
+    "mincostflow": "matcher.solvers.mincostflow:MinCostFlowSolver",
+    "fair": "matcher.solvers.fair:FairSolver",
+    "lp": "matcher.solvers.lp:LPSolver",
+}
+"""Pairing solver name -> "module:Class" (every class shares one constructor and
+``solve(problem)``; see :mod:`matcher.solvers`)."""
 
 
 def _resolve(table: dict[str, str], kind: str, name: str) -> Any:
     try:
         target = table[name]
     except KeyError:
-        raise ValueError(f"unknown {kind} {name!r}; valid: {sorted(table)}") from None
+        raise InvalidParameter(f"unknown {kind} {name!r}; valid: {sorted(table)}") from None
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -66,11 +77,14 @@ def ranker_or_default(path: str | Path | None) -> Any:
     return get_ranker("scoring")
 
 
-def solver_class(name: str) -> type:
-    """The solver class registered under ``name``."""
+def solver_class(name: str) -> type[PairingSolver]:
+    """The pairing solver class registered under ``name``."""
     return _resolve(SOLVERS, "solver", name)  # type: ignore[no-any-return]
 
 
-def get_solver(name: str, **params: Any) -> Any:
-    """A new solver ``name`` constructed with keyword ``params``."""
+def get_solver(name: str, **params: Any) -> PairingSolver:
+    """A new pairing solver ``name`` constructed with keyword ``params``.
+
+    >>> get_solver("mincostflow", n_alternates=3)   # or "fair", "lp"
+    """
     return solver_class(name)(**params)

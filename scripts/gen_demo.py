@@ -1019,6 +1019,8 @@ class Dataset:
     capabilities: list[dict[str, Any]] = field(default_factory=list)
     bounties: list[dict[str, Any]] = field(default_factory=list)
     bids: list[dict[str, Any]] = field(default_factory=list)
+    commissioners: list[dict[str, Any]] = field(default_factory=list)
+    scales: dict[str, str] = field(default_factory=dict)  # enterprise ext id -> 企业规模
 
 
 def org_code(rng: random.Random) -> str:
@@ -1564,7 +1566,99 @@ def generate(
         )
     )
     ds.bounties, ds.bids = _bounties_and_bids(rng, ds, by_id, n_bounties)
+    # Workflow data (rounds, scales, funding split, planted duplicates, commissioners) draws
+    # from its own generator so that everything above stays byte-identical.
+    add_workflow_data(random.Random(seed * 1000 + 13), ds, by_id)
     return ds
+
+
+ROUNDS = ("2026年第一批", "2026年第二批")
+SCALES = ("micro", "small", "small", "medium", "medium", "large")
+SCALE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗梁宋郑谢韦蒙覃莫廖陆"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀兰霞平刚桂华文斌宇浩然志海"
+TITLES = ("教授", "研究员", "副教授", "副研究员", "高级工程师", "正高级工程师")
+
+
+def add_workflow_data(rng: random.Random, ds: Dataset, by_id: dict[str, Org]) -> None:
+    """Collection rounds, enterprise scales, bid funding splits, two planted duplicate needs
+    and the commissioners (科技专员) of the demo."""
+    for i, n in enumerate(ds.needs):
+        n["round"] = ROUNDS[0] if i < 200 else ROUNDS[1]
+    for o in ds.organisations:
+        if o.kind == "enterprise":
+            ds.scales[o.external_id] = rng.choice(SCALES)
+    for b in ds.bids:
+        lead = by_id[b["respondent"]]
+        share = (
+            rng.choice((0.10, 0.15, 0.20, 0.25, 0.30, 0.40))
+            if lead.kind in ("enterprise", "company")
+            else rng.choice((0.5, 0.6, 0.7))
+        )
+        b["funding_academic"] = round(b["price"] * share, 2)
+        b["funding_enterprise"] = round(b["price"] - b["funding_academic"], 2)
+    # Planted duplicates: one need re-sent by its enterprise, one forwarded by a group member.
+    ents_by_parent: dict[str, list[str]] = {}
+    for o in ds.organisations:
+        if o.kind == "enterprise" and o.in_region and o.parent:
+            ents_by_parent.setdefault(o.parent, []).append(o.external_id)
+    n_next = len(ds.needs) + 1
+    first = dict(ds.needs[4])
+    first.update(
+        external_id=f"NEED-{n_next:05d}", description="（重复提交）" + first["description"],
+        round=ROUNDS[1], status="open", confidential=False,
+    )  # fmt: skip
+    ds.needs.append(first)
+    sister = next(
+        (n, m) for n in ds.needs[:200] for m in ents_by_parent.get(by_id[n["org"]].parent or "", [])
+        if m != n["org"] and not n["confidential"]
+    )  # fmt: skip
+    second = dict(sister[0])
+    second.update(
+        external_id=f"NEED-{n_next + 1:05d}", org=sister[1], round=ROUNDS[1], status="open",
+        description=f"受集团委托，代{by_id[sister[0]['org']].name}报送：" + second["description"],
+    )  # fmt: skip
+    ds.needs.append(second)
+    ds.commissioners = list(iter_commissioners(rng, ds, 120))
+
+
+def iter_commissioners(rng: random.Random, ds: Dataset, n: int) -> Iterator[dict[str, Any]]:
+    """``n`` commissioners employed by universities and institutes, profiles from their
+    employer's capabilities (papers, patents) and past services to enterprises."""
+    academia = [o for o in ds.organisations if o.kind in ("university", "institute")]
+    caps_by_org: dict[str, list[dict[str, Any]]] = {}
+    for c in ds.capabilities:
+        caps_by_org.setdefault(c["org"], []).append(c)
+    names = [o.name for o in ds.organisations if o.kind == "enterprise" and o.in_region]
+    used: set[str] = set()
+    for i in range(n):
+        org = academia[i % len(academia)]
+        caps = caps_by_org.get(org.external_id) or [rng.choice(ds.capabilities)]
+        mine = rng.sample(caps, min(len(caps), rng.randint(2, 4)))
+        name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.randint(1, 2)))
+        while name in used:
+            name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, 2))
+        used.add(name)
+        field_ = mine[0].get("field") or (org.fields[0] if org.fields else "")
+        keywords = list(dict.fromkeys(k for c in mine for k in c.get("keywords", [])))[:5]
+        papers = [c["title"] for c in mine if c.get("kind") in ("paper", "achievement", "team")]
+        patents = [c["title"] for c in mine if c.get("kind") in ("patent", "lab", "service")]
+        yield {
+            "external_id": f"COM-{i + 1:04d}",
+            "name": name,
+            "employer": org.external_id,
+            "title": rng.choice(TITLES),
+            "field": field_,
+            "expertise": f"长期从事{field_}领域{'、'.join(keywords[:3]) or '技术'}研究与成果转化",
+            "keywords": keywords,
+            "papers": papers,
+            "patents": patents,
+            "services": [
+                f"为{rng.choice(names)}提供{rng.choice(keywords or [field_])}技术服务"
+                for _ in range(rng.randint(0, 2))
+            ],
+            "load_limit": rng.choice((2, 3, 3, 4, 5)),
+        }
 
 
 def _bounties_and_bids(
@@ -1688,6 +1782,7 @@ ORG_HEADERS = (
     "所在城市",
     "上级单位",
     "所属领域",
+    "企业规模",
 )
 NEED_HEADERS = (
     "需求编号",
@@ -1700,6 +1795,7 @@ NEED_HEADERS = (
     "截止日期",
     "是否保密",
     "状态",
+    "征集批次",
 )
 BOUNTY_HEADERS = (
     "榜单编号",
@@ -1713,10 +1809,17 @@ BOUNTY_HEADERS = (
     "截止日期",
     "状态",
 )
-BID_KEYS = ("external_id", "bounty", "respondent", "members", "price", "proposal", "submitted_at")
+BID_KEYS = (
+    "external_id", "bounty", "respondent", "members", "price", "proposal", "submitted_at",
+    "funding_enterprise", "funding_academic",
+)  # fmt: skip
+COMMISSIONER_HEADERS = (
+    "专员编号", "姓名", "工作单位编号", "职称", "所属领域", "研究方向", "关键词",
+    "代表论文", "授权专利", "服务经历", "服务企业上限",
+)  # fmt: skip
 
 
-def org_rows(orgs: Iterable[Org]) -> Iterator[list[Any]]:
+def org_rows(orgs: Iterable[Org], scales: dict[str, str] | None = None) -> Iterator[list[Any]]:
     for o in orgs:
         yield [
             o.external_id,
@@ -1727,6 +1830,7 @@ def org_rows(orgs: Iterable[Org]) -> Iterator[list[Any]]:
             o.city,
             o.parent or "",
             "、".join(o.fields),
+            SCALE_ZH.get((scales or {}).get(o.external_id, ""), ""),
         ]
 
 
@@ -1744,6 +1848,7 @@ def need_rows(needs: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
             n["deadline"],
             "是" if n["confidential"] else "否",
             status_zh[n["status"]],
+            n.get("round", ""),
         ]
 
 
@@ -1768,6 +1873,15 @@ def bounty_rows(bounties: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
 def bid_rows(bids: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
     for b in bids:
         yield [*(b[k] for k in BID_KEYS[:3]), "|".join(b["members"]), *(b[k] for k in BID_KEYS[4:])]
+
+
+def commissioner_rows(people: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
+    for c in people:
+        yield [
+            c["external_id"], c["name"], c["employer"], c["title"], c["field"], c["expertise"],
+            "，".join(c["keywords"]), "；".join(c["papers"]), "；".join(c["patents"]),
+            "；".join(c["services"]), c["load_limit"],
+        ]  # fmt: skip
 
 
 def write_csv(path: Path, headers: Iterable[str], rows: Iterable[list[Any]], encoding: str) -> int:
@@ -1795,7 +1909,7 @@ def write_dataset(ds: Dataset, out: Path) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     return {
         "organisations.csv": write_csv(
-            out / "organisations.csv", ORG_HEADERS, org_rows(ds.organisations), "gb18030"
+            out / "organisations.csv", ORG_HEADERS, org_rows(ds.organisations, ds.scales), "gb18030"
         ),
         "needs.csv": write_csv(out / "needs.csv", NEED_HEADERS, need_rows(ds.needs), "utf-8-sig"),
         "capabilities.jsonl": write_jsonl(out / "capabilities.jsonl", ds.capabilities),
@@ -1803,7 +1917,19 @@ def write_dataset(ds: Dataset, out: Path) -> dict[str, int]:
             out / "bounties.csv", BOUNTY_HEADERS, bounty_rows(ds.bounties), "utf-8"
         ),
         "bids.csv": write_csv(out / "bids.csv", BID_KEYS, bid_rows(ds.bids), "utf-8"),
+        # In a sub-directory: the store importer reads only the files of data/demo itself.
+        "commissioners/科技专员.csv": _write_commissioners(out, ds.commissioners),
     }
+
+
+def _write_commissioners(out: Path, people: list[dict[str, Any]]) -> int:
+    (out / "commissioners").mkdir(parents=True, exist_ok=True)
+    return write_csv(
+        out / "commissioners" / "科技专员.csv",
+        COMMISSIONER_HEADERS,
+        commissioner_rows(people),
+        "utf-8-sig",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

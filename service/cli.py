@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.commands.campaign",  # pair, bounty
     "service.commands.users",  # users
     "service.commands.evaluate",  # eval retrieval
+    "service.commands.dispatch",  # commissioners, dispatch
+    "service.commands.guideline",  # guideline, guideline-export
 )
 
 

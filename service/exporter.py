@@ -54,6 +54,7 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "parent": org_ext.get(o.parent_id) if o.parent_id else None,
                 "fields": list(o.fields or []),
                 "status": o.status,
+                "scale": o.scale,
             }
     elif kind == "needs":
         for n in session.scalars(select(Need).order_by(Need.id)).yield_per(1000):
@@ -68,6 +69,7 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "deadline": n.deadline,
                 "confidential": n.confidential,
                 "status": n.status,
+                "round": n.round,
             }
     elif kind == "capabilities":
         for c in session.scalars(select(Capability).order_by(Capability.id)).yield_per(1000):
@@ -110,6 +112,8 @@ def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
                 "price": d.price,
                 "proposal": d.proposal,
                 "submitted_at": d.submitted_at,
+                "funding_enterprise": d.funding_enterprise,
+                "funding_academic": d.funding_academic,
             }
     else:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")

@@ -144,6 +144,7 @@ COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
         _c("parent", "上级单位", "上级单位编号", "parent_id", "母公司", "上级机构", "主管单位"),
         _c("fields", "所属领域", "所属行业", "行业", "领域", "行业领域", "industries"),
         _c("status", "状态"),
+        _c("scale", "企业规模", "规模", "企业类型规模"),
     ),
     "needs": (
         _c("external_id", "需求编号", "id", "编号", "need_id", required=True),
@@ -156,6 +157,7 @@ COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
         _c("deadline", "截止日期", "截止时间", "期限"),
         _c("confidential", "是否保密", "保密"),
         _c("status", "状态"),
+        _c("round", "征集批次", "批次", "征集轮次", "征集批次名称"),
     ),
     "capabilities": (
         _c("external_id", "成果编号", "id", "编号", "capability_id", required=True),
@@ -206,6 +208,8 @@ COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
         _c("price", "报价(万元)", "报价", "申报金额(万元)", required=True),
         _c("proposal", "申报方案", "方案", "实施方案", "方案简介"),
         _c("submitted_at", "申报时间", "提交时间", "申报日期"),
+        _c("funding_enterprise", "企业方财政经费(万元)", "企业经费(万元)", "企业方经费(万元)"),
+        _c("funding_academic", "高校院所财政经费(万元)", "高校院所经费(万元)", "院所经费(万元)"),
     ),
 }
 

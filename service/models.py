@@ -78,6 +78,8 @@ class Organisation(Base, Hashed):
     )
     fields: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active|inactive
+    # 企业规模 micro|small|medium|large (None = not declared); dispatch serves the first three
+    scale: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     parent: Mapped[Organisation | None] = relationship(remote_side=[id])
 
@@ -105,8 +107,14 @@ class Need(Base, Hashed):
     review_reason: Mapped[str] = mapped_column(Text, default="")  # why staff returned it
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # 征集批次: the collection round the need was gathered in (guideline condensation)
+    round: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # A near-duplicate merged by staff points at the need it was merged into; both stay.
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("needs.id", ondelete="SET NULL"), nullable=True
+    )
 
-    org: Mapped[Organisation] = relationship()
+    org: Mapped[Organisation] = relationship(foreign_keys=[org_id])
 
 
 class Capability(Base, Hashed):
@@ -166,6 +174,9 @@ class Bid(Base, Hashed):
     price: Mapped[float] = mapped_column(Float)  # 万元
     proposal: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Split of the public funding (万元): enterprise side vs universities/institutes (优先支持)
+    funding_enterprise: Mapped[float | None] = mapped_column(Float, nullable=True)
+    funding_academic: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     bounty: Mapped[Bounty] = relationship(back_populates="bids")
     respondent: Mapped[Organisation] = relationship()
@@ -258,6 +269,7 @@ class Campaign(Base, Timestamped):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), default="pairing")  # pairing|dispatch
 
 
 class ShortlistItem(Base, Timestamped):
@@ -273,6 +285,10 @@ class ShortlistItem(Base, Timestamped):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     institute_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
+    # dispatch campaigns: the commissioner (institute_id is then their employer)
+    commissioner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("commissioners.id", ondelete="SET NULL"), nullable=True
+    )
     need_id: Mapped[int | None] = mapped_column(ForeignKey("needs.id"), nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     rank: Mapped[int] = mapped_column(Integer, default=1)
@@ -292,6 +308,110 @@ class ShortlistItem(Base, Timestamped):
 
     enterprise: Mapped[Organisation] = relationship(foreign_keys=[enterprise_id])
     institute: Mapped[Organisation | None] = relationship(foreign_keys=[institute_id])
+
+
+class Commissioner(Base, Timestamped):
+    """科技专员: a person sent to enterprises, with an expertise profile and a load limit."""
+
+    __tablename__ = "commissioners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    employer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    title: Mapped[str] = mapped_column(String(64), default="")  # 职称
+    field: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expertise: Mapped[str] = mapped_column(Text, default="")  # 研究方向 / 专长
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    papers: Mapped[list[str]] = mapped_column(JSON, default=list)  # titles
+    patents: Mapped[list[str]] = mapped_column(JSON, default=list)
+    services: Mapped[list[str]] = mapped_column(JSON, default=list)  # past services
+    load_limit: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|inactive
+
+    employer: Mapped[Organisation] = relationship()
+
+    def profile_texts(self) -> list[str]:
+        """The documents of the expertise profile (one per paper, patent, past service)."""
+        head = "；".join(x for x in (self.expertise, "、".join(self.keywords or ())) if x)
+        docs = [head] if head else []
+        return docs + [t for t in (*self.papers, *self.patents, *self.services) if t]
+
+
+class GuidelineRun(Base, Timestamped):
+    """A condensation of one collection round (or date range) into directions."""
+
+    __tablename__ = "guideline_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    round: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    date_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    date_to: Mapped[date | None] = mapped_column(Date, nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    directions: Mapped[list[GuidelineDirection]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="GuidelineDirection.position"
+    )
+
+
+class GuidelineDirection(Base, Timestamped):
+    """One direction (指南方向) of a run; staff merge, split, rename and drop them.
+
+    ``need_ids`` are need external ids, representatives first; ``institutes`` are
+    ``{"org": ext id, "name", "score"}`` in-region suggestions. ``version``: optimistic lock.
+    """
+
+    __tablename__ = "guideline_directions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("guideline_runs.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    field: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    need_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    representatives: Mapped[list[str]] = mapped_column(JSON, default=list)
+    org_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    institutes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    cohesion: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|dropped|merged
+    note: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    run: Mapped[GuidelineRun] = relationship(back_populates="directions")
+
+    @property
+    def size(self) -> int:
+        return len(self.need_ids or ())
+
+
+class DuplicatePair(Base, Timestamped):
+    """A near-duplicate pair of needs found by a guideline run, for staff decision.
+
+    ``status``: pending | merged (``need_b.duplicate_of_id`` = need_a; both kept) | dismissed.
+    """
+
+    __tablename__ = "duplicate_pairs"
+    __table_args__ = (UniqueConstraint("run_id", "need_a_id", "need_b_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("guideline_runs.id", ondelete="CASCADE"), index=True
+    )
+    need_a_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"))
+    need_b_id: Mapped[int] = mapped_column(ForeignKey("needs.id", ondelete="CASCADE"))
+    score: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    need_a: Mapped[Need] = relationship(foreign_keys=[need_a_id])
+    need_b: Mapped[Need] = relationship(foreign_keys=[need_b_id])
 
 
 class AuditLog(Base):

@@ -89,8 +89,13 @@ class OrganisationPublic(_Out):
 
 
 class NeedCreate(BaseModel):
-    external_id: str = ExternalId
-    org_external_id: str = Field(min_length=1, max_length=64)
+    """A new need. Staff name the organisation; an enterprise's need is its own and waits for
+    vetting. Without ``external_id`` one is generated."""
+
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$"
+    )
+    org_external_id: str | None = Field(default=None, min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=300)
     description: str = Field(default="", max_length=MAX_TEXT)
     field: str | None = Field(default=None, max_length=64)
@@ -123,7 +128,16 @@ class NeedPublic(_Out):
     deadline: date | None
     confidential: bool
     status: str
+    review_status: str = "approved"  # pending|approved|returned (待审核/已通过/已退回)
+    review_reason: str = ""
     updated_at: datetime | None = None
+
+
+class NeedReview(BaseModel):
+    """Staff vetting of a pending need: approve, or return with a reason."""
+
+    action: Literal["approve", "return"]
+    reason: str = Field(default="", max_length=500)
 
 
 # --- capabilities -------------------------------------------------------------------------

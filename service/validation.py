@@ -415,6 +415,16 @@ def _enum_parser(canonical: tuple[str, ...], aliases: dict[str, str], what: str)
     return {k.lower(): v for k, v in table.items()}
 
 
+ORG_SCALES: Final[tuple[str, ...]] = ("micro", "small", "medium", "large")
+SME_SCALES: Final[frozenset[str]] = frozenset({"micro", "small", "medium"})
+SCALE_ALIASES: Final[dict[str, str]] = _enum_parser(
+    ORG_SCALES,
+    {"微型": "micro", "小型": "small", "中型": "medium", "大型": "large", "微": "micro",
+     "小": "small", "中": "medium", "大": "large", "中小企业": "small", "小微": "micro",
+     "小微企业": "micro", "大型企业": "large", "中型企业": "medium", "小型企业": "small"},
+    "企业规模",
+)  # fmt: skip
+
 ORG_KIND_ALIASES: Final[dict[str, str]] = _enum_parser(
     ORG_KINDS,
     {

@@ -1,4 +1,4 @@
-"""Campaign pairing solvers (结对子), chosen by name from a registry.
+"""Campaign pairing solvers (结对子), chosen by name from :data:`matcher.registry.SOLVERS`.
 
 Solvers see only matrices (:class:`PairingProblem`); :class:`PairingEncoder` maps external
 ids to rows and decodes results. All solvers share one constructor and ``solve(problem)``.
@@ -8,9 +8,7 @@ ids to rows and decodes results. All solvers share one constructor and ``solve(p
 
 from __future__ import annotations
 
-from typing import Any
-
-from matcher.errors import InvalidParameter
+from matcher.registry import SOLVERS, get_solver
 from matcher.solvers.base import PairingSolver
 from matcher.solvers.encoding import PairingEncoder
 from matcher.solvers.fair import FairSolver
@@ -29,30 +27,6 @@ from matcher.solvers.results import (
     Uncovered,
     UncoveredCode,
 )
-
-SOLVERS: dict[str, type[PairingSolver]] = {
-    MinCostFlowSolver.name: MinCostFlowSolver,
-    FairSolver.name: FairSolver,
-    LPSolver.name: LPSolver,
-}
-
-
-def get_solver(name: str, **params: Any) -> PairingSolver:
-    """Instantiate the solver registered as ``name`` with keyword ``params``.
-
-    Raises
-    ------
-    InvalidParameter
-        If ``name`` is not registered (the message lists the valid names).
-    """
-    try:
-        cls = SOLVERS[name]
-    except KeyError:
-        raise InvalidParameter(
-            f"unknown solver {name!r}; valid: {', '.join(sorted(SOLVERS))}"
-        ) from None
-    return cls(**params)
-
 
 __all__ = [
     "SOLVERS",

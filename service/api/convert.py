@@ -66,6 +66,8 @@ def needs(session: Session, rows: Sequence[Need]) -> list[schemas.NeedPublic]:
             deadline=n.deadline,
             confidential=n.confidential,
             status=n.status,
+            review_status=n.review_status,
+            review_reason=n.review_reason or "",
             updated_at=n.updated_at,
         )
         for n in rows

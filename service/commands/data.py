@@ -204,6 +204,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report = importer.import_paths([demo_dir])
     for line in format_report(report):
         sys.stdout.write(line + "\n")
+    if report.ok and (demo_dir / "commissioners").is_dir():
+        from service.commands.dispatch import import_demo_commissioners
+
+        import_demo_commissioners(factory, demo_dir / "commissioners", sys.stdout)
     counts = demo_counts(factory)
     sys.stdout.write(
         "demo loaded: "

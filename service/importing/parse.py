@@ -31,6 +31,7 @@ from service.validation import (
     NEED_STATUS_ALIASES,
     ORG_KIND_ALIASES,
     ORG_STATUS_ALIASES,
+    SCALE_ALIASES,
     FieldError,
     check_length,
     in_home_region,
@@ -247,6 +248,8 @@ class RowParser:
             out["parent"] = self._id(value, "上级单位")
         elif key == "fields":
             out["fields"] = [check_length(f, MAX_SHORT_CHARS, "领域") for f in split_list(value)]
+        elif key == "scale":
+            out["scale"] = None if is_blank(value) else parse_enum(value, SCALE_ALIASES, "企业规模")
 
     def _needs(self, key: str, value: Any, out: dict[str, Any]) -> None:
         if self._common(key, value, out, NEED_STATUS_ALIASES):
@@ -256,6 +259,8 @@ class RowParser:
                 out["org"] = ext
         elif key == "confidential":
             out["confidential"] = parse_bool(value)
+        elif key == "round":
+            out["round"] = self._text(value, 64, "征集批次") or None
 
     def _capabilities(self, key: str, value: Any, out: dict[str, Any]) -> None:
         if self._common(key, value, out, CAPABILITY_STATUS_ALIASES):
@@ -324,6 +329,9 @@ class RowParser:
                 out["price"] = parse_number(value, "报价")
         elif key == "submitted_at" and not is_blank(value):
             out["submitted_at"] = parse_datetime(value, "申报时间")
+        elif key in ("funding_enterprise", "funding_academic"):
+            what = "企业方财政经费" if key == "funding_enterprise" else "高校院所财政经费"
+            out[key] = None if is_blank(value) else parse_number(value, what)
 
     def _cross_fields(self, values: dict[str, Any]) -> None:
         if self.kind == "organisations":

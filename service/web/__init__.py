@@ -7,6 +7,7 @@
 * :mod:`service.web.campaigns`: the campaign list and the shortlist review with its decisions;
 * :mod:`service.web.export`: the shortlist as XLSX;
 * :mod:`service.web.bounties`: bounties, ranked bids, respondents;
+* :mod:`service.web.guideline`: guideline condensation (指南凝练) and near-duplicate needs;
 * :mod:`service.web.views`: shortlist filters and display rows (shared by review and export);
 * the portal (``/portal``, :mod:`service.web.portal_common`): one sign-in for every role and the
   password change (:mod:`~service.web.portal_auth`), enterprise needs, suggestions and
@@ -29,6 +30,7 @@ from service.web import (
     bounties,
     campaigns,
     export,
+    guideline,
     portal_auth,
     portal_enterprise,
     portal_intro,
@@ -41,6 +43,7 @@ for _module in (
     campaigns,
     export,
     bounties,
+    guideline,
     portal_auth,
     portal_enterprise,
     portal_intro,

@@ -375,6 +375,31 @@ def test_enterprise_matrix_matches_suggest_for_enterprise(recommender, orgs):
     assert pm.forbidden[2].all() and (pm.scores[2] == 0).all()
 
 
+def test_enterprise_matrix_best_match_explains_without_retrieval(recommender, orgs, monkeypatch):
+    ents = ["ent_b", "gx_sugar", "gxu"]
+    cols = sorted(o for o in orgs if orgs[o].kind in ("university", "institute"))
+    pm = recommender.enterprise_matrix(ents, cols)
+    assert pm.best_match[2].tolist() == [None] * len(cols)  # no needs: nothing to explain
+    calls = []
+    for name, r in recommender.retrievers.items():
+        original = r.retrieve
+
+        def counting(texts, k, _orig=original, _name=name):
+            calls.append(_name)
+            return _orig(texts, k)
+
+        monkeypatch.setattr(r, "retrieve", counting)
+    for i in (0, 1):
+        for j, o in enumerate(cols):
+            match = pm.best_match[i, j]
+            assert match.score == pm.scores[i, j] and match.query.id == pm.best_query[i, j]
+            got = recommender.explain_match(match)
+            assert calls == []
+            want = recommender.explain_pair(pm.best_query[i, j], o)
+            calls.clear()
+            assert got == want
+
+
 def test_consortium_for_tackle_bounty_covers_aspects_single_respondents_miss(recommender):
     bounty = BountyInfo(
         "b_multi",

@@ -244,7 +244,7 @@ def test_encoder_decode_and_unknown_ids() -> None:
 
 
 def test_registry_and_validation() -> None:
-    with pytest.raises(InvalidParameter, match="fair, lp, mincostflow"):
+    with pytest.raises(InvalidParameter, match=r"valid: \['fair', 'lp', 'mincostflow'\]"):
         get_solver("hungarian")
     with pytest.raises(InvalidParameter):
         get_solver("mincostflow", n_alternates=-1).solve(dense_problem([[0.5]]))

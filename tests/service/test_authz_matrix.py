@@ -141,10 +141,17 @@ MATRIX: dict[str, Case] = {
         "/api/v1/organisations/ENT-A", staff_only(200), json={"city": "桂林"}
     ),
     "GET /api/v1/needs": Case("/api/v1/needs", everyone(200)),
-    "POST /api/v1/needs": Case("/api/v1/needs", staff_only(201), json=_need),
+    "POST /api/v1/needs": Case(  # the body names ENT-A: B may not create needs for A
+        "/api/v1/needs", roles(403, ent_a=201, ent_b=404, staff=201, admin=201), json=_need
+    ),
     "GET /api/v1/needs/{external_id}": Case("/api/v1/needs/N-A2", owner_a(200)),
     "PATCH /api/v1/needs/{external_id}": Case(
-        "/api/v1/needs/N-A1", staff_only(200), json={"status": "matched"}
+        "/api/v1/needs/N-A1",
+        roles(403, ent_a=200, ent_b=404, staff=200, admin=200),
+        json={"status": "matched"},
+    ),
+    "POST /api/v1/needs/{external_id}/review": Case(  # N-A1 is approved already: 409
+        "/api/v1/needs/N-A1/review", staff_only(409), json={"action": "approve"}
     ),
     "GET /api/v1/capabilities": Case("/api/v1/capabilities", everyone(200)),
     "POST /api/v1/capabilities": Case("/api/v1/capabilities", staff_only(201), json=_cap),
@@ -307,6 +314,28 @@ MATRIX: dict[str, Case] = {
         "/portal/messages/read-all", portal(303, *ENT, *INST, *STAFF), data={}
     ),
     "GET /staff/bounties/{bounty_id}": Case(lambda w: f"/staff/bounties/{w.ids['bounty']}", page()),
+    # guideline pages (service/web/guideline.py): unknown run ids answer 404 to staff
+    "GET /staff/guideline": Case("/staff/guideline", page()),
+    "POST /staff/guideline": Case(
+        "/staff/guideline", page(422), data={"round": "", "csrf_token": ""}
+    ),
+    "GET /staff/guideline/{run_id}": Case("/staff/guideline/999999", page(404)),
+    "POST /staff/guideline/{run_id}/directions/{direction_id}": Case(
+        "/staff/guideline/999999/directions/1",
+        page(404),
+        data={"action": "drop", "version": "1", "csrf_token": ""},
+    ),
+    "POST /staff/guideline/{run_id}/merge": Case(
+        "/staff/guideline/999999/merge", page(404), data={"csrf_token": ""}
+    ),
+    "POST /staff/guideline/{run_id}/duplicates/{pair_id}": Case(
+        "/staff/guideline/999999/duplicates/1",
+        page(404),
+        data={"action": "merge", "csrf_token": ""},
+    ),
+    "GET /staff/guideline/{run_id}/export.xlsx": Case(
+        "/staff/guideline/999999/export.xlsx", page(404)
+    ),
 }
 
 

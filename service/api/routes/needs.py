@@ -1,4 +1,9 @@
-"""Technology needs (技术需求): enterprises read their own; staff read all and create/update."""
+"""Technology needs (技术需求): enterprises read, create and edit their own; staff read all,
+create and update any, and vet (审核) what enterprises entered.
+
+An enterprise's new or edited need is ``pending`` (待审核) until staff approve it; only
+approved needs take part in matching. Another enterprise's need answers 404.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, status
 
 from service import crud, schemas
+from service import portal_crud as pc
 from service.api import convert
-from service.api.deps import CurrentUser, Pagination, SessionDep, StaffUser
+from service.api.deps import CurrentUser, EnterpriseOrStaff, Pagination, SessionDep, StaffUser
 
 router = APIRouter(prefix="/needs", tags=["needs"])
 
@@ -21,7 +27,9 @@ def list_needs(
     user: CurrentUser,
     page: Pagination,
     org: Annotated[str | None, Query(max_length=64, description="organisation external id")] = None,
-    status_: Annotated[Literal["open", "matched", "closed"] | None, Query(alias="status")] = None,
+    status_: Annotated[
+        Literal["open", "matched", "closed", "withdrawn"] | None, Query(alias="status")
+    ] = None,
 ) -> schemas.Page[schemas.NeedPublic]:
     rows, total = crud.list_needs(
         session,
@@ -45,30 +53,44 @@ def get_need(external_id: ExtId, session: SessionDep, user: CurrentUser) -> sche
     "",
     response_model=schemas.NeedPublic,
     status_code=status.HTTP_201_CREATED,
-    summary="Create a need (staff)",
+    summary="Create a need (an enterprise: its own, waiting for vetting; staff: any)",
 )
 def create_need(
-    body: schemas.NeedCreate, session: SessionDep, user: StaffUser
+    body: schemas.NeedCreate, session: SessionDep, user: EnterpriseOrStaff
 ) -> schemas.NeedPublic:
-    need = crud.create_need(session, data=body.model_dump())
-    crud.audit(session, user=user, action="need.create", entity="need", entity_id=need.external_id)
+    data = body.model_dump()
+    if not user.is_staff:
+        data.pop("status", None)
+    need = pc.create_need(session, user=user, data=data)
     session.commit()
     return convert.needs(session, [need])[0]
 
 
-@router.patch("/{external_id}", response_model=schemas.NeedPublic, summary="Update a need (staff)")
+@router.patch(
+    "/{external_id}",
+    response_model=schemas.NeedPublic,
+    summary="Update a need (an enterprise: its own, back to vetting; staff: any)",
+)
 def update_need(
-    external_id: ExtId, body: schemas.NeedUpdate, session: SessionDep, user: StaffUser
+    external_id: ExtId, body: schemas.NeedUpdate, session: SessionDep, user: EnterpriseOrStaff
 ) -> schemas.NeedPublic:
     need = crud.get_need(session, viewer=user, external_id=external_id)
-    changed = crud.update_fields(need, body.model_dump(exclude_unset=True))
-    crud.audit(
-        session,
-        user=user,
-        action="need.update",
-        entity="need",
-        entity_id=external_id,
-        detail={"changed": sorted(changed)},
+    pc.edit_need(session, user=user, need=need, data=body.model_dump(exclude_unset=True))
+    session.commit()
+    return convert.needs(session, [need])[0]
+
+
+@router.post(
+    "/{external_id}/review",
+    response_model=schemas.NeedPublic,
+    summary="Vet a pending need: approve, or return it with a reason (staff)",
+)
+def review_need(
+    external_id: ExtId, body: schemas.NeedReview, session: SessionDep, user: StaffUser
+) -> schemas.NeedPublic:
+    need = crud.get_need(session, viewer=user, external_id=external_id)
+    pc.review_need(
+        session, user=user, need=need, approve=body.action == "approve", reason=body.reason
     )
     session.commit()
     return convert.needs(session, [need])[0]
