@@ -1,7 +1,7 @@
 """server-side login sessions and the shared login throttle
 
 Revision ID: 0006_sessions
-Revises: 0004_portal
+Revises: 0005_workflows
 Create Date: 2026-12-01 22:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_sessions"
-down_revision = "0004_portal"
+down_revision = "0005_workflows"
 branch_labels = None
 depends_on = None
 
