@@ -1,10 +1,13 @@
 """Export of the store in the import formats, so every export can be re-imported.
 
 * ``jsonl``: one file per kind (``organisations.jsonl`` ...), canonical English keys, lists as
-  JSON arrays, references as external ids;
+  JSON arrays, references as external ids, extra attributes as an ``extra`` object;
 * ``xlsx``: one workbook, one sheet per kind named in Chinese (单位, 技术需求, 成果, 揭榜榜单,
   揭榜申报) with the Chinese column labels of :data:`service.formats.COLUMNS`;
 * ``csv``: one UTF-8-with-BOM file per kind (Excel opens it), Chinese headers.
+
+In spreadsheets the extra attributes of the records (columns an import kept without an
+attribute of their own, e.g. 联系人) follow the standard columns, one column per key.
 
 Spreadsheet cells are text that Excel or WPS may evaluate: text that could be read as a
 formula is prefixed with a single quote (:func:`service.formats.neutralise_cell`); the importer
@@ -26,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.formats import COLUMNS, KIND_LABELS, KINDS, MODELS, neutralise_cell
-from service.models import Bid, Bounty, Capability, Need, Organisation
+from service.validation import remove_control_chars
 
 log = logging.getLogger(__name__)
 
@@ -37,86 +40,66 @@ XLSX_MAX_ROWS: Final[int] = 1_048_575  # Excel's sheet limit minus the header ro
 
 
 def iter_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
-    """Records of ``kind`` as dicts keyed like :data:`COLUMNS` (references as external ids).
+    """Records of ``kind`` as dicts keyed like :data:`COLUMNS` (references as external ids),
+    plus ``extra`` (the record's extra attributes, or None).
 
-    Rows are streamed in primary-key order.
+    Rows are streamed in primary-key order. Control characters that a legacy row may still
+    hold are left out (:func:`service.validation.remove_control_chars`): XLSX cannot store
+    them, and no import would accept them again.
     """
-    org_ext = dict(session.execute(select(Organisation.id, Organisation.external_id)).all())
-    if kind == "organisations":
-        for o in session.scalars(select(Organisation).order_by(Organisation.id)).yield_per(1000):
-            yield {
-                "external_id": o.external_id,
-                "name": o.name,
-                "kind": o.kind,
-                "credit_code": o.credit_code,
-                "province": o.province,
-                "city": o.city,
-                "parent": org_ext.get(o.parent_id) if o.parent_id else None,
-                "fields": list(o.fields or []),
-                "status": o.status,
-                "scale": o.scale,
-            }
-    elif kind == "needs":
-        for n in session.scalars(select(Need).order_by(Need.id)).yield_per(1000):
-            yield {
-                "external_id": n.external_id,
-                "org": org_ext[n.org_id],
-                "title": n.title,
-                "description": n.description,
-                "field": n.field,
-                "keywords": list(n.keywords or []),
-                "budget": n.budget,
-                "deadline": n.deadline,
-                "confidential": n.confidential,
-                "status": n.status,
-                "round": n.round,
-            }
-    elif kind == "capabilities":
-        for c in session.scalars(select(Capability).order_by(Capability.id)).yield_per(1000):
-            yield {
-                "external_id": c.external_id,
-                "org": org_ext[c.org_id],
-                "kind": c.kind,
-                "title": c.title,
-                "description": c.description,
-                "field": c.field,
-                "keywords": list(c.keywords or []),
-                "trl": c.trl,
-                "year": c.year,
-                "status": c.status,
-            }
-    elif kind == "bounties":
-        need_ext = dict(session.execute(select(Need.id, Need.external_id)).all())
-        cap_ext = dict(session.execute(select(Capability.id, Capability.external_id)).all())
-        for b in session.scalars(select(Bounty).order_by(Bounty.id)).yield_per(1000):
-            yield {
-                "external_id": b.external_id,
-                "kind": b.kind,
-                "poster": org_ext[b.poster_org_id],
-                "need": need_ext.get(b.need_id) if b.need_id else None,
-                "capability": cap_ext.get(b.capability_id) if b.capability_id else None,
-                "title": b.title,
-                "description": b.description,
-                "budget": b.budget,
-                "deadline": b.deadline,
-                "status": b.status,
-            }
-    elif kind == "bids":
-        bounty_ext = dict(session.execute(select(Bounty.id, Bounty.external_id)).all())
-        for d in session.scalars(select(Bid).order_by(Bid.id)).yield_per(1000):
-            yield {
-                "external_id": d.external_id,
-                "bounty": bounty_ext[d.bounty_id],
-                "respondent": org_ext[d.respondent_org_id],
-                "members": list(d.members or []),
-                "price": d.price,
-                "proposal": d.proposal,
-                "submitted_at": d.submitted_at,
-                "funding_enterprise": d.funding_enterprise,
-                "funding_academic": d.funding_academic,
-            }
-    else:
+    for record in _raw_records(session, kind):
+        yield {k: _clean(v) for k, v in record.items()}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return remove_control_chars(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {remove_control_chars(str(k)): _clean(v) for k, v in value.items()}
+    return value
+
+
+#: Columns that are references: the attribute holding the primary key, and the kind it names.
+_REFERENCES: Final[dict[str, tuple[str, str]]] = {
+    "org": ("org_id", "organisations"),
+    "poster": ("poster_org_id", "organisations"),
+    "respondent": ("respondent_org_id", "organisations"),
+    "parent": ("parent_id", "organisations"),
+    "need": ("need_id", "needs"),
+    "capability": ("capability_id", "capabilities"),
+    "bounty": ("bounty_id", "bounties"),
+}
+_LIST_KEYS: Final[frozenset[str]] = frozenset({"fields", "keywords", "members"})
+
+
+def _raw_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
+    """One dict per record: every column of :data:`COLUMNS` (references as external ids)."""
+    if kind not in MODELS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    model: Any = MODELS[kind]
+    cols = [c.key for c in COLUMNS[kind]]
+    refs = {key: _REFERENCES[key] for key in cols if key in _REFERENCES}
+    external: dict[str, dict[int, str]] = {}
+    for _attr, target in refs.values():
+        if target not in external:
+            other: Any = MODELS[target]
+            rows = session.execute(select(other.id, other.external_id))
+            external[target] = {row[0]: row[1] for row in rows}
+    for obj in session.scalars(select(model).order_by(model.id)).yield_per(1000):
+        record: dict[str, Any] = {}
+        for key in cols:
+            if key in refs:
+                attr, target = refs[key]
+                ref = getattr(obj, attr)
+                record[key] = external[target].get(ref) if ref is not None else None
+            elif key in _LIST_KEYS:
+                record[key] = list(getattr(obj, key) or [])
+            else:
+                record[key] = getattr(obj, key)
+        record["extra"] = obj.extra
+        yield record
 
 
 def _json_value(value: Any) -> Any:
@@ -135,6 +118,8 @@ def _cell_value(key: str, value: Any) -> Any:
         return "是" if value else "否"
     if isinstance(value, list):
         return neutralise_cell(LIST_JOINER.join(str(v) for v in value))
+    if isinstance(value, dict):
+        return neutralise_cell(json.dumps(value, ensure_ascii=False))
     if isinstance(value, datetime):
         return value.isoformat()  # openpyxl cannot write time-zone aware datetimes
     if isinstance(value, str):
@@ -191,11 +176,36 @@ def export_store(
     return {"files": files, "counts": counts}
 
 
+def extra_keys(session: Session, kind: str) -> list[str]:
+    """The extra attributes found on records of ``kind``, in order of first appearance."""
+    model: Any = MODELS[kind]
+    keys: dict[str, None] = {}
+    labels = {c.label for c in COLUMNS[kind]}
+    for (extra,) in session.execute(select(model.extra).where(model.extra.is_not(None))):
+        if isinstance(extra, dict):
+            keys.update((k, None) for k in _clean(extra) if k not in labels)
+    return list(keys)
+
+
+def _sheet_rows(session: Session, kind: str) -> Iterator[list[Any]]:
+    """The header row, then one row per record: the columns of ``kind``, then its extras."""
+    cols = COLUMNS[kind]
+    extras = extra_keys(session, kind)
+    yield [c.label for c in cols] + extras
+    for record in iter_records(session, kind):
+        extra = record["extra"] or {}
+        yield [_cell_value(c.key, record[c.key]) for c in cols] + [
+            _cell_value(k, extra.get(k)) for k in extras
+        ]
+
+
 def _write_jsonl(session: Session, kind: str, path: Path) -> int:
     n = 0
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         for record in iter_records(session, kind):
+            if not record["extra"]:
+                del record["extra"]
             fh.write(json.dumps({k: _json_value(v) for k, v in record.items()}, ensure_ascii=False))
             fh.write("\n")
             n += 1
@@ -204,16 +214,12 @@ def _write_jsonl(session: Session, kind: str, path: Path) -> int:
 
 
 def _write_csv(session: Session, kind: str, path: Path) -> int:
-    cols = COLUMNS[kind]
-    n = 0
+    n = -1  # the header row
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow([c.label for c in cols])
-        for record in iter_records(session, kind):
-            writer.writerow(
-                ["" if (v := _cell_value(c.key, record[c.key])) is None else v for c in cols]
-            )
+        for row in _sheet_rows(session, kind):
+            writer.writerow(["" if v is None else v for v in row])
             n += 1
     tmp.replace(path)
     return n
@@ -234,11 +240,9 @@ def _write_xlsx(
     wb = Workbook(write_only=True)
     for kind in kinds:
         ws = wb.create_sheet(KIND_LABELS[kind])
-        cols = COLUMNS[kind]
-        ws.append([c.label for c in cols])
-        n = 0
-        for record in iter_records(session, kind):
-            ws.append([_cell_value(c.key, record[c.key]) for c in cols])
+        n = -1  # the header row
+        for row in _sheet_rows(session, kind):
+            ws.append(row)
             n += 1
         counts[kind] = n
     tmp = path.with_name(path.name + ".tmp")
@@ -246,4 +250,4 @@ def _write_xlsx(
     tmp.replace(path)
 
 
-__all__ = ["EXPORT_FORMATS", "ExportFormat", "export_store", "iter_records", "neutralise_cell"]
+__all__ = ["EXPORT_FORMATS", "ExportFormat", "export_store", "extra_keys", "iter_records"]

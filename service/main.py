@@ -148,6 +148,7 @@ def warm_recommender(handle: Any, stop: threading.Event, *, poll_s: float = 2.0)
 def api_router() -> APIRouter:
     """Every ``/api/v1`` route."""
     from service.api.routes import (
+        applications,
         audit,
         auth,
         bounties,
@@ -169,6 +170,7 @@ def api_router() -> APIRouter:
         capabilities,
         suggestions,
         bounties,
+        applications,
         campaigns,
         shortlists,
         audit,

@@ -33,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from service.validation import normalise_text
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -50,10 +52,29 @@ class Timestamped:
 
 
 class Hashed(Timestamped):
-    """Records whose text is indexed; ``HASHED_FIELDS`` feed ``content_hash``."""
+    """Records whose text is indexed; ``HASHED_FIELDS`` feed ``content_hash``.
+
+    ``extra`` keeps the columns of an imported file that have no attribute of their own
+    (``{header: value}``, e.g. 联系人); it is exported again and never indexed.
+    """
 
     HASHED_FIELDS: tuple[str, ...] = ()
     content_hash: Mapped[str] = mapped_column(String(64), default="")
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
+
+    def clean_text(self) -> None:
+        """Pass every text attribute (and list of texts) through
+        :func:`service.validation.normalise_text`, whoever wrote it (API, pages, import)."""
+        for column in self.__table__.columns:  # type: ignore[attr-defined]
+            value = getattr(self, column.key, None)
+            if isinstance(value, str):
+                cleaned: Any = normalise_text(value)
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                cleaned = [normalise_text(v) for v in value]
+            else:
+                continue
+            if cleaned != value:
+                setattr(self, column.key, cleaned)
 
     def compute_hash(self) -> str:
         payload = [getattr(self, f) for f in self.HASHED_FIELDS]
@@ -154,7 +175,9 @@ class Bounty(Base, Hashed):
     description: Mapped[str] = mapped_column(Text, default="")
     budget: Mapped[float | None] = mapped_column(Float, nullable=True)  # 万元
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open|awarded|closed
+    status: Mapped[str] = mapped_column(String(16), default="open")  # proposed|open|awarded|closed
+    # Staff opened the bid ranking to the poster (service.applications.open_ranking).
+    ranking_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     poster: Mapped[Organisation] = relationship()
     bids: Mapped[list[Bid]] = relationship(back_populates="bounty")
@@ -174,6 +197,9 @@ class Bid(Base, Hashed):
     price: Mapped[float] = mapped_column(Float)  # 万元
     proposal: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # submitted|qualified|disqualified|awarded|not_awarded|withdrawn (service.applications)
+    status: Mapped[str] = mapped_column(String(16), default="submitted", server_default="submitted")
+    status_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Split of the public funding (万元): enterprise side vs universities/institutes (优先支持)
     funding_enterprise: Mapped[float | None] = mapped_column(Float, nullable=True)
     funding_academic: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -482,4 +508,5 @@ class Message(Base):
 def _refresh_content_hashes(session: Session, _ctx: object, _instances: object) -> None:
     for obj in list(session.new) + list(session.dirty):
         if isinstance(obj, Hashed):
+            obj.clean_text()
             obj.content_hash = obj.compute_hash()

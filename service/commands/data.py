@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from service.formats import KIND_LABELS, KINDS
+from service.formats import DEFAULT_MAX_ROWS, KIND_LABELS, KINDS
 from service.importing import ImportReport
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,12 @@ def register(subparsers: Any) -> None:
         "<data_dir>/import_reports/rejected-<time>.csv",
     )
     p.add_argument("--max-mb", type=int, default=512, help="refuse larger files (default 512)")
+    p.add_argument(
+        "--max-rows",
+        type=int,
+        default=DEFAULT_MAX_ROWS,
+        help=f"refuse tables with more rows (default {DEFAULT_MAX_ROWS})",
+    )
     p.add_argument(
         "--encoding", help="force the CSV/JSONL encoding (default: detect UTF-8, then GB18030)"
     )
@@ -74,6 +80,7 @@ def run_import(
     partial: bool = False,
     dry_run: bool = False,
     max_mb: int = 512,
+    max_rows: int = DEFAULT_MAX_ROWS,
     encoding: str | None = None,
 ) -> ImportReport:
     """Open the configured store and import ``paths`` (see :class:`service.importing.Importer`)."""
@@ -87,15 +94,15 @@ def run_import(
         partial=partial,
         dry_run=dry_run,
         max_file_bytes=max_mb * 1024 * 1024,
+        max_rows=max_rows,
         encoding=encoding,
     )
     return importer.import_paths(paths, kind=kind)
 
 
 def format_report(report: ImportReport) -> list[str]:
-    """Human-readable lines: one summary per table, then the issues (capped)."""
+    """Human-readable lines: one summary per table, kept/ignored columns, then the issues."""
     lines = []
-    mode = "（仅校验，未写入）" if report.dry_run else ""
 
     def order(f: Any) -> int:  # files were imported in dependency order: print them so
         kinds = [KINDS.index(t.kind) for t in f.tables if t.kind in KINDS]
@@ -103,22 +110,44 @@ def format_report(report: ImportReport) -> list[str]:
 
     for f in sorted(report.files, key=order):
         enc = f" [{f.encoding}]" if f.encoding else ""
-        state = "已写入" if f.written else ("未写入" if not report.dry_run else "校验")
         for t in f.tables:
-            label = KIND_LABELS.get(t.kind or "", "未知类型")
-            sheet = f"[{t.sheet}]" if t.sheet else ""
-            lines.append(
-                f"{f.path.name}{sheet}{enc} {label}：读取 {t.rows} 行，新增 {t.created}，"
-                f"更新 {t.updated}，未变 {t.unchanged}，拒绝 {t.rejected}（{state}）{mode}"
-            )
+            lines.append(_table_line(report, f, t, enc))
+            if t.extra_columns:
+                lines.append(
+                    "  没有对应字段的列，已原样保存为附加属性（extra）："
+                    + "、".join(f"「{c}」" for c in t.extra_columns)
+                )
+            if t.ignored_columns:
+                lines.append(
+                    "  未导入的列（行序号/报告列）："
+                    + "、".join(f"「{c}」" for c in t.ignored_columns)
+                )
         if not f.tables:
-            lines.append(f"{f.path.name}{enc}：未导入")
+            lines.append(f"{f.path.name}{enc}：{f.note or '未导入'}")
     issues = report.issues
     for issue in issues[:MAX_PRINTED_ISSUES]:
         lines.append("  " + issue.format())
     if len(issues) > MAX_PRINTED_ISSUES:
         lines.append(f"  …… 另有 {len(issues) - MAX_PRINTED_ISSUES} 条问题，见报告文件")
     return lines
+
+
+def _table_line(report: ImportReport, f: Any, t: Any, enc: str) -> str:
+    label = KIND_LABELS.get(t.kind or "", "未知类型")
+    sheet = f"[{t.sheet}]" if t.sheet else ""
+    head = f"{f.path.name}{sheet}{enc} {label}：读取 {t.rows} 行，"
+    if report.dry_run:
+        if f.ok or (report.partial and not t.fatal):
+            return (
+                head + f"将新增 {t.created}，将更新 {t.updated}，未变 {t.unchanged}，"
+                f"拒绝 {t.rejected}（仅校验，未写入）"
+            )
+        return head + f"拒绝 {t.rejected}（仅校验：此文件不会被导入）"
+    state = "已写入" if f.written else "未写入"
+    return (
+        head
+        + f"新增 {t.created}，更新 {t.updated}，未变 {t.unchanged}，拒绝 {t.rejected}（{state}）"
+    )
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -132,6 +161,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         partial=args.partial,
         dry_run=args.dry_run,
         max_mb=args.max_mb,
+        max_rows=args.max_rows,
         encoding=args.encoding,
     )
     for line in format_report(report):

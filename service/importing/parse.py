@@ -7,22 +7,27 @@ same run) that references are resolved against; :class:`RowParser` applies the v
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from datetime import date, datetime
+from typing import Any, Final
 
 from service.formats import (
     COLUMNS,
+    EXTRA_KEY,
+    GENERATED_ID_PREFIX,
+    MAX_CELL_CHARS,
     MAX_ID_CHARS,
     MAX_LIST_ITEMS,
     MAX_NAME_CHARS,
     MAX_SHORT_CHARS,
     MAX_TITLE_CHARS,
+    generated_id,
 )
+from service.importing.directory import Directory
 from service.importing.readers import RawRow, is_blank
-from service.models import Bounty, Capability, Need, Organisation
 from service.validation import (
     BOUNTY_KIND_ALIASES,
     BOUNTY_STATUS_ALIASES,
@@ -50,71 +55,6 @@ from service.validation import (
 )
 
 
-@dataclass
-class OrgEntry:
-    id: int | None
-    kind: str
-    in_region: bool
-    parent: str | None  # external id
-
-
-class Directory:
-    """External id lookups against the store, refreshed after each table is written."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.orgs: dict[str, OrgEntry] = {}
-        self.org_by_code: dict[str, str] = {}
-        self.org_by_name: dict[str, str | None] = {}
-        self.needs: dict[str, int] = {}
-        self.capabilities: dict[str, int] = {}
-        self.bounties: dict[str, tuple[int, str]] = {}
-        self.loaded: set[str] = set()
-
-    def load(self, *kinds: str) -> None:
-        s = self.session
-        if "organisations" in kinds:
-            rows = s.execute(
-                select(
-                    Organisation.id,
-                    Organisation.external_id,
-                    Organisation.kind,
-                    Organisation.in_region,
-                    Organisation.parent_id,
-                    Organisation.credit_code,
-                    Organisation.name,
-                )
-            ).all()
-            ext_by_id = {r.id: r.external_id for r in rows}
-            self.orgs = {
-                r.external_id: OrgEntry(r.id, r.kind, r.in_region, ext_by_id.get(r.parent_id))
-                for r in rows
-            }
-            self.org_by_code = {r.credit_code: r.external_id for r in rows if r.credit_code}
-            self.org_by_name = {}
-            for r in rows:
-                self.org_by_name[r.name] = None if r.name in self.org_by_name else r.external_id
-        if "needs" in kinds:
-            self.needs = dict(s.execute(select(Need.external_id, Need.id)).all())
-        if "capabilities" in kinds:
-            self.capabilities = dict(s.execute(select(Capability.external_id, Capability.id)).all())
-        if "bounties" in kinds:
-            self.bounties = {
-                ext: (i, k)
-                for i, ext, k in s.execute(select(Bounty.id, Bounty.external_id, Bounty.kind))
-            }
-        self.loaded.update(kinds)
-
-    def resolve_org(self, ref: str) -> str | None:
-        """An organisation's external id from its external id, credit code or unique name."""
-        if ref in self.orgs:
-            return ref
-        code = normalise_code(ref).upper()
-        if code in self.org_by_code:
-            return self.org_by_code[code]
-        return self.org_by_name.get(ref)
-
-
 class RowErrors(Exception):
     """Collected ``(column label, reason)`` pairs of one row."""
 
@@ -134,6 +74,8 @@ class RowParser:
 
     ``header_of`` maps canonical keys to the original header (for messages); keys absent
     from the table are absent from the result, so they never overwrite stored values.
+    Every other column (except ``ignored`` ones such as 序号) goes to ``values["extra"]``
+    (``{header: value}``, None for an empty cell, which removes a stored value).
     """
 
     def __init__(
@@ -143,12 +85,19 @@ class RowParser:
         directory: Directory,
         limits: Limits,
         home_region: str,
+        ignored: Sequence[str] = (),
     ) -> None:
         self.kind = kind
         self.header_of = header_of
         self.directory = directory
         self.limits = limits
         self.home_region = home_region
+        self.ignored = frozenset(ignored)
+        self._mapped = frozenset(header_of.values())
+        #: Extra columns seen so far (for the summary), in order.
+        self.extra_seen: dict[str, None] = {}
+        #: Whether the last parsed row got a generated id.
+        self.generated = False
 
     def parse(self, raw: RawRow) -> dict[str, Any]:
         """Clean values keyed by model attribute; raises :class:`RowErrors`."""
@@ -159,12 +108,18 @@ class RowParser:
         if "__extra__" in raw:
             errors.append((None, "该行的列数多于表头（可能有未加引号的逗号）"))
         getter = getattr(self, f"_{self.kind}")
-        for key in self.header_of:
-            value = raw.get(self.header_of[key])
+        for key, header in self.header_of.items():
+            value = raw.get(header)
             try:
-                getter(key, value, values)
+                if key == EXTRA_KEY:
+                    values[EXTRA_KEY] = extra_object(value, self.limits.max_text_chars)
+                else:
+                    check_shape(key, value)
+                    getter(key, value, values)
             except FieldError as exc:
-                errors.append((self.header_of[key], str(exc)))
+                errors.append((header, str(exc)))
+        self._extra(raw, values, errors)
+        self._generate_id(values)
         for col in COLUMNS[self.kind]:
             if col.required and col.key in self.header_of and col.key not in values:
                 if not any(c == self.header_of[col.key] for c, _ in errors):
@@ -177,6 +132,32 @@ class RowParser:
         if errors:
             raise RowErrors(errors)
         return values
+
+    def _extra(
+        self, raw: RawRow, values: dict[str, Any], errors: list[tuple[str | None, str]]
+    ) -> None:
+        extra: dict[str, Any] = dict(values.get(EXTRA_KEY) or {})
+        for header, value in raw.items():
+            if header in self._mapped or header in self.ignored or header.startswith("__"):
+                continue
+            try:
+                extra[header] = extra_value(value, self.limits.max_text_chars)
+            except FieldError as exc:
+                errors.append((header, str(exc)))
+                continue
+            if extra[header] is not None:
+                self.extra_seen.setdefault(header, None)
+        if extra:
+            values[EXTRA_KEY] = extra
+
+    def _generate_id(self, values: dict[str, Any]) -> None:
+        """A need/capability without an id gets one derived from its organisation and title."""
+        self.generated = False
+        if "external_id" in values or self.kind not in GENERATED_ID_PREFIX:
+            return
+        if values.get("org") and values.get("title"):
+            values["external_id"] = generated_id(self.kind, values["org"], values["title"])
+            self.generated = True
 
     # -- shared pieces
     def _text(self, value: Any, limit: int, what: str) -> str:
@@ -192,14 +173,7 @@ class RowParser:
         ref = normalise_text(value)
         if not ref:
             return None
-        ext = self.directory.resolve_org(ref)
-        if ext is None:
-            if ref in self.directory.org_by_name:
-                raise FieldError(
-                    f"{what}「{ref}」对应多个同名单位，请改填单位编号或统一社会信用代码"
-                )
-            raise FieldError(f"{what}「{ref}」不存在（请先导入单位，或检查编号）")
-        return ext
+        return self.directory.resolve_org(ref, what)
 
     def _common(self, key: str, value: Any, out: dict[str, Any], table: dict[str, str]) -> bool:
         lim = self.limits
@@ -318,9 +292,7 @@ class RowParser:
         elif key == "members":
             members = []
             for ref in split_list(value):
-                ext = self.directory.resolve_org(ref)
-                if ext is None:
-                    raise FieldError(f"联合体成员「{ref}」不存在")
+                ext = self.directory.resolve_org(ref, "联合体成员")
                 if ext not in members:
                     members.append(ext)
             out["members"] = members
@@ -361,4 +333,52 @@ class RowParser:
                 values["members"] = [m for m in values["members"] if m != respondent]
 
 
-__all__ = ["Directory", "Limits", "OrgEntry", "RowErrors", "RowParser"]
+#: Keys whose value may be a list (JSONL arrays); every other key takes one value.
+LIST_KEYS: Final[frozenset[str]] = frozenset({"keywords", "fields", "members"})
+_MAX_EXTRA_DEPTH: Final[int] = 8
+
+
+def check_shape(key: str, value: Any) -> None:
+    """Refuse JSON objects, and lists where one value is expected."""
+    if isinstance(value, dict):
+        raise FieldError("应为文本或数字，不能是 JSON 对象")
+    if isinstance(value, list) and (
+        key not in LIST_KEYS or any(isinstance(v, (list, dict)) for v in value)
+    ):
+        raise FieldError("应为单个值，不能是列表" if key not in LIST_KEYS else "列表的项应为文本")
+
+
+def extra_value(value: Any, max_chars: int, depth: int = 0) -> Any:
+    """A value kept as an extra attribute: text cleaned, JSON-safe, bounded; None if empty."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if depth >= _MAX_EXTRA_DEPTH:
+        raise FieldError("附加属性嵌套层数过多")
+    if isinstance(value, list):
+        return [extra_value(v, max_chars, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {normalise_text(k): extra_value(v, max_chars, depth + 1) for k, v in value.items()}
+    text = normalise_text(value)
+    return check_length(text, max(max_chars, MAX_CELL_CHARS), "附加属性") or None
+
+
+def extra_object(value: Any, max_chars: int) -> dict[str, Any]:
+    """The ``extra`` key of JSONL (an object), or its JSON text in a spreadsheet column."""
+    if is_blank(value):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise FieldError("附加属性应为 JSON 对象") from None
+    if not isinstance(value, dict):
+        raise FieldError("附加属性应为 JSON 对象")
+    cleaned = extra_value(value, max_chars)
+    return cleaned if isinstance(cleaned, dict) else {}
+
+
+__all__ = ["Limits", "RowErrors", "RowParser", "check_shape", "extra_value"]

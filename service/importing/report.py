@@ -6,10 +6,11 @@ import csv
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from service.formats import neutralise_cell
 
@@ -58,6 +59,10 @@ class TableResult:
     unchanged: int = 0
     rejected: int = 0
     fatal: bool = False
+    #: Columns without an attribute of their own, kept as extra attributes.
+    extra_columns: list[str] = field(default_factory=list)
+    #: Columns not imported on purpose (序号).
+    ignored_columns: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +73,8 @@ class FileResult:
     issues: list[Issue] = field(default_factory=list)
     rejected_rows: list[RejectedRow] = field(default_factory=list)
     written: bool = False
+    #: Why nothing was read although nothing is wrong (e.g. an empty JSONL file).
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -132,29 +139,81 @@ def _cell_text(value: Any) -> Any:
     return "" if value is None else value
 
 
-ProgressFactory = Callable[[Iterable[Any], str], Iterable[Any]]
+class ProgressFactory(Protocol):
+    """``progress(items, description, total=None)`` → the same items, reporting progress."""
+
+    def __call__(
+        self, items: Iterable[Any], desc: str, total: int | None = None
+    ) -> Iterable[Any]: ...
 
 
 def default_progress(enabled: bool | None = None) -> ProgressFactory:
-    """tqdm when stderr is a terminal (or ``enabled``), otherwise periodic log lines."""
+    """tqdm (rate and ETA) when stderr is a terminal (or ``enabled``), else log lines."""
     use_tqdm = sys.stderr.isatty() if enabled is None else enabled
 
-    def wrap(items: Iterable[Any], desc: str) -> Iterable[Any]:
+    def wrap(items: Iterable[Any], desc: str, total: int | None = None) -> Iterable[Any]:
         if use_tqdm:
             from tqdm import tqdm
 
-            return cast(Iterable[Any], tqdm(items, desc=desc, unit="行", leave=False))
-        return _log_every(items, desc)
+            return cast(Iterable[Any], tqdm(items, desc=desc, total=total, unit="行", leave=False))
+        return log_progress(items, desc, total)
 
     return wrap
 
 
-def _log_every(items: Iterable[Any], desc: str, every: int = 10_000) -> Iterator[Any]:
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}小时{seconds % 3600 // 60}分"
+    if seconds >= 60:
+        return f"{seconds // 60}分{seconds % 60}秒"
+    return f"{seconds}秒"
+
+
+def log_progress(
+    items: Iterable[Any],
+    desc: str,
+    total: int | None = None,
+    every_seconds: float = 5.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[Any]:
+    """Yield ``items``, logging count, rate and (with ``total``) ETA every ``every_seconds``.
+
+    A log line looks like ``写入 needs.csv：20000/100000 行（20%），3,100 行/秒，预计还需 26秒``.
+    """
+    start = last = clock()
     n = 0
     for n, item in enumerate(items, start=1):
-        if n % every == 0:
-            log.info("%s: %d rows", desc, n)
         yield item
+        if n % 64:
+            continue
+        now = clock()
+        if now - last < every_seconds:
+            continue
+        last = now
+        rate = n / max(now - start, 1e-9)
+        if total:
+            left = max(total - n, 0) / rate if rate else 0.0
+            log.info(
+                "%s：%d/%d 行（%.0f%%），%s 行/秒，预计还需 %s",
+                desc,
+                n,
+                total,
+                100 * n / total,
+                f"{rate:,.0f}",
+                _duration(left),
+            )
+        else:
+            log.info("%s：%d 行，%s 行/秒", desc, n, f"{rate:,.0f}")
+    elapsed = clock() - start
+    if elapsed >= every_seconds:
+        log.info(
+            "%s：完成 %d 行，用时 %s（%s 行/秒）",
+            desc,
+            n,
+            _duration(elapsed),
+            f"{n / elapsed:,.0f}",
+        )
 
 
 __all__ = [
@@ -165,4 +224,5 @@ __all__ = [
     "RejectedRow",
     "TableResult",
     "default_progress",
+    "log_progress",
 ]

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from service.importing.parse import Directory, RowErrors, RowParser
+from service.importing.directory import Directory
+from service.importing.parse import RowErrors, RowParser
 from service.importing.readers import RawRow, Source
 from service.importing.report import FileResult, Issue, RejectedRow, TableResult
 from service.validation import normalise_code
@@ -68,12 +69,12 @@ def validate_table(
     directory: Directory,
     result: FileResult,
     table: TableResult,
-    progress: Callable[[Iterable[Any], str], Iterable[Any]],
+    progress: Callable[..., Iterable[Any]],
 ) -> Validation:
     """Parse every row of ``src``; record rejected rows in ``result`` and counts in ``table``."""
     header_of = parser.header_of
     v = Validation()
-    for row_no, raw in progress(src.rows(), f"校验 {src.label}"):
+    for row_no, raw in progress(src.rows(), f"校验 {src.label}", total=src.approx_rows):
         table.rows += 1
         try:
             values = parser.parse(raw)
@@ -82,8 +83,14 @@ def validate_table(
             continue
         ext = values["external_id"]
         if ext in v.first_row:
-            reason = f"编号「{ext}」在文件中重复（首次出现于第{v.first_row[ext]}行）"
-            v.reject(row_no, [(header_of["external_id"], reason)], ext, raw)
+            first = v.first_row[ext]
+            if parser.generated:
+                column = header_of.get("title")
+                reason = f"同一单位的同名记录在文件中重复（首次出现于第{first}行），且没有编号区分"
+            else:
+                column = header_of.get("external_id")
+                reason = f"编号「{ext}」在文件中重复（首次出现于第{first}行）"
+            v.reject(row_no, [(column, reason)], ext, raw)
             continue
         v.first_row[ext] = row_no
         if v.cache is not None:
@@ -102,6 +109,7 @@ def validate_table(
         _check_parents(header_of, directory, v)
     _report_rejected(src, v, result)
     table.rejected = len(v.rejected)
+    table.extra_columns = list(parser.extra_seen)
     return v
 
 

@@ -1,7 +1,8 @@
 """导出 Excel: a campaign's filtered shortlist as an XLSX workbook.
 
-String cells are neutralised against formula injection (a leading ``= + - @``, tab or CR gets
-a ``'``), so a note or a need title can never run as a formula in the reviewer's spreadsheet.
+String cells are neutralised against formula injection (:func:`service.formats.neutralise_cell`:
+a leading ``= + - @``, tab, line break or ``'`` gets a ``'``), so a note or a need title can never
+run as a formula in the reviewer's spreadsheet.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from service.api.deps import SessionDep
+from service.formats import neutralise_cell
 from service.models import AuditLog, Campaign
+from service.validation import remove_control_chars
 from service.web import views
 from service.web.common import (
     KIND_LABELS,
@@ -28,8 +31,6 @@ from service.web.common import (
 from service.web.views import ItemView, ShortlistFilters
 
 router = page_router("/staff")
-
-EXCEL_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "条目ID",
@@ -52,12 +53,13 @@ _WIDTHS = (8, 28, 28, 12, 28, 8, 6, 8, 8, 6, 10, 24, 30, 60, 6)
 
 
 def excel_safe(value: Any) -> Any:
-    """Neutralise spreadsheet formulas: text starting with ``= + - @`` (or tab/CR) gets a ``'``.
+    """Neutralise spreadsheet formulas (:func:`service.formats.neutralise_cell`, the one
+    guard) and drop control characters, which XLSX cannot store.
 
     Numbers, None and booleans are returned unchanged.
     """
-    if isinstance(value, str) and value.startswith(EXCEL_FORMULA_PREFIXES):
-        return "'" + value
+    if isinstance(value, str):
+        return neutralise_cell(remove_control_chars(value))
     return value
 
 

@@ -12,6 +12,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from service.formats import export_labels
 from service.importing import Importer, ImportReport, detect_kind
 from service.models import Bid, Bounty, Capability, Need, Organisation
 from tests.service.conftest import Store
@@ -118,7 +119,7 @@ def run(store: Store, *paths: Path, **kw: Any) -> ImportReport:
         store.factory,
         home_region="广西",
         max_text_chars=kw.pop("max_text_chars", 2000),
-        progress=lambda items, _desc: items,
+        progress=lambda items, *_a, **_k: items,
         **kw,
     )
     return importer.import_paths(list(paths), kind=kind)
@@ -338,11 +339,24 @@ def test_detect_kind_from_headers() -> None:
 
 
 def test_undetectable_kind_needs_explicit_kind(store: Store, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "x.csv", ["id", "名称", "类型"], [["A", "某企业", "企业"]])
+    assert run(store, orgs_csv(tmp_path)).ok
+    # Fits needs and capabilities equally (id, title, organisation): ambiguous.
+    path = write_csv(
+        tmp_path / "x.csv", ["编号", "名称", "单位名称"], [["X1", "某项", "邕江测试大学"]]
+    )
     report = run(store, path)
     assert not report.ok and "--kind" in report.issues[0].reason
-    assert run(store, path, kind="organisations").ok
-    assert counts(store)["organisations"] == 1
+    assert run(store, path, kind="needs").ok
+    assert counts(store)["needs"] == 1
+
+
+def test_detect_kind_by_required_columns_and_fit() -> None:
+    # English JSONL keys of a need, none of them distinctive on its own.
+    keys = ["external_id", "org", "title", "description", "budget", "deadline"]
+    assert detect_kind(keys) == "needs"
+    assert detect_kind(["id", "名称", "类型"]) == "organisations"  # only kind with all required
+    assert detect_kind(["external_id", "org", "title", "trl"]) == "capabilities"
+    assert detect_kind(["编号", "名称", "单位名称"]) is None  # needs or capabilities
 
 
 # --------------------------------------------------------------------------- bad rows
@@ -505,8 +519,9 @@ def test_tackle_bounty_poster_must_be_in_region_enterprise(store: Store, tmp_pat
 
 
 def test_formula_prefix_from_export_is_restored(store: Store, tmp_path: Path) -> None:
-    rows = [["Q1", '\'=HYPERLINK("x")企业', "企业", "", "广西", "南宁", "", ""]]
-    assert run(store, write_csv(tmp_path / "o.csv", ORG_HEADER, rows)).ok
+    """The export's header row marks the table as ours: its ' prefix is the guard."""
+    rows = [["Q1", '\'=HYPERLINK("x")企业', "企业", "", "广西", "南宁", "", "", "正常"]]
+    assert run(store, write_csv(tmp_path / "o.csv", export_labels("organisations"), rows)).ok
     with store.factory() as s:
         assert s.scalars(select(Organisation.name)).one() == '=HYPERLINK("x")企业'
 
@@ -684,13 +699,22 @@ def test_ambiguous_organisation_name_and_bad_jsonl_lines(store: Store, tmp_path:
 def test_progress_wrapper_paths(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from service.importing.report import _log_every, default_progress
+    from service.importing.report import default_progress, log_progress
 
-    assert list(default_progress(True)(range(3), "x")) == [0, 1, 2]  # tqdm
+    assert list(default_progress(True)(range(3), "x", total=3)) == [0, 1, 2]  # tqdm
     assert list(default_progress(False)(range(3), "x")) == [0, 1, 2]
+    ticks = iter(float(t) for t in range(10_000))  # one second per call of the clock
     with caplog.at_level(logging.INFO, logger="service.importing.report"):
-        assert len(list(_log_every(range(25), "rows", every=10))) == 25
-    assert [r.getMessage() for r in caplog.records] == ["rows: 10 rows", "rows: 20 rows"]
+        got = list(
+            log_progress(
+                range(640), "写入 x", total=1280, every_seconds=3, clock=lambda: next(ticks)
+            )
+        )
+    assert got == list(range(640))
+    messages = [r.getMessage() for r in caplog.records]
+    # Checked every 64 rows: at 192 rows 3 s have passed -> 64 rows/s, 1088 left -> 17 s.
+    assert messages[0] == "写入 x：192/1280 行（15%），64 行/秒，预计还需 17秒"
+    assert messages[-1].startswith("写入 x：完成 640 行，用时 11秒")
 
 
 def test_utf16_tab_separated_text_from_excel(store: Store, tmp_path: Path) -> None:

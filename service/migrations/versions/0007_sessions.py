@@ -1,7 +1,7 @@
 """server-side login sessions and the shared login throttle
 
-Revision ID: 0006_sessions
-Revises: 0005_workflows
+Revision ID: 0007_sessions
+Revises: 0006_applications
 Create Date: 2026-12-01 22:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_sessions"
-down_revision = "0005_workflows"
+revision = "0007_sessions"
+down_revision = "0006_applications"
 branch_labels = None
 depends_on = None
 
