@@ -1,6 +1,6 @@
 """Text → vectors, and vectors → persisted FAISS/BM25 index builds. Imports nothing else of ours.
 
-Public API (stable; matcher and service code against it)::
+Public API (stable; the service and the benchmarks code against it)::
 
     from embeddings import (
         make_encoder, BACKENDS, VectorIndex, BuildStore, IndexBuild, build, DocRecord, Hits,

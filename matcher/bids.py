@@ -300,6 +300,51 @@ def _caller_reasons(
     return out
 
 
+def _checked_ids(bids: Sequence[BidInfo], ineligible: str) -> list[str]:
+    if ineligible not in ("rank_last", "exclude"):
+        raise InvalidParameter(f"ineligible must be 'rank_last' or 'exclude'; got {ineligible!r}")
+    ids = [b.id for b in bids]
+    if len(set(ids)) != len(ids):
+        raise InvalidParameter("duplicate bid ids")
+    return ids
+
+
+def _priority(
+    bids: Sequence[BidInfo],
+    funding: Mapping[str, FundingSplit] | None,
+    priority: PriorityRule | None,
+) -> tuple[list[FundingSplit | None], list[bool], list[float]]:
+    """Per bid: its funding split, whether it earns the 优先支持 flag, and the bonus."""
+    rule = (priority or PriorityRule()).validate()
+    splits = [(funding or {}).get(b.id) for b in bids]
+    flagged = [rule.flag(sp) for sp in splits]
+    return splits, flagged, [rule.bonus if f else 0.0 for f in flagged]
+
+
+def _score(
+    bids: Sequence[BidInfo],
+    ids: list[str],
+    caller: list[tuple[str, ...]],
+    values: tuple[Mapping[str, float], Mapping[str, float], Mapping[str, float] | None],
+    *,
+    budget: float | None,
+    weights: BidWeights | None,
+    method: PriceMethod,
+) -> BidScores:
+    """:func:`score_matrix` over the bids (values: affinity, similarity, maturity by bid id)."""
+    affinity, similarity, maturity = values
+    return score_matrix(
+        [b.price for b in bids],
+        _lookup(affinity, ids, "affinity"),
+        _lookup(similarity, ids, "similarity"),
+        _lookup(maturity, ids, "maturity"),
+        eligible=[not c for c in caller],
+        budget=budget,
+        weights=weights,
+        method=method,
+    )
+
+
 def rank_bids(
     bids: Sequence[BidInfo],
     *,
@@ -333,27 +378,12 @@ def rank_bids(
 
     Ties in the total are broken by lower price, then bid id (deterministic).
     """
-    if ineligible not in ("rank_last", "exclude"):
-        raise InvalidParameter(f"ineligible must be 'rank_last' or 'exclude'; got {ineligible!r}")
-    ids = [b.id for b in bids]
-    if len(set(ids)) != len(ids):
-        raise InvalidParameter("duplicate bid ids")
+    ids = _checked_ids(bids, ineligible)
     caller = _caller_reasons(bids, eligibility)
-    res = score_matrix(
-        [b.price for b in bids],
-        _lookup(affinity, ids, "affinity"),
-        _lookup(similarity, ids, "similarity"),
-        _lookup(maturity, ids, "maturity"),
-        eligible=[not c for c in caller],
-        budget=budget,
-        weights=weights,
-        method=method,
-    )
+    values = (affinity, similarity, maturity)
+    res = _score(bids, ids, caller, values, budget=budget, weights=weights, method=method)
     w = (weights or BidWeights()).validate()
-    rule = (priority or PriorityRule()).validate()
-    splits = [(funding or {}).get(b.id) for b in bids]
-    flagged = [rule.flag(sp) for sp in splits]
-    bonus = [rule.bonus if f else 0.0 for f in flagged]
+    splits, flagged, bonus = _priority(bids, funding, priority)
     total = [float(res.total[n]) + bonus[n] for n in range(len(bids))]
     order = sorted(
         range(len(bids)),
@@ -363,11 +393,11 @@ def rank_bids(
     excluded: list[ScoredBid] = []
     for n in order:
         b = bids[n]
-        reasons = list(caller[n])
-        if res.invalid_price[n]:
-            reasons.insert(0, INVALID_PRICE)
-        if res.over_budget[n]:
-            reasons.insert(0, OVER_BUDGET)
+        reasons = [
+            *([OVER_BUDGET] if res.over_budget[n] else []),
+            *([INVALID_PRICE] if res.invalid_price[n] else []),
+            *caller[n],
+        ]
         eligible = bool(res.eligible[n])
         skip = not eligible and ineligible == "exclude"
         row = ScoredBid(
