@@ -353,6 +353,18 @@ def dismiss_duplicate(session: Session, pair: DuplicatePair, *, user_id: int | N
 
 # --------------------------------------------------------------------------- export
 
+
+def directions_of(session: Session, run_id: int) -> list[GuidelineDirection]:
+    """The directions of a run in display order (edits add rows: always query them)."""
+    return list(
+        session.scalars(
+            select(GuidelineDirection)
+            .where(GuidelineDirection.run_id == run_id)
+            .order_by(GuidelineDirection.position, GuidelineDirection.id)
+        )
+    )
+
+
 HEADERS = ("序号", "领域", "指南方向(建议)", "关键词", "需求数", "代表性需求", "提出需求的企业",
            "可承担的区内高校院所", "备注")  # fmt: skip
 
@@ -372,7 +384,7 @@ def guideline_workbook(session: Session, run: GuidelineRun) -> bytes:
     ws.append(list(HEADERS))
     for c in ws[2]:
         c.font = Font(bold=True)
-    active = [d for d in run.directions if d.status == "active"]
+    active = [d for d in directions_of(session, run.id) if d.status == "active"]
     for n, d in enumerate(active, start=1):
         row = [
             n, d.field, d.label, "、".join(d.keywords), d.size,

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # Bound on waiting for a lock another writer holds (SQLite busy_timeout, PostgreSQL
     # lock_timeout); after it the API answers 503 + Retry-After.
     db_lock_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    # 优先支持: enterprise-led bids whose universities/institutes receive at least this share
+    # of the public funding are flagged, and their total gains the bonus (docs/bid_scoring.md).
+    priority_share: float = Field(default=0.20, ge=0.0, le=1.0)
+    priority_bonus: float = Field(default=0.05, ge=0.0, le=1.0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

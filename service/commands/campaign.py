@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -442,6 +443,9 @@ def cmd_bounty_rank_bids(args: argparse.Namespace) -> int:
             return 1
         info = bounty_info(s, bounty)
         infos = bid_infos(s, bounty)
+        from service.funding import funding_splits, priority_rule
+
+        funding = funding_splits(s, bounty)
     if not infos:
         sys.stdout.write(f"榜单 {info.id} 暂无申报。\n")
         return 0
@@ -461,6 +465,8 @@ def cmd_bounty_rank_bids(args: argparse.Namespace) -> int:
             method=args.method,
             eligibility=inputs.reasons,
             ineligible="exclude" if args.exclude_ineligible else "rank_last",
+            funding=funding,
+            priority=priority_rule(settings),
         )
     except MatcherError as exc:
         sys.stderr.write(f"{exc}\n")
@@ -475,9 +481,40 @@ def cmd_bounty_rank_bids(args: argparse.Namespace) -> int:
         rank = str(b.rank) if b.rank is not None and b.eligible else "-"
         out.write(
             f"{rank:>4}  {b.bid_id:<10}  {b.price:>8.2f}  {b.affinity:6.3f}  {b.similarity:8.3f}"
-            f"  {b.maturity:6.3f}  {b.price_score:8.3f}  {b.total:6.3f}  {b.reason_text}\n"
+            f"  {b.maturity:6.3f}  {b.price_score:8.3f}  {b.total:6.3f}  {'优先支持 ' if b.priority else ''}{b.reason_text}\n"
         )
+    if args.xlsx:
+        args.xlsx.write_bytes(bid_ranking_workbook(info.id, ranking))
+        out.write(f"已导出申报排名：{args.xlsx}\n")
     return 0
+
+
+RANKING_HEADERS: tuple[tuple[str, str], ...] = (
+    ("rank", "名次"), ("bid", "申报编号"), ("respondent", "揭榜单位"), ("price", "报价(万元)"),
+    ("affinity", "匹配度"), ("similarity", "方案相似度"), ("maturity", "成熟度"),
+    ("price_score", "价格得分"), ("total", "综合得分"), ("academic_share", "高校院所经费占比"),
+    ("priority", "优先支持"), ("reasons", "说明"),
+)  # fmt: skip
+
+
+def bid_ranking_workbook(bounty_id: str, ranking: Any) -> bytes:
+    """The ranked bids of one bounty as XLSX (one row per bid, 优先支持 flagged)."""
+    import io
+
+    from openpyxl import Workbook
+
+    from service.formats import neutralise_cell
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "申报排名"
+    ws.append([neutralise_cell(f"榜单 {bounty_id} 申报排名")])
+    ws.append([label for _, label in RANKING_HEADERS])
+    for row in ranking.table():
+        ws.append([neutralise_cell(row.get(key)) for key, _ in RANKING_HEADERS])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
 
 
 def register(subparsers: Any) -> None:
@@ -515,4 +552,5 @@ def register(subparsers: Any) -> None:
         help="weights summing to 1 (default 0.25 0.25 0.10 0.40)",
     )
     rb.add_argument("--exclude-ineligible", action="store_true")
+    rb.add_argument("--xlsx", type=Path, default=None, help="also write the ranking as XLSX")
     rb.set_defaults(func=cmd_bounty_rank_bids)

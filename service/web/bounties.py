@@ -85,14 +85,17 @@ def _bid_rows(
     names: dict[str, str],
     inputs: tuple[dict[str, float], dict[str, float], dict[str, list[str]]],
     budget: float | None,
+    funding: Any = None,
+    priority: Any = None,
 ) -> list[dict[str, Any]]:
     """The ranked bids (eligible first, then excluded with reasons) as template rows."""
     from matcher.bids import rank_bids, reason_label
 
     affinity, similarity, reasons = inputs
     ranking = rank_bids(
-        infos, affinity=affinity, similarity=similarity, budget=budget, eligibility=reasons
-    )
+        infos, affinity=affinity, similarity=similarity, budget=budget, eligibility=reasons,
+        funding=funding, priority=priority,
+    )  # fmt: skip
     by_id = {b.external_id: b for b in bids}
     rows = []
     for sb in (*ranking.ranked, *ranking.excluded):
@@ -106,6 +109,8 @@ def _bid_rows(
                 "score": sb.total,
                 "breakdown": [(label, getattr(sb, key)) for key, label in BID_BREAKDOWN_LABELS],
                 "excluded": [reason_label(c) for c in sb.reasons],
+                "priority": sb.priority,
+                "academic_share": sb.academic_share,
             }
         )
     return rows
@@ -201,7 +206,12 @@ def bounty_context(request: Request, db: Session, bounty: Bounty) -> dict[str, A
         ctx["ranking_note"] = "申报暂仅按报价与预算上限排序,匹配度未计入。"
         ranked = None
     if infos:
-        ctx["bids"] = _bid_rows(bids, infos, names, inputs, bounty.budget)
+        from service.funding import funding_splits, priority_rule
+
+        ctx["bids"] = _bid_rows(
+            bids, infos, names, inputs, bounty.budget, funding_splits(db, bounty),
+            priority_rule(request.app.state.settings),
+        )  # fmt: skip
     if ranked is not None:
         ctx["eligible"], ctx["excluded"] = _respondent_rows(db, ranked, names)
     return ctx

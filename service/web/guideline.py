@@ -112,7 +112,8 @@ def _context(db: Session, run: GuidelineRun) -> dict[str, Any]:
     names = dict(db.execute(select(Organisation.external_id, Organisation.name)).all())
     titles = dict(db.execute(select(Need.external_id, Need.title)).all())
     fields: dict[str, list[GuidelineDirection]] = {}
-    for d in run.directions:
+    directions = gl.directions_of(db, run.id)
+    for d in directions:
         fields.setdefault(d.field, []).append(d)
     pairs = db.scalars(
         select(DuplicatePair).where(DuplicatePair.run_id == run.id).order_by(DuplicatePair.score.desc())
@@ -120,7 +121,7 @@ def _context(db: Session, run: GuidelineRun) -> dict[str, Any]:
     return {
         "run": run, "fields": fields, "names": names, "titles": titles, "pairs": pairs,
         "status_labels": gl.STATUS_LABELS,
-        "active": sum(d.status == "active" for d in run.directions),
+        "active": sum(d.status == "active" for d in directions),
     }  # fmt: skip
 
 

@@ -138,6 +138,9 @@ def bid_ranking(
         raise InvalidRequest("method 'budget' needs a bounty budget", code="invalid_parameter")
     info = bounty_info(session, bounty)
     bids = bid_infos(session, bounty)
+    from service.funding import funding_splits, priority_rule
+
+    funding = funding_splits(session, bounty)
     if not bids:
         return schemas.BidRanking(bounty_external_id=external_id, method=method, ranking=[])
     release_connection(session)
@@ -151,6 +154,8 @@ def bid_ranking(
             method=method,
             eligibility=inputs.reasons,
             ineligible="rank_last",
+            funding=funding,
+            priority=priority_rule(request.app.state.settings),
         )
     out = [
         schemas.RankedBid(
@@ -168,6 +173,9 @@ def bid_ranking(
                 "maturity": round(b.maturity, 4),
                 "price_score": round(b.price_score, 4),
                 "quality": round(b.quality, 4),
+                "priority": b.priority,
+                "priority_part": round(b.priority_part, 4),
+                "academic_share": None if b.academic_share is None else round(b.academic_share, 4),
             },
         )
         for n, b in enumerate((*result.ranked, *result.excluded))
