@@ -9,7 +9,7 @@ forward → the top institute accepts → outcome recorded), checking the databa
 The institute account is created for whichever institute ranks first. Prints one JSON line
 with the time of each step; ``--shots DIR`` keeps 1366 px and 375 px screenshots.
 
-    flock /work/coord/heavy.lock python benchmarks/bench_portal_journey.py [--data-dir D] [--shots DIR]
+    python benchmarks/bench_portal_journey.py [--data-dir D] [--shots DIR]
 """
 
 from __future__ import annotations
@@ -79,9 +79,7 @@ def main() -> int:
             must_change_password=True,
             with_api_key=False,
         )
-        crud.create_user(
-            s, username=f"bench-staff-{stamp}", role="staff", password="staff-mima-1"
-        )
+        crud.create_user(s, username=f"bench-staff-{stamp}", role="staff", password="staff-mima-1")
 
     def institute_user(org_ext: str) -> tuple[str, str]:
         name = f"bench-inst-{stamp}"
