@@ -346,6 +346,15 @@ MATRIX: dict[str, Case] = {
         portal(303, *STAFF),
         data={"action": "forward"},
     ),
+    "GET /portal/staff/accounts": Case("/portal/staff/accounts", portal(200, *STAFF)),
+    "POST /portal/staff/accounts": Case(
+        "/portal/staff/accounts",
+        portal(200, *STAFF),
+        data=lambda r, _w: {"username": f"yuan-{r}", "role": "institute", "org": "INST-1"},
+    ),
+    "POST /portal/staff/accounts/{user_id}/reset": Case(
+        lambda w: f"/portal/staff/accounts/{w.user_ids['ent_b']}/reset", portal(200, *STAFF)
+    ),
     "GET /portal/messages": Case("/portal/messages", portal(200, *ENT, *INST, *STAFF)),
     "POST /portal/messages/{message_id}/read": Case(
         lambda w: f"/portal/messages/{w.ids['msg_a']}/read",
