@@ -65,8 +65,9 @@ class Hashed(Timestamped):
     def clean_text(self) -> None:
         """Pass every text attribute (and list of texts) through
         :func:`service.validation.normalise_text`, whoever wrote it (API, pages, import)."""
+        loaded = self.__dict__  # only loaded attributes can have been written
         for column in self.__table__.columns:  # type: ignore[attr-defined]
-            value = getattr(self, column.key, None)
+            value = loaded.get(column.key)
             if isinstance(value, str):
                 cleaned: Any = normalise_text(value)
             elif isinstance(value, list) and all(isinstance(v, str) for v in value):

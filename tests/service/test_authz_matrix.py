@@ -502,15 +502,13 @@ def shared_client(world_template: World) -> Any:
 def _reset(app: Any, w: World) -> None:
     from service.api.routes.auth import LoginThrottle
     from service.api.routes.index import ReindexState
-    from service.jobs.campaign_runner import CampaignRunner, greedy_solve
+    from service.jobs.campaign_runner import CampaignRunner
 
     handle = FakeHandle(FakeRecommender())
     app.state.session_factory = w.factory
     app.state.settings = w.settings
     app.state.recommender = handle
-    app.state.campaign_runner = CampaignRunner(
-        session_factory=w.factory, recommender=handle.get, solve=greedy_solve
-    )
+    app.state.campaign_runner = CampaignRunner(session_factory=w.factory, recommender=handle.get)
     app.state.reindex = ReindexState()
     app.state.login_throttle = LoginThrottle()
 
