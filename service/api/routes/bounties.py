@@ -1,5 +1,6 @@
 """Bounties (揭榜榜单): the published list for every role; bids (enterprises see only their
-own); recommended respondents (staff, or the poster) and bid ranking (staff)."""
+own); recommended respondents (staff, or the poster) and bid ranking (staff); lifecycle moves
+(staff; the poster may withdraw its own bounty before applications open)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,23 @@ def list_bounties(
     session: SessionDep,
     user: CurrentUser,
     page: Pagination,
-    status: Annotated[Literal["open", "awarded", "closed"] | None, Query()] = None,
+    status: Annotated[
+        Literal[
+            "proposed",
+            "assessing",
+            "published",
+            "open",
+            "screening",
+            "reviewing",
+            "negotiating",
+            "awarded",
+            "notice",
+            "completed",
+            "withdrawn",
+        ]
+        | None,
+        Query(),
+    ] = None,  # fmt: skip
     kind: Annotated[Literal["tackle", "transfer"] | None, Query()] = None,
 ) -> schemas.Page[schemas.BountyPublic]:
     rows, total = crud.list_bounties(
@@ -181,3 +198,32 @@ def bid_ranking(
         for n, b in enumerate((*result.ranked, *result.excluded))
     ]
     return schemas.BidRanking(bounty_external_id=external_id, method=method, ranking=out)
+
+
+@router.post(
+    "/{external_id}/transition",
+    response_model=schemas.BountyPublic,
+    summary="Move a bounty through its lifecycle (staff; the poster may withdraw early)",
+)
+def transition_bounty(
+    external_id: ExtId, body: schemas.BountyTransition, session: SessionDep, user: CurrentUser
+) -> schemas.BountyPublic:
+    """One move of :mod:`service.bounty_lifecycle` (audited); a refused move is a 422 with
+    the reasons in Chinese (``code`` ``illegal_transition``), a move the caller may not make
+    a 403."""
+    from service import bounty_lifecycle as bl
+
+    bounty = crud.get_bounty(session, external_id=external_id)
+    award = None
+    if body.to == bl.AWARDED and body.bid_external_id is not None and body.price is not None:
+        award = bl.Award(
+            bid_id=body.bid_external_id,
+            price=body.price,
+            funding_enterprise=body.funding_enterprise,
+            funding_academic=body.funding_academic,
+        )
+    move = bl.Move(target=body.to, reason=body.reason, award=award, deadline=body.deadline)
+    bl.transition(session, user=user, bounty=bounty, move=move)
+    session.commit()
+    counts = crud.bid_counts(session, bounty_ids=[bounty.id])
+    return convert.bounties(session, [bounty], counts)[0]
