@@ -2,7 +2,7 @@
 
 Every function returns one ``<svg>`` element as :class:`markupsafe.Markup`; every text in it
 (labels, titles, numbers) is escaped here, so callers pass plain strings. Charts draw in a
-narrow coordinate system (360 units wide, text 12 units) and scale with the page
+narrow coordinate system (360 units wide, text 13 units) and scale with the page
 (``class="chart"``: full width, capped on desktop), so they stay readable at 375 px. Colours
 and sizes are SVG presentation attributes, not ``style``: the pages' CSP forbids inline styles.
 """
@@ -15,7 +15,7 @@ from html import escape
 from markupsafe import Markup
 
 WIDTH = 360
-FONT = 12
+FONT = 13
 ROW = 22
 LABEL_W = 112
 PALETTE = ("#1d5fbf", "#e07b00", "#1e7b34", "#b42318", "#7c3aed", "#0e7490", "#616e7c")
@@ -109,6 +109,8 @@ def progress_chart(value: float, target: float, *, title: str, chart_id: str = "
     """One bar of ``value`` against ``target`` with the share printed (e.g. 配对 312 / 1,000)."""
     share = value / target if target > 0 else 0.0
     w = (WIDTH - 20) * min(share, 1.0)
+    if value > 0:
+        w = max(w, 3.0)  # a small share stays visible
     text = f"{fmt(value)} / {fmt(target)}（{share:.1%}）"
     body = [
         f'<rect x="10" y="8" width="{WIDTH - 20}" height="22" rx="4" fill="#eef2f7" '
@@ -206,11 +208,12 @@ def funnel_chart(
     full, h = WIDTH - 20, 34
     body = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        w = max(full * max(value, 0) / top, 2)
+        w = full * max(value, 0) / top
         x, y = (WIDTH - w) / 2, 6 + i * (h + 6)
         share = value / first if values[0] else 0.0
         body.append(
             f'<g class="stage" data-label="{_e(label)}" data-value="{_e(fmt(value))}">'
+            f'<rect x="10" y="{y}" width="{full}" height="{h}" rx="3" fill="#eef2f7"/>'
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{h}" rx="3" '
             f'fill="{PALETTE[i % len(PALETTE)]}" fill-opacity="0.85"/>'
             f'<text x="{WIDTH / 2}" y="{y + 22}" text-anchor="middle" fill="{TEXT}" '
