@@ -29,7 +29,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.formats import COLUMNS, KIND_LABELS, KINDS, MODELS, neutralise_cell
-from service.models import Bid, Bounty, Capability, Need, Organisation
 from service.validation import remove_control_chars
 
 log = logging.getLogger(__name__)
@@ -62,88 +61,45 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: Columns that are references: the attribute holding the primary key, and the kind it names.
+_REFERENCES: Final[dict[str, tuple[str, str]]] = {
+    "org": ("org_id", "organisations"),
+    "poster": ("poster_org_id", "organisations"),
+    "respondent": ("respondent_org_id", "organisations"),
+    "parent": ("parent_id", "organisations"),
+    "need": ("need_id", "needs"),
+    "capability": ("capability_id", "capabilities"),
+    "bounty": ("bounty_id", "bounties"),
+}
+_LIST_KEYS: Final[frozenset[str]] = frozenset({"fields", "keywords", "members"})
+
+
 def _raw_records(session: Session, kind: str) -> Iterator[dict[str, Any]]:
-    org_ext = dict(session.execute(select(Organisation.id, Organisation.external_id)).all())
-    if kind == "organisations":
-        for o in session.scalars(select(Organisation).order_by(Organisation.id)).yield_per(1000):
-            yield {
-                "external_id": o.external_id,
-                "name": o.name,
-                "kind": o.kind,
-                "credit_code": o.credit_code,
-                "province": o.province,
-                "city": o.city,
-                "parent": org_ext.get(o.parent_id) if o.parent_id else None,
-                "fields": list(o.fields or []),
-                "status": o.status,
-                "scale": o.scale,
-                "extra": o.extra,
-            }
-    elif kind == "needs":
-        for n in session.scalars(select(Need).order_by(Need.id)).yield_per(1000):
-            yield {
-                "external_id": n.external_id,
-                "org": org_ext[n.org_id],
-                "title": n.title,
-                "description": n.description,
-                "field": n.field,
-                "keywords": list(n.keywords or []),
-                "budget": n.budget,
-                "deadline": n.deadline,
-                "confidential": n.confidential,
-                "status": n.status,
-                "round": n.round,
-                "extra": n.extra,
-            }
-    elif kind == "capabilities":
-        for c in session.scalars(select(Capability).order_by(Capability.id)).yield_per(1000):
-            yield {
-                "external_id": c.external_id,
-                "org": org_ext[c.org_id],
-                "kind": c.kind,
-                "title": c.title,
-                "description": c.description,
-                "field": c.field,
-                "keywords": list(c.keywords or []),
-                "trl": c.trl,
-                "year": c.year,
-                "status": c.status,
-                "extra": c.extra,
-            }
-    elif kind == "bounties":
-        need_ext = dict(session.execute(select(Need.id, Need.external_id)).all())
-        cap_ext = dict(session.execute(select(Capability.id, Capability.external_id)).all())
-        for b in session.scalars(select(Bounty).order_by(Bounty.id)).yield_per(1000):
-            yield {
-                "external_id": b.external_id,
-                "kind": b.kind,
-                "poster": org_ext[b.poster_org_id],
-                "need": need_ext.get(b.need_id) if b.need_id else None,
-                "capability": cap_ext.get(b.capability_id) if b.capability_id else None,
-                "title": b.title,
-                "description": b.description,
-                "budget": b.budget,
-                "deadline": b.deadline,
-                "status": b.status,
-                "extra": b.extra,
-            }
-    elif kind == "bids":
-        bounty_ext = dict(session.execute(select(Bounty.id, Bounty.external_id)).all())
-        for d in session.scalars(select(Bid).order_by(Bid.id)).yield_per(1000):
-            yield {
-                "external_id": d.external_id,
-                "bounty": bounty_ext[d.bounty_id],
-                "respondent": org_ext[d.respondent_org_id],
-                "members": list(d.members or []),
-                "price": d.price,
-                "proposal": d.proposal,
-                "submitted_at": d.submitted_at,
-                "funding_enterprise": d.funding_enterprise,
-                "funding_academic": d.funding_academic,
-                "extra": d.extra,
-            }
-    else:
+    """One dict per record: every column of :data:`COLUMNS` (references as external ids)."""
+    if kind not in MODELS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    model: Any = MODELS[kind]
+    cols = [c.key for c in COLUMNS[kind]]
+    refs = {key: _REFERENCES[key] for key in cols if key in _REFERENCES}
+    external: dict[str, dict[int, str]] = {}
+    for _attr, target in refs.values():
+        if target not in external:
+            other: Any = MODELS[target]
+            rows = session.execute(select(other.id, other.external_id))
+            external[target] = {row[0]: row[1] for row in rows}
+    for obj in session.scalars(select(model).order_by(model.id)).yield_per(1000):
+        record: dict[str, Any] = {}
+        for key in cols:
+            if key in refs:
+                attr, target = refs[key]
+                ref = getattr(obj, attr)
+                record[key] = external[target].get(ref) if ref is not None else None
+            elif key in _LIST_KEYS:
+                record[key] = list(getattr(obj, key) or [])
+            else:
+                record[key] = getattr(obj, key)
+        record["extra"] = obj.extra
+        yield record
 
 
 def _json_value(value: Any) -> Any:

@@ -150,7 +150,14 @@ class Importer:
                 with self.session_factory() as session:
                     directory.load(session, *KINDS)
                 for sources, result in planned:
-                    self._import_file(sources, result, directory)
+                    try:
+                        self._import_file(sources, result, directory)
+                    except Exception as exc:  # a bug must still end in the report
+                        log.exception("import of %s failed unexpectedly", result.path)
+                        result.issues.append(
+                            Issue(result.path.name, f"导入出错（{_short(exc)}），整个文件未导入")
+                        )
+                        result.written = False
         except ImportLockTimeout as exc:
             for _sources, result in planned:
                 result.issues.append(Issue(result.path.name, f"{exc}，文件未导入"))

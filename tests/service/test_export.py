@@ -361,3 +361,24 @@ def test_xlsx_export_into_directory_and_row_limit(
     with pytest.raises(ValueError, match="jsonl or csv"):
         export_store(store.factory, tmp_path / "big.xlsx", "xlsx")
     assert not (tmp_path / "big.xlsx").exists()
+
+
+def test_importer_and_exporter_share_formats_not_each_other() -> None:
+    """Both depend on service.formats; neither imports the other (no cycle)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "service"
+
+    def imports(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Import):
+                names.update(a.name for a in n.names)
+        return names
+
+    exporter = imports(root / "exporter.py")
+    assert "service.formats" in exporter
+    assert not {m for m in exporter if m.startswith(("service.importing", "service.importer"))}
+    for path in (root / "importing").glob("*.py"):
+        assert "service.exporter" not in imports(path), path.name
