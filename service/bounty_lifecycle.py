@@ -65,6 +65,8 @@ FORWARD: Final[tuple[str, ...]] = STATES[:-1]  # the main line, 征集 … 结�
 TERMINAL: Final = frozenset({COMPLETED, WITHDRAWN})
 #: States that can still be withdrawn (撤榜): everything before the award.
 WITHDRAWABLE: Final = frozenset(FORWARD[: FORWARD.index(AWARDED)])
+#: States not yet published: only staff and the poster should see such a bounty.
+UNPUBLISHED: Final = frozenset({PROPOSED, ASSESSING})
 #: States shown on the public notice page (公示).
 PUBLIC_STATES: Final = frozenset({AWARDED, NOTICE, COMPLETED})
 #: States in which the poster enterprise may still withdraw its own bounty.

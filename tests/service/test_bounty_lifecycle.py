@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.service.api_support)
 """The bounty lifecycle: the pure rules (every illegal move refused with a reason, roles,
 deadlines, award), and the stored moves on a real SQLite store (one audit row per move)."""
 
@@ -12,6 +13,14 @@ from service import auth
 from service import bounty_lifecycle as bl
 from service.errors import Forbidden
 from service.models import AuditLog, Bid, Bounty, Organisation, User
+from tests.service.api_support import (  # noqa: F401 (fixtures)
+    FakeHandle,
+    FakeRecommender,
+    World,
+    bearer,
+    world,
+    world_template,
+)
 from tests.service.conftest import Store
 
 NOW = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
@@ -274,3 +283,27 @@ def test_the_migration_maps_the_old_status_values(tmp_path: object) -> None:
     command.downgrade(alembic_config(url), BEFORE_LIFECYCLE)
     assert states() == ["open", "awarded", "closed"]
     engine.dispose()
+
+
+def test_the_api_route_refuses_with_reasons_and_moves(world: World) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+
+    app = create_app(
+        world.settings, session_factory=world.factory, recommender=FakeHandle(FakeRecommender())
+    )
+    url = "/api/v1/bounties/BT-1/transition"
+    with TestClient(app) as client:
+        staff, poster = bearer(world.keys["staff"]), bearer(world.keys["ent_b"])
+        r = client.post(url, json={"to": "awarded"}, headers=staff)
+        assert r.status_code == 422 and r.json()["code"] == "illegal_transition"
+        assert "不能从“申报中”直接变更为“已立项”" in r.json()["detail"]
+        r = client.post(url, json={"to": "withdrawn", "reason": "不需要了"}, headers=poster)
+        assert r.status_code == 403 and "发榜企业" in r.json()["detail"]
+        r = client.post(url, json={"to": "screening"}, headers=staff)
+        assert r.status_code == 200 and r.json()["status"] == "screening"
+        r = client.post(url, json={"to": "bogus"}, headers=staff)
+        assert r.status_code == 422
+        r = client.get("/api/v1/bounties", params={"status": "screening"}, headers=poster)
+        assert [b["external_id"] for b in r.json()["items"]] == ["BT-1"]
