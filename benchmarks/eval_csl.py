@@ -50,17 +50,25 @@ TASKS: dict[str, str] = {
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "csl"
 
 
+_FIRST: set[str] = set()
+
+
 def _keep(doc_id: str, sample: int) -> bool:
     return sample <= 1 or zlib.crc32(doc_id.encode()) % sample == 0
 
 
 def sample_task(
-    corpus: list[tuple[str, str]], queries: list[EvalQuery], sample: int, min_rel: int
+    corpus: list[tuple[str, str]],
+    queries: list[EvalQuery],
+    sample: int,
+    min_rel: int,
+    first: int | None = None,
 ) -> tuple[list[tuple[str, str]], list[EvalQuery]]:
-    """The documents kept by ``--sample`` and the queries that still have relevant ones."""
-    if sample <= 1:
+    """The documents kept by ``--sample`` (and ``--first``: ids among the first N of
+    corpus.jsonl) and the queries that still have relevant ones."""
+    if sample <= 1 and first is None:
         return corpus, queries
-    docs = [(i, t) for i, t in corpus if _keep(i, sample)]
+    docs = [(i, t) for i, t in corpus if _keep(i, sample) and (first is None or i in _FIRST)]
     kept = {i for i, _ in docs}
     out = []
     for q in queries:
@@ -318,6 +326,12 @@ def main() -> int:
     ap.add_argument("--chosen", default=DEFAULT_METHOD)
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--sample", type=int, default=1)
+    ap.add_argument(
+        "--first",
+        type=int,
+        default=None,
+        help="keep only documents among the first N of corpus.jsonl (a cached prefix)",
+    )
     ap.add_argument("--limit", type=int, default=None, help="first N queries per task")
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--latency-queries", type=int, default=50)
@@ -344,6 +358,8 @@ def main() -> int:
     if args.chosen not in methods:
         methods.append(args.chosen)
     tasks = [t for t in args.tasks.split(",") if t]
+    if args.first is not None:
+        _FIRST.update(i for i, _ in read_corpus(args.data / "corpus.jsonl")[: args.first])
 
     results: dict[str, dict[str, dict[str, float]]] = {}
     lat: dict[str, tuple[float, float, int]] = {}
@@ -362,7 +378,9 @@ def main() -> int:
             docs: list[tuple[str, str]] = corpus
             for t in corpus_tasks:
                 qs = read_queries(args.data / f"{t}.queries.jsonl", args.limit)
-                docs, qs = sample_task(corpus, qs, args.sample, 3 if t == "title2disc" else 1)
+                docs, qs = sample_task(
+                    corpus, qs, args.sample, 3 if t == "title2disc" else 1, args.first
+                )
                 task_data[t] = qs
             try:
                 with EmbeddingCache(cache_file) as cache:
@@ -404,7 +422,8 @@ def main() -> int:
     if args.json is not None:
         args.json.write_text(json.dumps({"results": results, "latency": lat}, indent=2))
     summary = ", ".join(f"{t} {results[t][args.chosen]['ndcg@10']:.3f}" for t in tasks)
-    print(f"\nSUMMARY eval_csl sample={args.sample} {args.chosen}: nDCG@10 {summary}")
+    first = f" first={args.first}" if args.first is not None else ""
+    print(f"\nSUMMARY eval_csl sample={args.sample}{first} {args.chosen}: nDCG@10 {summary}")
     return 0
 
 

@@ -7,15 +7,14 @@ Used through :meth:`matcher.pipeline.Recommender.respondents_for_bounty`,
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from matcher import textutil
 from matcher.consortium import ConsortiumResult, suggest_consortia
+from matcher.content import ADMIN_MARKERS, technical_sentences
 from matcher.errors import InvalidParameter
 from matcher.features import Query
 from matcher.orgscoring import COLLECTION_KINDS, ENTERPRISE_KINDS, CollectionName
@@ -33,10 +32,9 @@ class BidInputs(NamedTuple):
     reasons: dict[str, list[str]]
 
 
-#: Sentences about the poster, money, terms or deadlines: context, not technical aspects.
-ADMIN_SENTENCE = re.compile(
-    r"万元|年产值|公司位于|主要从事|合作方式|项目周期|知识产权|揭榜方需|榜单金额|截止|联系人|联系电话"
-)
+#: Markers of administrative text (poster, money, terms, deadlines, contact): the one
+#: classifier of :mod:`matcher.content`, kept under its former name.
+ADMIN_SENTENCE = ADMIN_MARKERS
 
 
 def _collection(bounty: BountyInfo) -> CollectionName:
@@ -101,12 +99,9 @@ def consortia(
     ranked = respondents(rec, bounty, k=n_candidates)
     org_ids = [s.org_id for s in ranked.suggestions]
     text = bounty.text or bounty.title
-    aspects = [
-        a
-        for a in textutil.sentences(text)
-        if len(a) >= min_aspect_chars and not ADMIN_SENTENCE.search(a)
-    ]
-    aspects = aspects[:max_aspects]
+    # Aspects are the technical spans of the bounty text (company profile, money, terms
+    # and contact left out by the shared classifier of matcher.content).
+    aspects = [a for a in technical_sentences(text) if len(a) >= min_aspect_chars][:max_aspects]
     if len(org_ids) < 2 or len(aspects) < 2:
         return ConsortiumResult((), None)
     collection = _collection(bounty)

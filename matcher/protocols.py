@@ -72,6 +72,8 @@ class Candidate(NamedTuple):
     dense : cosine similarity of the best-matching chunk, or None if not retrieved densely.
     lexical : BM25 score, or None if not retrieved lexically.
     chunk : index of the best-matching chunk of the document (0 if unchunked).
+    english : cosine of the best chunk by the English model, for English queries the English
+        model served (None otherwise).
     """
 
     doc_id: str
@@ -79,6 +81,7 @@ class Candidate(NamedTuple):
     dense: float | None = None
     lexical: float | None = None
     chunk: int = 0
+    english: float | None = None
 
 
 @runtime_checkable

@@ -17,8 +17,9 @@ Method (preset ``hybrid``, the default)
    worst listed document is 0 (absent documents get 0), and summed with weights
    dense 2 : BM25 1 (: English model 2).
 3. Dense pseudo-relevance feedback (Rocchio) from the single best fused document:
-   ``q' = normalise(q + 0.5 * v_top1)``; a second dense search with ``q'`` replaces the
-   dense ranking, and step 2 is repeated.
+   ``q' = normalise(q + 0.5 * v_top1)``, from the two best for keyword-list queries
+   (:func:`is_keyword_list`: "术语，术语，术语", the vocabulary-gap case); a second dense search
+   with ``q'`` replaces the dense ranking, and step 2 is repeated.
 4. Graph smoothing (cluster hypothesis): ``f'(d) = f(d) + 1.0 * sum_n W[d, n] f(n)`` over the
    10 nearest neighbours of ``d`` (row-normalised cosine weights); every document with a
    pooled neighbour can enter the list.
@@ -53,6 +54,15 @@ Confirmed on the full dev half (12,169 abstracts; ``python benchmarks/eval_csl.p
   query splitting for keyword lists (-0.01 to -0.03), mean-of-chunks document vectors instead
   of the best chunk (-0.05 on kw2abs_nolex), RRF k=20, smoothing the BM25 scores only
   (document expansion, +-0.005), TF-IDF-space PRF for kw2abs_nolex.
+* Keyword lists (measured on a cached prefix of the dev half: every dev query, the first
+  4,322 abstracts as the corpus, 2,983 for title2disc, because the full re-encode did not
+  finish in the session; ``python benchmarks/eval_csl.py --first 4322``): feedback from the
+  top 2 documents for every query gives kw2abs_nolex 0.591 -> 0.603 but costs title2disc
+  0.408 -> 0.397 and title2abs 0.989 -> 0.987 (kw2abs 0.983 -> 0.982); applied to keyword-list
+  queries only (``keyword_prf_docs=2``), titles keep the top-1 feedback and their figures.
+  Full dev-half figures of this preset not measured yet.
+* Did not help on that prefix (kw2abs_nolex, hybrid 0.591): 20 graph neighbours instead of
+  10 (0.592, noise), dense weight 3 instead of 2 (0.586).
 * English: on 515 English docstring pairs (``--english``) the e5 pipeline alone reaches 0.770
   against 0.795 for all-MiniLM-L6-v2; adding the MiniLM ranking for English queries gives
   0.814, so English queries are never served worse than by the English model.
@@ -70,6 +80,7 @@ BM25 hits), ``chunk`` the best chunk of the first dense search (0 otherwise).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,6 +101,20 @@ from matcher.protocols import Candidate, DenseSearcher, Hits, LexicalSearcher, T
 from matcher.textutil import tokenize
 
 logger = logging.getLogger(__name__)
+
+
+_LIST_SEPARATOR = re.compile(r"[，,、;；]")
+_TERMINATOR = re.compile(r"[。！？!?]")
+
+
+def is_keyword_list(text: str, *, max_term_chars: int = 20) -> bool:
+    """Whether ``text`` is a list of terms ("搅拌摩擦焊，焊接变形，反变形") rather than a
+    sentence or a title: at least two separated items, each at most ``max_term_chars``
+    characters, and no sentence terminator."""
+    if _TERMINATOR.search(text):
+        return False
+    items = [t.strip() for t in _LIST_SEPARATOR.split(text)]
+    return len(items) >= 2 and all(0 < len(t) <= max_term_chars for t in items)
 
 
 class HybridRetriever:
@@ -114,6 +139,9 @@ class HybridRetriever:
         ``min(k, documents found)`` candidates, and ``max(depth, k)`` are fetched.
     prf_docs : int
         Number of top fused documents whose vectors form the feedback (0 disables PRF).
+    keyword_prf_docs : int
+        Feedback documents for queries that are keyword lists (:func:`is_keyword_list`);
+        0 means ``prf_docs``.
     prf_weight : float
         Rocchio weight beta of the feedback centroid (>= 0).
     doc_ids : sequence of str, optional
@@ -148,6 +176,7 @@ class HybridRetriever:
         lexical_weight: float = 1.0,
         depth: int = 200,
         prf_docs: int = 0,
+        keyword_prf_docs: int = 0,
         prf_weight: float = 0.0,
         doc_ids: Sequence[str] | None = None,
         doc_vectors: NDArray[np.float32] | None = None,
@@ -167,6 +196,7 @@ class HybridRetriever:
         self.lexical_weight = lexical_weight
         self.depth = depth
         self.prf_docs = prf_docs
+        self.keyword_prf_docs = keyword_prf_docs
         self.prf_weight = prf_weight
         self.doc_ids = doc_ids
         self.doc_vectors = doc_vectors
@@ -190,6 +220,7 @@ class HybridRetriever:
             "lexical_weight": self.lexical_weight,
             "depth": self.depth,
             "prf_docs": self.prf_docs,
+            "keyword_prf_docs": self.keyword_prf_docs,
             "prf_weight": self.prf_weight,
             "doc_ids": self.doc_ids,
             "doc_vectors": self.doc_vectors,
@@ -217,8 +248,11 @@ class HybridRetriever:
                 raise InvalidParameter(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.depth < 1:
             raise InvalidParameter(f"depth must be >= 1, got {self.depth}")
-        if self.prf_docs < 0:
-            raise InvalidParameter(f"prf_docs must be >= 0, got {self.prf_docs}")
+        if self.prf_docs < 0 or self.keyword_prf_docs < 0:
+            raise InvalidParameter(
+                f"prf_docs and keyword_prf_docs must be >= 0, got {self.prf_docs}, "
+                f"{self.keyword_prf_docs}"
+            )
         if self.graph_neighbors < 1:
             raise InvalidParameter(f"graph_neighbors must be >= 1, got {self.graph_neighbors}")
         if self._uses_prf():
@@ -303,15 +337,47 @@ class HybridRetriever:
                 self._fuse(d, lx, en)
                 for d, lx, en in zip(dense_hits, lex_hits, en_hits, strict=True)
             ]
-            ranking_hits = self._prf_search(qvecs, first, depth)
+            ranking_hits = self._prf_search(qvecs, first, depth, texts)
 
         out: list[list[Candidate]] = []
         for i in range(len(texts)):
             fused = self._fuse(ranking_hits[i], lex_hits[i], en_hits[i])
             if self.graph_weight > 0:
                 fused = self._smooth(fused)
-            out.append(self._candidates(fused, dense_hits[i], lex_hits[i], k))
+            out.append(self._candidates(fused, dense_hits[i], lex_hits[i], k, en_hits[i]))
         return out
+
+    def score_documents(self, query: str, doc_ids: Sequence[str]) -> list[Candidate]:
+        """Score given documents for ``query`` directly, retrieved or not.
+
+        For documents outside a query's candidate list (an organisation asked about by
+        ``score_pairs`` or a solver matrix): ``dense`` is the cosine of the query vector
+        with the document vector (normalised mean of its chunks, so at most its best chunk's
+        cosine for a multi-chunk document), ``score`` and ``lexical`` are 0 / None (no fused
+        list holds them). Documents without a stored vector are left out.
+
+        Parameters
+        ----------
+        query : str
+            The query text as given to :meth:`retrieve` (its vector is the encoder's, cached
+            by a memoising encoder).
+        doc_ids : sequence of str
+
+        Returns
+        -------
+        list of Candidate, in ``doc_ids`` order.
+        """
+        row_of = self._row_of()
+        rows = [(d, row_of[d]) for d in doc_ids if d in row_of]
+        if not rows or self.doc_vectors is None:
+            return []
+        q = np.asarray(self.encoder.encode_queries([query]), dtype=np.float32)[0]
+        vecs = np.asarray(self.doc_vectors, dtype=np.float32)[[r for _, r in rows]]
+        sims = vecs @ q
+        return [
+            Candidate(doc_id=d, score=0.0, dense=float(x))
+            for (d, _), x in zip(rows, sims, strict=True)
+        ]
 
     def _english_search(self, texts: list[str], depth: int) -> list[Hits | None]:
         out: list[Hits | None] = [None] * len(texts)
@@ -349,13 +415,20 @@ class HybridRetriever:
         )
 
     def _prf_search(
-        self, qvecs: NDArray[np.float32], first: list[dict[str, float]], depth: int
+        self,
+        qvecs: NDArray[np.float32],
+        first: list[dict[str, float]],
+        depth: int,
+        texts: Sequence[str] = (),
     ) -> Sequence[Hits]:
         row_of = self._row_of()
         vecs = np.asarray(self.doc_vectors, dtype=np.float32)
         expanded = qvecs.copy()
         for i, fused in enumerate(first):
-            rows = [row_of[d] for d, _ in ranked_items(fused)[: self.prf_docs] if d in row_of]
+            n = self.prf_docs
+            if self.keyword_prf_docs and i < len(texts) and is_keyword_list(texts[i]):
+                n = self.keyword_prf_docs
+            rows = [row_of[d] for d, _ in ranked_items(fused)[:n] if d in row_of]
             if rows:
                 expanded[i] += self.prf_weight * vecs[rows].mean(axis=0)
         norms = np.linalg.norm(expanded, axis=1, keepdims=True)
@@ -387,10 +460,15 @@ class HybridRetriever:
 
     @staticmethod
     def _candidates(
-        fused: dict[str, float], dense: Hits, lexical: Hits | None, k: int
+        fused: dict[str, float],
+        dense: Hits,
+        lexical: Hits | None,
+        k: int,
+        english: Hits | None = None,
     ) -> list[Candidate]:
         dense_at = {d: j for j, d in enumerate(dense.ids)}
         lex_at = {} if lexical is None else {d: j for j, d in enumerate(lexical.ids)}
+        en_at = {} if english is None else {d: j for j, d in enumerate(english.ids)}
         out = []
         for doc_id, score in ranked_items(fused)[:k]:
             j = dense_at.get(doc_id)
@@ -405,6 +483,11 @@ class HybridRetriever:
                     dense=None if j is None else float(dense.scores[j]),
                     lexical=None if li is None or lexical is None else float(lexical.scores[li]),
                     chunk=chunk,
+                    english=(
+                        float(english.scores[en_at[doc_id]])
+                        if english is not None and doc_id in en_at
+                        else None
+                    ),
                 )
             )
         return out
@@ -425,6 +508,7 @@ RETRIEVAL_METHODS: dict[str, dict[str, object]] = {
         "fusion": "zscore",
         "dense_weight": 2.0,
         "prf_docs": 1,
+        "keyword_prf_docs": 2,
         "prf_weight": 0.5,
         "graph_weight": 1.0,
         "graph_neighbors": 10,

@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "service.commands.data",  # import, export, demo
     "service.commands.serve",  # serve
     "service.jobs.reindex",  # reindex
+    "service.jobs.digest",  # digest
     "service.commands.match",  # suggest, score, train-ranker
     "service.commands.campaign",  # pair, bounty
     "service.commands.users",  # users

@@ -256,9 +256,21 @@ def get_bounty(session: Session, *, external_id: str) -> Bounty:
 
 
 def list_bounties(
-    session: Session, *, limit: int, offset: int, status: str | None = None, kind: str | None = None
+    session: Session,
+    *,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    kind: str | None = None,
+    viewer: auth.Principal | None = None,
 ) -> tuple[list[Bounty], int]:
+    """Bounties; a non-staff ``viewer`` sees proposals (not yet published) only of its own."""
     stmt = select(Bounty).order_by(Bounty.id)
+    if viewer is not None and not viewer.is_staff:
+        unpublished = ("proposed", "assessing")  # service.bounty_lifecycle.UNPUBLISHED
+        stmt = stmt.where(
+            or_(Bounty.status.not_in(unpublished), Bounty.poster_org_id == viewer.org_id)
+        )
     if status:
         stmt = stmt.where(Bounty.status == status)
     if kind:

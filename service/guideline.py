@@ -82,23 +82,35 @@ def _relation(groups: CorporateGroups, city: dict[str, str | None], kind: dict[s
 
 
 def _institutes(rec: Any, d: Any, titles: dict[str, str], k: int) -> list[dict[str, Any]]:
-    """In-region universities/institutes the recommender ranks best for a direction."""
+    """In-region universities/institutes for a direction, from the existing ranking: the
+    mean score over the direction's representative needs (an institute missing from a
+    need's top list counts 0 there); free text (label + titles) when no need is indexed."""
     if rec is None or k <= 0:
         return []
-    text = d.label + "。" + "；".join(titles[n] for n in d.representatives)
+    reps = [need_key(n) for n in d.representatives if need_key(n) in rec.documents]
+    totals: dict[str, float] = {}
     try:
-        found = rec.suggest_for_text(
-            text, k=k, field=d.field, keywords=d.keywords, kinds=CAPABILITY_ORG_KINDS,
-            require_in_region=True,
-        )  # fmt: skip
+        if reps:
+            for key in reps:
+                for sg in rec.suggest_for_need(key, k=3 * k, require_in_region=True):
+                    totals[sg.org_id] = totals.get(sg.org_id, 0.0) + sg.score / len(reps)
+        else:
+            text = d.label + "。" + "；".join(titles[n] for n in d.representatives)
+            for sg in rec.suggest_for_text(
+                text,
+                k=k,
+                field=d.field,
+                keywords=d.keywords,
+                kinds=CAPABILITY_ORG_KINDS,
+                require_in_region=True,
+            ):
+                totals[sg.org_id] = sg.score  # fmt: skip
     except MatcherError as exc:
         log.warning("no institutes for direction %s: %s", d.label, exc)
         return []
+    best = sorted(totals.items(), key=lambda p: (-p[1], p[0]))[:k]
     names = {o: info.name for o, info in rec.orgs.items()}
-    return [
-        {"org": s.org_id, "name": names.get(s.org_id, s.org_id), "score": round(s.score, 4)}
-        for s in found
-    ]
+    return [{"org": o, "name": names.get(o, o), "score": round(v, 4)} for o, v in best]
 
 
 def run_guideline(

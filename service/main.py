@@ -20,9 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import web
 from service.api.deps import CurrentUser
-from service.commands.campaign import pairing_solve
 from service.errors import ERROR_RESPONSES, error_response, install_error_handlers
-from service.jobs.campaign_runner import CampaignRunner, SolveFn
+from service.jobs.campaign_runner import CampaignRunner
+from service.jobs.pairing import SolveFn, pairing_solve
 from service.metrics import Metrics, MetricsMiddleware
 from service.recommender import RecommenderHandle
 from service.settings import Settings, get_settings
@@ -114,6 +114,7 @@ class _BodyTooLarge(Exception):
 def api_router() -> APIRouter:
     """Every ``/api/v1`` route."""
     from service.api.routes import (
+        applications,
         audit,
         auth,
         bounties,
@@ -135,6 +136,7 @@ def api_router() -> APIRouter:
         capabilities,
         suggestions,
         bounties,
+        applications,
         campaigns,
         shortlists,
         audit,
@@ -162,8 +164,8 @@ def create_app(
         ``settings.resolved_database_url`` in the lifespan.
     recommender : a handle with ``get()`` and ``status()`` (tests); default builds
         ``service.recommender.RecommenderHandle``.
-    campaign_solve : the campaign solve function (default: the pairing engine's
-        ``service.commands.campaign.pairing_solve``).
+    campaign_solve : the campaign solve function (default: the pairing engine,
+        ``service.jobs.pairing.pairing_solve``).
     max_body_bytes : larger request bodies get 413.
     """
     settings = settings if settings is not None else get_settings()

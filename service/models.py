@@ -65,8 +65,9 @@ class Hashed(Timestamped):
     def clean_text(self) -> None:
         """Pass every text attribute (and list of texts) through
         :func:`service.validation.normalise_text`, whoever wrote it (API, pages, import)."""
+        loaded = self.__dict__  # only loaded attributes can have been written
         for column in self.__table__.columns:  # type: ignore[attr-defined]
-            value = getattr(self, column.key, None)
+            value = loaded.get(column.key)
             if isinstance(value, str):
                 cleaned: Any = normalise_text(value)
             elif isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -188,6 +189,8 @@ class Bounty(Base, Hashed):
     awarded_price: Mapped[float | None] = mapped_column(Float, nullable=True)
     awarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Staff opened the bid ranking to the poster (service.applications.open_ranking).
+    ranking_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     poster: Mapped[Organisation] = relationship()
     bids: Mapped[list[Bid]] = relationship(back_populates="bounty")
@@ -207,6 +210,9 @@ class Bid(Base, Hashed):
     price: Mapped[float] = mapped_column(Float)  # 万元
     proposal: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # submitted|qualified|disqualified|awarded|not_awarded|withdrawn (service.applications)
+    status: Mapped[str] = mapped_column(String(16), default="submitted", server_default="submitted")
+    status_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Split of the public funding (万元): enterprise side vs universities/institutes (优先支持)
     funding_enterprise: Mapped[float | None] = mapped_column(Float, nullable=True)
     funding_academic: Mapped[float | None] = mapped_column(Float, nullable=True)

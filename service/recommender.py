@@ -9,6 +9,7 @@ previous recommender, so a switch never fails a request.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
 from embeddings.encoder import Encoder
@@ -27,7 +30,7 @@ from matcher.pipeline import Recommender
 from matcher.registry import load_ranker
 from matcher.retrieval import DEFAULT_METHOD, HybridRetriever, make_retriever
 from service.settings import Settings
-from service.snapshot import Snapshot, data_stamp, load_snapshot
+from service.snapshot import Snapshot, data_stamp, decision_stamp, load_snapshot, pairing_load
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,22 @@ def english_encoder(settings: Settings) -> Encoder | None:
 
         path = str(get_model_path())
     return make_encoder("sentence-transformers", model_path=path)
+
+
+def need_vectors(settings: Settings) -> tuple[dict[str, int], NDArray[np.float32]]:
+    """Need document key -> row, and the float32 (n, d) document vectors, of the current
+    index build (raises the embeddings layer's IndexNotFound when there is none)."""
+    from embeddings import BuildStore
+
+    build = BuildStore(settings.resolved_index_dir).load_current()
+    ids, vecs = document_vectors(build.collection("needs"))
+    return {d: i for i, d in enumerate(ids)}, vecs
+
+
+def need_vectors_by_key(settings: Settings) -> dict[str, NDArray[np.float32]]:
+    """Need document key -> its vector (shape (d,)) from the current index build."""
+    row_of, vecs = need_vectors(settings)
+    return {k: vecs[i] for k, i in row_of.items()}
 
 
 def latest_ranker_path(index_dir: Path) -> Path | None:
@@ -108,13 +127,30 @@ def build_recommender(
 
 
 @dataclass(frozen=True)
+class _Wanted:
+    """What should be loaded: the builds on disk, the store's stamps, the learned ranker."""
+
+    build_id: str | None
+    english_id: str | None
+    stamp: tuple[object, ...]
+    decisions: tuple[object, ...]
+    ranker: str | None
+
+    def rebuild_key(self) -> tuple[object, ...]:
+        """What a Recommender is built from; shortlist decisions are not part of it."""
+        return (self.build_id, self.english_id, self.stamp, self.ranker)
+
+
+@dataclass
 class _Loaded:
     recommender: Recommender
-    build_id: str
-    stamp: tuple[object, ...]
-    ranker: str | None
+    wanted: _Wanted
     loaded_at: float
     seconds: float
+
+    @property
+    def build_id(self) -> str:
+        return str(self.wanted.build_id)
 
 
 class RecommenderHandle:
@@ -168,19 +204,34 @@ class RecommenderHandle:
             return None
         return BuildStore(self.settings.resolved_index_dir / ENGLISH_DIR)
 
-    def _wanted(self) -> tuple[str | None, tuple[object, ...], str | None]:
+    def _wanted(self) -> _Wanted:
         with self.session_factory() as session:
-            stamp = data_stamp(session)
+            stamp, decisions = data_stamp(session), decision_stamp(session)
         ranker = latest_ranker_path(self.settings.resolved_index_dir)
         en = self._english_store()
-        stamp = (*stamp, en.current_build_id() if en is not None else None)
-        return self._store().current_build_id(), stamp, str(ranker) if ranker else None
+        return _Wanted(
+            build_id=self._store().current_build_id(),
+            english_id=en.current_build_id() if en is not None else None,
+            stamp=stamp,
+            decisions=decisions,
+            ranker=str(ranker) if ranker else None,
+        )
 
-    def _load(self, build_id: str, ranker: str | None) -> _Loaded:
+    def _refresh_load(self, loaded: _Loaded, wanted: _Wanted) -> None:
+        """Staff decisions changed: only the load/outcome features follow (one aggregate
+        query), the Recommender and its caches stay."""
+        with self.session_factory() as session:
+            load, outcomes = pairing_load(session)
+        features = loaded.recommender.features
+        features.load, features.outcomes = load, outcomes
+        loaded.wanted = wanted
+        log.debug("pairing load refreshed (%d institutes)", len(load))
+
+    def _load(self, wanted: _Wanted) -> _Loaded:
+        build_id, ranker, en_id = str(wanted.build_id), wanted.ranker, wanted.english_id
         t0 = time.perf_counter()
         encoder = self._encoder()
         en_store = self._english_store()
-        en_id = en_store.current_build_id() if en_store is not None else None
         if self._retrievers is None or self._retrievers[0] != (build_id, en_id):
             build = self._store().load(build_id, encoder=encoder)
             en_build = None
@@ -197,6 +248,8 @@ class RecommenderHandle:
             )
         with self.session_factory() as session:
             snapshot = load_snapshot(session)
+        # What was read, not what was asked for: a change in between triggers the next reload.
+        wanted = dataclasses.replace(wanted, stamp=snapshot.stamp, decisions=snapshot.decisions)
         rec = build_recommender(
             self._retrievers[1],
             snapshot,
@@ -208,7 +261,7 @@ class RecommenderHandle:
         threading.Thread(target=rec.warm_up, name="recommender-warm-up", daemon=True).start()
         seconds = time.perf_counter() - t0
         log.info("recommender loaded: build %s in %.2fs", build_id, seconds)
-        return _Loaded(rec, build_id, snapshot.stamp, ranker, time.time(), seconds)
+        return _Loaded(rec, wanted, time.time(), seconds)
 
     # ------------------------------------------------------------------ public
     def get(self) -> Recommender:
@@ -222,28 +275,28 @@ class RecommenderHandle:
             return loaded.recommender  # type: ignore[union-attr]
         try:
             loaded = self._loaded
-            build_id, stamp, ranker = self._wanted()
+            wanted = self._wanted()
             self._checked_at = time.monotonic()
-            if build_id is None:
+            if wanted.build_id is None:
                 if loaded is not None:
                     return loaded.recommender
                 raise IndexNotReady(
                     "no index build yet: run `duijie reindex` (or POST /api/v1/index/reindex)"
                 )
-            if loaded is None or (build_id, stamp, ranker) != (
-                loaded.build_id,
-                loaded.stamp,
-                loaded.ranker,
-            ):
+            if loaded is None or wanted.rebuild_key() != loaded.wanted.rebuild_key():
                 try:
-                    self._loaded = self._load(build_id, ranker)
+                    self._loaded = self._load(wanted)
                 except Exception:
                     if loaded is None:
                         raise
                     # A broken new build must not take the service down: keep the old one.
                     log.exception(
-                        "reload of build %s failed; still serving %s", build_id, loaded.build_id
+                        "reload of build %s failed; still serving %s",
+                        wanted.build_id,
+                        loaded.build_id,
                     )
+            elif wanted.decisions != loaded.wanted.decisions:
+                self._refresh_load(loaded, wanted)
             assert self._loaded is not None
             return self._loaded.recommender
         finally:
@@ -257,5 +310,7 @@ class RecommenderHandle:
             "loaded_build": loaded.build_id if loaded else None,
             "loaded_at": loaded.loaded_at if loaded else None,
             "load_seconds": round(loaded.seconds, 3) if loaded else None,
-            "ranker": Path(loaded.ranker).name if loaded and loaded.ranker else "default",
+            "ranker": (
+                Path(loaded.wanted.ranker).name if loaded and loaded.wanted.ranker else "default"
+            ),
         }

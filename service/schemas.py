@@ -12,6 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from matcher.types import BOUNTY_KINDS, CAPABILITY_KINDS, ORG_KINDS  # noqa: F401 (documented sets)
+from service.jobs.pairing import PairingParams
 
 T = TypeVar("T")
 
@@ -223,6 +224,8 @@ class BidPublic(_Out):
     price: float
     proposal: str
     submitted_at: datetime | None = None
+    status: str = "submitted"
+    status_note: str = ""
 
 
 class RankedBid(BaseModel):
@@ -326,16 +329,11 @@ class PairScoresResponse(BaseModel):
 
 class CampaignCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: PairingParams = Field(
+        default_factory=PairingParams, description="pairing parameters (bounded; 422 if not)"
+    )
     previous_id: int | None = Field(default=None, ge=1, le=2**31)
     run: bool = Field(default=False, description="start the run immediately")
-
-    @field_validator("params")
-    @classmethod
-    def _small_params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        if len(v) > 50 or any(len(k) > 64 for k in v):
-            raise ValueError("params: at most 50 keys of at most 64 characters")
-        return v
 
 
 class CampaignPublic(_Out):

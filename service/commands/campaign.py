@@ -1,10 +1,9 @@
 """``duijie pair`` (结对子 campaigns) and ``duijie bounty respondents|rank-bids`` (揭榜).
 
-``pair`` runs a campaign through :class:`service.jobs.campaign_runner.CampaignRunner` with
-:func:`pairing_solve` — the same solve function the API can plug in with
-``create_app(campaign_solve=pairing_solve)`` — so the shortlist the CLI writes is the one staff
-review. Scores come from ``Recommender.enterprise_matrix`` (the score the suggestion pages
-show); the pairing itself is :mod:`matcher.solvers` (min-cost flow, or fair mode).
+``pair`` validates its options as :class:`service.jobs.pairing.PairingParams` and runs the
+campaign through :class:`service.jobs.campaign_runner.CampaignRunner` with the pairing engine
+(:func:`service.jobs.pairing.pairing_solve`), the same path as the API, so the shortlist the
+CLI writes is the one staff review.
 """
 
 from __future__ import annotations
@@ -15,269 +14,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from matcher.constraints import CAPABILITY_ORG_KINDS
-from matcher.encoding import external_of
-from matcher.errors import MatcherError, NoFeasibleAssignment
-from matcher.solvers import PairingEncoder, SolveStatus, get_solver
-from matcher.solvers.problem import top_candidates
+from matcher.errors import MatcherError
 from service.commands.match import open_handle
 from service.db import session_scope
-from service.models import Bounty, Campaign, Need, Organisation, ShortlistItem
+from service.jobs.pairing import PairingParams
+from service.models import Bounty, Campaign, Organisation, ShortlistItem
 from service.settings import load_settings
 from service.snapshot import bid_infos, bounty_info
 
 log = logging.getLogger(__name__)
-
-# Rows of the score matrix computed per recommender call (progress and cancel granularity).
-CHUNK = 200
-INELIGIBLE = "INELIGIBLE"
-
-
-def _pairs(values: Any) -> list[tuple[str, str]]:
-    return [(str(e), str(i)) for e, i in (values or [])]
-
-
-def pairing_solve(ctx: Any) -> dict[str, Any]:
-    """Solve a campaign with :mod:`matcher.solvers` and write its shortlist.
-
-    ``ctx.params``: ``k`` (1), ``capacity`` (5), ``capacity_overrides`` {org: n}, ``fair``
-    (False), ``floor`` (none), ``top`` (50 candidates per enterprise), ``previous`` (campaign
-    name; default: the row's ``previous_id``), ``stability_bonus`` (0.05 when there is a
-    previous campaign), ``alternates`` (3), ``locked``
-    and ``forbidden`` ([[enterprise, institute], ...] external ids), ``max_enterprises``.
-
-    Items: ``assigned`` (rank 1..k by score, ``locked`` set for locks), ``alternate``
-    (rank after them), ``uncovered`` (``problem`` = the Chinese diagnosis). Raises
-    :class:`~matcher.errors.NoFeasibleAssignment` listing the locks that cannot be honoured.
-    """
-    p = ctx.params
-    k = int(p.get("k", 1))
-    capacity = int(p.get("capacity", 5))
-    top = int(p.get("top", 50))
-    fair = bool(p.get("fair", False))
-    previous_name = p.get("previous")
-    floor = p.get("floor")
-    rec = ctx.recommender()
-    with session_scope(ctx.session_factory) as s:
-        stmt = (
-            select(Organisation.external_id)
-            .where(
-                Organisation.kind == "enterprise",
-                Organisation.status == "active",
-                Organisation.id.in_(select(Need.org_id).where(Need.status == "open")),
-            )
-            .order_by(Organisation.id)
-        )
-        enterprises = [str(e) for e in s.scalars(stmt) if str(e) in rec.orgs]
-        org_pk = {
-            str(e): int(i) for i, e in s.execute(select(Organisation.id, Organisation.external_id))
-        }
-        need_pk = {str(e): int(i) for i, e in s.execute(select(Need.id, Need.external_id))}
-        # The previous campaign: by name in params (CLI) or the row's previous_id (API).
-        prev_id = (
-            _campaign_id(s, str(previous_name))
-            if previous_name
-            else s.scalar(select(Campaign.previous_id).where(Campaign.id == ctx.campaign_id))
-        )
-        previous = _previous_pairs(s, prev_id) if prev_id is not None else []
-    bonus = float(p.get("stability_bonus", 0.05 if prev_id is not None else 0.0))
-    if p.get("max_enterprises") is not None:
-        enterprises = enterprises[: int(p["max_enterprises"])]
-    institutes = sorted(
-        o.id for o in rec.orgs.values() if o.kind in CAPABILITY_ORG_KINDS and o.active
-    )
-    names = {o.id: o.name for o in rec.orgs.values()}
-
-    # Dense scores chunk by chunk, then the sparse top-N the solver works on.
-    rows, cols, vals, excluded, best_need = [], [], [], [], {}
-    for lo in range(0, len(enterprises), CHUNK):
-        ctx.report(0.8 * lo / max(len(enterprises), 1))
-        chunk = enterprises[lo : lo + CHUNK]
-        pm = rec.enterprise_matrix(chunk, institutes) if institutes else None
-        if pm is None:
-            continue
-        r, c, v, ex = top_candidates(pm.scores, top, forbidden=pm.forbidden)
-        rows.append(r + lo)
-        cols.append(c)
-        vals.append(v)
-        excluded.append(ex + np.array([lo, 0]))
-        for i, j in zip(r.tolist(), c.tolist(), strict=True):
-            q = pm.best_query[i, j]
-            if q is not None:
-                best_need[(lo + i, j)] = str(q)
-    ctx.report(0.85)
-    enc = PairingEncoder(enterprises, institutes, institute_names=names)
-    ex_all = np.concatenate(excluded) if excluded else np.zeros((0, 2), np.int64)
-    ineligible = {(enterprises[i], institutes[j]): INELIGIBLE for i, j in ex_all.tolist()}
-    rr = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    cc = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-    vv = np.concatenate(vals) if vals else np.zeros(0)
-    problem = enc.encode(
-        [(enterprises[i], institutes[j], s_) for i, j, s_ in zip(rr.tolist(), cc.tolist(), vv.tolist(), strict=True)],
-        k=k,
-        capacity=capacity,
-        capacity_overrides={str(a): int(b) for a, b in (p.get("capacity_overrides") or {}).items()},
-        floor=float(floor) if floor is not None else float("-inf"),
-        locked=_pairs(p.get("locked")),
-        forbidden=_pairs(p.get("forbidden")),
-        ineligible=ineligible,
-        previous=previous,
-        stability_bonus=bonus,
-        unknown="skip",
-    )  # fmt: skip
-    solver = get_solver("fair" if fair else "mincostflow", n_alternates=int(p.get("alternates", 3)))
-    solution = solver.solve(problem)
-    result = enc.decode(solution)
-    if result.status is SolveStatus.INFEASIBLE:
-        raise NoFeasibleAssignment(
-            "锁定配对无法满足: "
-            + "; ".join(f"{c.enterprise}–{c.institute}: {c.message}" for c in result.lock_conflicts)
-        )
-    ctx.report(0.95)
-    e_row = {e: n for n, e in enumerate(enterprises)}
-    i_col = {x: n for n, x in enumerate(institutes)}
-
-    def need_of(e: str, i: str) -> int | None:
-        key = best_need.get((e_row[e], i_col[i]))
-        return need_pk.get(external_of(key)) if key else None
-
-    def evidence(e: str, i: str, extra: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
-        """The same evidence format as the greedy runner (documents, keywords, reasons)."""
-        key = best_need.get((e_row[e], i_col[i]))
-        if key is None:
-            return extra, {}
-        try:
-            sg = rec.explain_pair(key, i)
-        except (MatcherError, KeyError):
-            return extra, {}
-        docs = [
-            {
-                "doc_id": external_of(ev.doc_id),
-                "score": float(ev.score),
-                "query_snippet": ev.query_snippet,
-                "doc_snippet": ev.doc_snippet,
-            }
-            for ev in sg.evidence
-        ]
-        ev_dict = {
-            "documents": docs,
-            "shared_keywords": list(sg.shared_keywords),
-            "reasons": list(sg.reasons),
-            **extra,
-        }
-        return ev_dict, {name: float(v) for name, v in sg.features.items()}
-
-    items: list[ShortlistItem] = []
-    rank: dict[str, int] = {}
-    for pr in result.pairs:
-        rank[pr.enterprise] = rank.get(pr.enterprise, 0) + 1
-        ev, feats = evidence(pr.enterprise, pr.institute, {"solver": solution.solver})
-        items.append(
-            ShortlistItem(
-                campaign_id=ctx.campaign_id,
-                enterprise_id=org_pk[pr.enterprise],
-                institute_id=org_pk.get(pr.institute),
-                need_id=need_of(pr.enterprise, pr.institute),
-                score=pr.score,
-                rank=rank[pr.enterprise],
-                kind="assigned",
-                locked=pr.locked,
-                evidence=ev,
-                features=feats,
-            )
-        )
-    for e, alts in result.alternates.items():
-        for a in alts:
-            rank[e] = rank.get(e, 0) + 1
-            ev, feats = evidence(e, a.institute, {"spare_capacity": a.spare})
-            items.append(
-                ShortlistItem(
-                    campaign_id=ctx.campaign_id,
-                    enterprise_id=org_pk[e],
-                    institute_id=org_pk.get(a.institute),
-                    need_id=need_of(e, a.institute),
-                    score=a.score,
-                    rank=rank[e],
-                    kind="alternate",
-                    evidence=ev,
-                    features=feats,
-                )
-            )
-    for u in result.uncovered:
-        items.append(
-            ShortlistItem(
-                campaign_id=ctx.campaign_id,
-                enterprise_id=org_pk[str(u.enterprise)],
-                kind="uncovered",
-                rank=rank.get(str(u.enterprise), 0) + 1,
-                problem=u.message,
-                evidence={
-                    "reason_code": str(u.code),
-                    "institutes": list(u.institutes),
-                    "reasons": list(u.reasons),
-                    "wanted": u.wanted,
-                    "got": u.got,
-                },
-            )
-        )
-    with session_scope(ctx.session_factory) as s:
-        s.add_all(items)
-    churn = result.churn
-    by_code: dict[str, int] = {}
-    for u in result.uncovered:
-        by_code[str(u.code)] = by_code.get(str(u.code), 0) + 1
-    return {
-        "solver": solution.solver,
-        "status": str(result.status),
-        "enterprises": len(enterprises),
-        "institutes": len(institutes),
-        "k": k,
-        "capacity": capacity,
-        "pairs": len(result.pairs),
-        "uncovered": len(result.uncovered),
-        "uncovered_by_reason": by_code,
-        "objective": round(result.objective, 6),
-        "min_affinity": result.min_affinity,
-        "threshold": result.threshold,
-        "churn": None
-        if churn is None
-        else {
-            "kept": churn.kept,
-            "changed": churn.changed,
-            "new": churn.new,
-            "dropped": churn.dropped,
-        },
-        "items": len(items),
-    }
-
-
-def _campaign_id(session: Session, name: str) -> int:
-    cid = session.scalar(select(Campaign.id).where(Campaign.name == name))
-    if cid is None:
-        raise MatcherError(f"previous campaign {name!r} not found")
-    return int(cid)
-
-
-def _previous_pairs(session: Session, campaign_id: int) -> list[tuple[str, str]]:
-    """Assigned, not rejected pairs of a campaign, as (enterprise, institute) external ids."""
-    ent = aliased(Organisation)
-    inst = aliased(Organisation)
-    rows = session.execute(
-        select(ent.external_id, inst.external_id)
-        .select_from(ShortlistItem)
-        .join(ent, ent.id == ShortlistItem.enterprise_id)
-        .join(inst, inst.id == ShortlistItem.institute_id)
-        .where(
-            ShortlistItem.campaign_id == campaign_id,
-            ShortlistItem.kind == "assigned",
-            ShortlistItem.status != "rejected",
-        )
-    ).all()
-    return [(str(e), str(i)) for e, i in rows]
 
 
 def _split_pair(text: str) -> list[str]:
@@ -294,32 +43,52 @@ def _override(text: str) -> tuple[str, int]:
     return org, int(n)
 
 
-def cmd_pair(args: argparse.Namespace) -> int:
-    from service.jobs.campaign_runner import CampaignRunner
-
-    settings = load_settings()
-    handle = open_handle(settings)
-    factory = handle.session_factory
-    params: dict[str, Any] = {
+def pairing_params(args: argparse.Namespace) -> PairingParams:
+    """The campaign parameters of ``duijie pair``'s options (ValidationError when invalid)."""
+    values: dict[str, Any] = {
         "k": args.k,
         "capacity": args.capacity,
         "fair": args.fair,
         "top": args.top,
         "alternates": args.alternates,
     }
+    if args.solver:
+        values["solver"] = args.solver
     if args.capacity_override:
-        params["capacity_overrides"] = dict(args.capacity_override)
+        values["capacity_overrides"] = dict(args.capacity_override)
     if args.floor is not None:
-        params["floor"] = args.floor
+        values["floor"] = args.floor
     if args.previous:
-        params["previous"] = args.previous
-        params["stability_bonus"] = args.stability_bonus
+        values["previous"] = args.previous
+        values["stability_bonus"] = args.stability_bonus
     if args.lock:
-        params["locked"] = args.lock
+        values["locked"] = args.lock
     if args.forbid:
-        params["forbidden"] = args.forbid
+        values["forbidden"] = args.forbid
     if args.max_enterprises is not None:
-        params["max_enterprises"] = args.max_enterprises
+        values["max_enterprises"] = args.max_enterprises
+    return PairingParams.model_validate(values)
+
+
+def _invalid(exc: ValidationError) -> str:
+    parts = [
+        f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" if e["loc"] else str(e["msg"])
+        for e in exc.errors()
+    ]
+    return "参数无效：" + "；".join(parts)
+
+
+def cmd_pair(args: argparse.Namespace) -> int:
+    from service.jobs.campaign_runner import CampaignRunner
+
+    try:
+        params = pairing_params(args)
+    except ValidationError as exc:
+        sys.stderr.write(_invalid(exc) + "\n")
+        return 2
+    settings = load_settings()
+    handle = open_handle(settings)
+    factory = handle.session_factory
     with session_scope(factory) as s:
         camp = s.scalar(select(Campaign).where(Campaign.name == args.campaign))
         if camp is None:
@@ -329,7 +98,7 @@ def cmd_pair(args: argparse.Namespace) -> int:
                 if prev_id is None:
                     sys.stderr.write(f"未找到上一轮活动 {args.previous!r}\n")
                     return 1
-            camp = Campaign(name=args.campaign, params=params, previous_id=prev_id)
+            camp = Campaign(name=args.campaign, params=params.stored(), previous_id=prev_id)
             s.add(camp)
         elif camp.status not in ("created", "failed", "cancelled"):
             sys.stderr.write(
@@ -337,10 +106,10 @@ def cmd_pair(args: argparse.Namespace) -> int:
             )
             return 1
         else:
-            camp.params = params
+            camp.params = params.stored()
         s.flush()
         campaign_id = camp.id
-    runner = CampaignRunner(session_factory=factory, recommender=handle.get, solve=pairing_solve)
+    runner = CampaignRunner(session_factory=factory, recommender=handle.get)
     try:
         runner.start(campaign_id)
         runner.wait(campaign_id)
@@ -524,6 +293,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--capacity", type=int, default=5, help="enterprises per institute (5)")
     p.add_argument("--capacity-override", type=_override, action="append", metavar="INSTITUTE=N")
     p.add_argument("--fair", action="store_true", help="max-min affinity first, then total")
+    p.add_argument("--solver", default=None, help="solver name (mincostflow, fair, lp)")
     p.add_argument("--previous", metavar="NAME", help="last campaign: keep its pairs if good")
     p.add_argument("--stability-bonus", type=float, default=0.05, help="bonus on kept pairs")
     p.add_argument("--floor", type=float, default=None, help="minimum affinity of a pair")

@@ -35,6 +35,7 @@ from service.db import open_store, session_scope
 from service.importing.headers import header_key
 from service.importing.readers import detect_encoding
 from service.models import Campaign, Commissioner, Need, Organisation, ShortlistItem
+from service.recommender import need_vectors
 from service.settings import Settings, load_settings
 from service.snapshot import CLOSED_NEED_STATUSES, load_snapshot
 from service.validation import SME_SCALES, FieldError, normalise_text, parse_int, split_list
@@ -177,16 +178,6 @@ def encode_profiles(
     if not keys:
         return np.zeros((0, int(encoder.dim)), np.float32)
     return np.stack([found[k] for k in keys]).astype(np.float32)
-
-
-def need_vectors(settings: Settings) -> tuple[dict[str, int], NDArray[np.float32]]:
-    """Need document key -> row, and the vectors, from the current index build."""
-    from embeddings import BuildStore
-    from embeddings.serving import document_vectors
-
-    build = BuildStore(settings.resolved_index_dir).load_current()
-    ids, vecs = document_vectors(build.collection("needs"))
-    return {d: i for i, d in enumerate(ids)}, vecs
 
 
 def _sme_needs(

@@ -16,19 +16,13 @@ from typing import Any
 from sqlalchemy import select
 
 from matcher.errors import IndexNotReady, MatcherError
-from service.commands.dispatch import need_vectors
 from service.db import open_store, session_scope
 from service.guideline import guideline_workbook, run_guideline
 from service.models import GuidelineRun
+from service.recommender import need_vectors_by_key
 from service.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
-
-
-def vectors_by_key(settings: Settings) -> dict[str, Any]:
-    """Need document key -> vector from the current index build."""
-    row_of, vecs = need_vectors(settings)
-    return {k: vecs[i] for k, i in row_of.items()}
 
 
 def _recommender(settings: Settings) -> Any | None:
@@ -48,7 +42,7 @@ def cmd_guideline(args: argparse.Namespace) -> int:
         return 2
     name = args.name or args.round or f"{args.date_from or ''}~{args.date_to or ''}"
     try:
-        vectors = vectors_by_key(settings)
+        vectors = need_vectors_by_key(settings)
     except Exception as exc:  # no build yet: a readable message, not a traceback
         sys.stderr.write(f"索引未就绪（{exc}）：请先运行 duijie reindex\n")
         return 1

@@ -29,10 +29,25 @@ from service.settings import Settings, load_settings
 log = logging.getLogger(__name__)
 
 
-def open_handle(settings: Settings) -> RecommenderHandle:
-    """A recommender handle over the configured store and index."""
+def open_handle(settings: Settings, *, persistent_queries: bool = False) -> RecommenderHandle:
+    """A recommender handle over the configured store and index.
+
+    ``persistent_queries``: query vectors are also kept in the index directory's embedding
+    cache, so a command run again (``duijie score --pairs`` on the same needs) encodes
+    nothing it has encoded before; each distinct text is encoded once per run anyway
+    (in-memory memo).
+    """
     _engine, factory = open_store(settings.resolved_database_url)
-    return RecommenderHandle(settings, factory)
+    encoder = None
+    if persistent_queries:
+        from embeddings import make_encoder
+        from embeddings.cache import CACHE_FILE, EmbeddingCache
+        from embeddings.serving import CachedQueryEncoder, MemoQueryEncoder
+
+        cache = EmbeddingCache(settings.resolved_index_dir / CACHE_FILE)
+        base = make_encoder(settings.embedding_backend, model_path=settings.model_path)
+        encoder = MemoQueryEncoder(CachedQueryEncoder(base, cache))
+    return RecommenderHandle(settings, factory, encoder=encoder)
 
 
 def _clip(text: str, n: int = 80) -> str:
@@ -119,9 +134,13 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """Score (need_id, org_id) pairs from a CSV (external ids) → CSV need_id,org_id,score."""
+    """Score (need_id, org_id) pairs from a CSV (external ids) → CSV need_id,org_id,score.
+
+    One retrieval per distinct need (``score_pairs`` groups the pairs by need); query
+    vectors come from the persistent embedding cache when the need was scored before."""
     settings = load_settings()
-    rec = open_handle(settings).get()
+    t0 = time.perf_counter()
+    rec = open_handle(settings, persistent_queries=True).get()
     pairs: list[tuple[str, str]] = []
     with open(args.pairs, encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
@@ -135,7 +154,15 @@ def cmd_score(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"{args.pairs}:{row_no}: unknown need {need!r} or org {org!r}\n")
                 return 1
             pairs.append((need, org))
+    t1 = time.perf_counter()
     scores = rec.score_pairs([(need_key(n), o) for n, o in pairs])
+    log.info(
+        "scored %d pairs of %d needs in %.1fs (load %.1fs)",
+        len(pairs),
+        len({n for n, _ in pairs}),
+        time.perf_counter() - t1,
+        t1 - t0,
+    )
     out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
         writer = csv.writer(out)

@@ -270,8 +270,9 @@ class Importer:
         finally:
             if journal is not None:
                 journal.close()
-                with self.session_factory() as session:
-                    directory.load(session, *KINDS)
+                if not result.written:  # reverted or partly written: see what is stored
+                    with self.session_factory() as session:
+                        directory.load(session, *KINDS)
 
     def _undo(self, journal: Journal | None, exc: Exception) -> str:
         cause = _short(exc)

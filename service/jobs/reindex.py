@@ -9,7 +9,9 @@ verified and then atomically made current, so a running service hot-reloads it
 
 Scheduling (cron, nightly at 02:30; see docs/reindex.md for a systemd timer)::
 
-    30 2 * * *  cd /srv/duijie && .venv/bin/duijie reindex >> var/log/reindex.log 2>&1
+    30 2 * * *  cd /srv/duijie && .venv/bin/duijie reindex --digest >> var/log/reindex.log 2>&1
+
+``--digest`` adds the needs digest step (:mod:`service.jobs.digest`) after the build.
 """
 
 from __future__ import annotations
@@ -210,6 +212,26 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         f"removed {summary.removed}, unchanged {summary.unchanged}, "
         f"encoded {summary.encoded_chunks} chunks in {summary.seconds:.1f}s\n"
     )
+    if getattr(args, "digest", False):
+        return _digest_after_build(settings)
+    return 0
+
+
+def _digest_after_build(settings: Settings) -> int:
+    """The nightly digest step (service.jobs.digest) on the build just made current."""
+    from matcher.errors import IndexNotReady
+    from service.jobs.digest import digest_step
+
+    try:
+        encoder = make_encoder(settings.embedding_backend, model_path=settings.model_path)
+        digest = digest_step(settings, encoder=encoder)
+    except (IndexNotReady, EmbeddingsError, SQLAlchemyError, OSError, ValueError) as exc:
+        sys.stderr.write(f"digest failed: {type(exc).__name__}: {exc}\n")
+        return EXIT_FAILED
+    sys.stdout.write(
+        f"digest: {digest.institutes} institutes, {digest.new_needs} new needs, "
+        f"{digest.messages} messages\n"
+    )
     return 0
 
 
@@ -225,5 +247,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--no-progress", action="store_true", help="log lines instead of progress bars on a TTY"
+    )
+    p.add_argument(
+        "--digest",
+        action="store_true",
+        help="then send institutes their digest of new matching needs (see `duijie digest`)",
     )
     p.set_defaults(func=cmd_reindex)

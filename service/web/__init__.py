@@ -39,14 +39,22 @@ from service.web import (
     guideline,
     notice,
     portal_auth,
+    portal_bounties,
     portal_enterprise,
+    portal_institute,
     portal_intro,
     portal_messages,
+    staff_accounts,
+    staff_browse,
+    staff_campaign_form,
 )
 
 router = APIRouter()
+# staff_campaign_form before campaigns: /staff/campaigns/new must not reach
+# /staff/campaigns/{campaign_id}.
 for _module in (
     auth,
+    staff_campaign_form,
     campaigns,
     export,
     bounties,
@@ -57,6 +65,10 @@ for _module in (
     portal_enterprise,
     portal_intro,
     portal_messages,
+    portal_institute,
+    portal_bounties,
+    staff_browse,
+    staff_accounts,
     notice,
 ):
     router.include_router(_module.router)

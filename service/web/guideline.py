@@ -51,9 +51,9 @@ _MESSAGES = {
 
 
 def _vectors(request: Request) -> dict[str, Any]:
-    from service.commands.guideline import vectors_by_key
+    from service.recommender import need_vectors_by_key
 
-    return vectors_by_key(request.app.state.settings)
+    return dict(need_vectors_by_key(request.app.state.settings))
 
 
 def _recommender(request: Request) -> Any | None:

@@ -133,6 +133,13 @@ class ItemView:
     evidence: list[EvidenceView] = dataclasses.field(default_factory=list)
 
 
+def _partner_name(it: ShortlistItem) -> str:
+    """The institute, or for a dispatch campaign the commissioner with their employer."""
+    employer = it.institute.name if it.institute else ""
+    person = (it.evidence or {}).get("commissioner") if it.commissioner_id else None
+    return f"{person}（{employer}）" if person else employer
+
+
 def evidence_entries(raw: Any) -> list[dict[str, Any]]:
     """Normalise the stored evidence JSON to a list of dicts.
 
@@ -324,7 +331,7 @@ def item_views(db: Session, items: Sequence[ShortlistItem]) -> list[ItemView]:
                 version=it.version,
                 score=it.score,
                 enterprise_name=it.enterprise.name if it.enterprise else str(it.enterprise_id),
-                institute_name=it.institute.name if it.institute else "",
+                institute_name=_partner_name(it),
                 need_title=need.title if need is not None else "",
                 field=_item_field(it, own_need),
                 problem=it.problem or "",

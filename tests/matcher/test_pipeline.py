@@ -8,8 +8,10 @@ import pytest
 from matcher.errors import IndexNotReady, InvalidParameter, UnknownEntity
 from matcher.features import FEATURE_NAMES
 from matcher.pipeline import Recommender
+from matcher.protocols import Candidate
 from matcher.rankers import LogisticRanker, train_with_holdout
 from matcher.types import BountyInfo, StaffDecision
+from tests.matcher.conftest import InMemoryRetriever
 
 
 def test_need_ranking_sorted_with_scores_and_evidence(recommender, documents):
@@ -419,3 +421,92 @@ def test_consortium_for_tackle_bounty_covers_aspects_single_respondents_miss(rec
     # the poster's corporate group never joins a team
     for t in result.teams:
         assert not set(t.members) & {"gx_sugar", "gx_research", "gx_grand_lab", "gx_holding"}
+
+
+class DirectRetriever(InMemoryRetriever):
+    """Also scores given documents directly, as HybridRetriever.score_documents does; the
+    lexical-only candidates of ``lexical_only`` come back without a dense similarity."""
+
+    lexical_only: frozenset[str] = frozenset()
+
+    def retrieve(self, queries, k):  # type: ignore[no-untyped-def]
+        out = super().retrieve(queries, k)
+        return [
+            [c._replace(dense=None) if c.doc_id in self.lexical_only else c for c in cs]
+            for cs in out
+        ]
+
+    def score_documents(self, query, doc_ids):  # type: ignore[no-untyped-def]
+        q = self.encoder.encode_queries([query])[0]
+        at = {d.id: i for i, d in enumerate(self.docs)}
+        return [Candidate(d, 0.0, dense=float(self.vectors[at[d]] @ q)) for d in doc_ids if d in at]
+
+
+def test_unretrieved_org_is_scored_from_its_documents(recommender, fake_encoder):
+    caps = [d for d in recommender.documents.values() if d.kind != "need"]
+    direct = DirectRetriever(fake_encoder, caps)
+
+    def rec(fetch_k: int) -> Recommender:
+        return Recommender(
+            retrievers={"capabilities": direct},
+            documents=recommender.documents,
+            orgs=recommender.orgs,
+            fetch_k=fetch_k,
+        )
+
+    sem = FEATURE_NAMES.index("semantic")
+    (x_small,) = rec(1).feature_matrix([("need_sugar", "gxas")])[0]
+    (x_full,) = rec(50).feature_matrix([("need_sugar", "gxas")])[0]
+    assert x_small[sem] > 0.0
+    assert x_small[sem] == pytest.approx(x_full[sem])  # the same document cosine
+    assert x_small[FEATURE_NAMES.index("lexical")] == 0.0
+
+
+def test_lexical_only_candidates_get_a_similarity_and_evidence_never_shows_zero(
+    recommender, fake_encoder
+):
+    caps = [d for d in recommender.documents.values() if d.kind != "need"]
+    direct = DirectRetriever(fake_encoder, caps)
+    direct.lexical_only = frozenset(d.id for d in caps)
+    with_fill = Recommender(
+        retrievers={"capabilities": direct}, documents=recommender.documents, orgs=recommender.orgs
+    )
+    plain = Recommender(
+        retrievers={"capabilities": recommender.retrievers["capabilities"]},
+        documents=recommender.documents,
+        orgs=recommender.orgs,
+    )
+    filled = {s.org_id: s for s in with_fill.suggest_for_need("need_sugar", kinds=None)}
+    ref = {s.org_id: s for s in plain.suggest_for_need("need_sugar", kinds=None)}
+    for org, s in filled.items():
+        assert s.features["semantic"] == pytest.approx(ref[org].features["semantic"])
+        assert s.evidence and all(e.score > 0 for e in s.evidence)
+
+    class NoDense(InMemoryRetriever):
+        def retrieve(self, queries, k):  # type: ignore[no-untyped-def]
+            return [[c._replace(dense=None) for c in cs] for cs in super().retrieve(queries, k)]
+
+    blind = Recommender(
+        retrievers={"capabilities": NoDense(fake_encoder, caps)},
+        documents=recommender.documents,
+        orgs=recommender.orgs,
+    )
+    for s in blind.suggest_for_need("need_sugar", kinds=None):
+        assert s.evidence == ()  # no similarity: nothing is shown as evidence at 0.000
+
+
+def test_evidence_floor_and_technical_snippets(recommender):
+    floor = Recommender(
+        retrievers=recommender.retrievers,
+        documents=recommender.documents,
+        orgs=recommender.orgs,
+        evidence_floor=2.0,  # above any cosine
+    )
+    assert all(s.evidence == () for s in floor.suggest_for_need("need_sugar", kinds=None))
+    text = (
+        "合作方式：委托开发；项目周期36个月。制糖废水厌氧处理效果不稳定，COD浓度高。联系人：王工。"
+    )
+    for s in recommender.suggest_for_text(text, kinds=None):
+        for e in s.evidence:
+            assert "合作方式" not in e.query_snippet and "联系人" not in e.query_snippet
+            assert e.query_snippet in text

@@ -12,6 +12,7 @@ from sklearn.base import clone
 
 from matcher.features import FEATURE_NAMES
 from matcher.rankers import (
+    DEFAULT_WEIGHTS,
     LogisticRanker,
     ScoringRanker,
     evaluate_ranker,
@@ -154,8 +155,10 @@ def test_unknown_ranker_lists_valid_names():
 def test_scoring_ranker_works_unfitted_and_validates_weights():
     x = np.zeros((1, F))
     x[0, SEMANTIC] = 0.8
-    assert ScoringRanker().decision_function(x)[0] == pytest.approx(0.8)
-    assert ScoringRanker(weights={"semantic": 2.0}).decision_function(x)[0] == pytest.approx(1.6)
+    assert ScoringRanker().decision_function(x)[0] == pytest.approx(
+        0.8 * DEFAULT_WEIGHTS["semantic"]
+    )
+    assert ScoringRanker(weights={"semantic": 3.0}).decision_function(x)[0] == pytest.approx(2.4)
     with pytest.raises(ValueError, match="unknown feature"):
         ScoringRanker(weights={"colour": 1.0}).fit()
 

@@ -379,3 +379,46 @@ def test_english_ranking_only_for_english_queries() -> None:
     assert zh[0].doc_id == "a"
     assert en[0].doc_id == "c"  # lifted by the English model
     assert {c.doc_id: c.dense for c in en}["c"] == pytest.approx(0.7)  # evidence stays e5
+    assert {c.doc_id: c.english for c in en} == {"a": None, "b": None, "c": pytest.approx(0.99)}
+    assert all(c.english is None for c in zh)
+
+
+def test_score_documents_gives_the_cosine_of_unretrieved_documents() -> None:
+    ids, vecs = _toy_space()
+    enc = FakeEncoder({"q": [1, 0, 0, 0]}, 4)
+    r = HybridRetriever(encoder=enc, dense=MatrixDense(ids, vecs), doc_ids=ids, doc_vectors=vecs)
+    (top1,) = r.retrieve(["q"], 1)
+    assert [c.doc_id for c in top1] == ["a"]
+    direct = r.score_documents("q", ["d", "b", "unknown"])
+    assert [c.doc_id for c in direct] == ["d", "b"]  # input order, unknown ids left out
+    assert direct[0].dense == pytest.approx(0.0) and direct[1].dense == pytest.approx(0.8)
+    assert all(c.score == 0.0 and c.lexical is None for c in direct)
+    assert (
+        HybridRetriever(encoder=enc, dense=MatrixDense(ids, vecs)).score_documents("q", ids) == []
+    )
+
+
+def test_keyword_lists_get_their_own_feedback_depth() -> None:
+    from matcher.retrieval import is_keyword_list
+
+    assert is_keyword_list("搅拌摩擦焊，焊接变形，反变形")
+    assert is_keyword_list("Bio-oss骨代材料，Bio-gide胶原膜")
+    assert not is_keyword_list("一种基于平方和优化的飞行器大角度机动镇定控制器设计方法")
+    assert not is_keyword_list("焊后变形大，需要人工校形。")
+    ids, vecs = _toy_space()
+    dense = MatrixDense(ids, vecs)
+    r = HybridRetriever(
+        encoder=ENC,
+        dense=dense,
+        prf_docs=1,
+        keyword_prf_docs=2,
+        prf_weight=1.0,
+        doc_ids=ids,
+        doc_vectors=vecs,
+        lexical_weight=0.0,
+    )
+    r.retrieve(["q", "甲，乙"], 4)
+    sentence_q, keyword_q = dense.calls[1]
+    assert sentence_q == pytest.approx(np.array([1, 0, 0, 0], dtype=np.float32))  # "a" only
+    centroid = vecs[0] + (vecs[0] + vecs[1]) / 2  # query "a" + mean of "a" and "b"
+    assert keyword_q == pytest.approx(centroid / np.linalg.norm(centroid), abs=1e-6)

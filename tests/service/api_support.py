@@ -5,15 +5,19 @@ university and an institute, users of every role (institute users ``inst_a`` of 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.errors import IndexNotReady, UnknownEntity
-from matcher.types import BountyInfo, Evidence, Exclusion, RankedOrgs, Suggestion
+from matcher.features import FEATURE_NAMES, OrgMatch, Query, Scored
+from matcher.matrices import PairMatrix
+from matcher.types import BountyInfo, Evidence, Exclusion, OrgInfo, RankedOrgs, Suggestion
 from service import crud
 from service.db import open_store, session_scope
 from service.models import (
@@ -281,14 +285,57 @@ def _sug(org: str, rank: int, query_id: str | None, docs: tuple[str, ...]) -> Su
 NEED_KEYS = {"N:N-A1", "N:N-A2", "N:N-B1", "N:N-B2"}
 
 
+# Campaign scores of the fake: enterprise -> (its best need, {institute: score}).
+PAIR_SCORES: dict[str, tuple[str, dict[str, float]]] = {
+    "ENT-A": ("N:N-A1", {"UNI-1": 0.9, "INST-1": 0.6}),
+    "ENT-B": ("N:N-B2", {"UNI-1": 0.8, "INST-1": 0.7}),
+}
+
+
 class FakeRecommender:
     """Answers like matcher.pipeline.Recommender over the fixture world, with document ids as
     service.snapshot keys ("N:<need>", "C:<capability>"). It deliberately cites enterprise B's
-    need as evidence so the API's evidence filter is exercised."""
+    need as evidence so the API's evidence filter is exercised. Campaigns run the real pairing
+    engine over :data:`PAIR_SCORES`."""
+
+    orgs: dict[str, OrgInfo] = {
+        "ENT-A": OrgInfo("ENT-A", "甲公司", "enterprise", True),
+        "ENT-B": OrgInfo("ENT-B", "乙公司", "enterprise", True),
+        "UNI-1": OrgInfo("UNI-1", "广西大学", "university", True),
+        "INST-1": OrgInfo("INST-1", "研究所", "institute", True),
+    }
 
     def __init__(self, tag: str = "v1") -> None:
         self.tag = tag
         self.calls: list[tuple[str, Any]] = []
+
+    def enterprise_matrix(self, enterprise_ids: Any, org_ids: Any, **_: Any) -> PairMatrix:
+        self.calls.append(("matrix", tuple(enterprise_ids)))
+        n, m = len(enterprise_ids), len(org_ids)
+        scores = np.zeros((n, m))
+        best = np.full((n, m), None, dtype=object)
+        matches = np.full((n, m), None, dtype=object)
+        for i, ent in enumerate(enterprise_ids):
+            need, row = PAIR_SCORES.get(ent, ("", {}))
+            for j, org in enumerate(org_ids):
+                if org in row:
+                    scores[i, j] = row[org]
+                    best[i, j] = need
+                    matches[i, j] = Scored(
+                        Query(need, "", ent),
+                        OrgMatch(org, (), np.zeros(len(FEATURE_NAMES))),
+                        row[org],
+                        np.zeros(len(FEATURE_NAMES)),
+                        0.0,
+                    )
+        forbidden = best == None  # noqa: E711 (elementwise)
+        return PairMatrix(tuple(enterprise_ids), tuple(org_ids), scores, forbidden, best, matches)
+
+    def explain_match(self, match: Scored) -> Suggestion:
+        self.calls.append(("explain", (match.query.id, match.match.org_id)))
+        docs = ("C:C-U1",) if match.match.org_id == "UNI-1" else ("C:C-I1",)
+        sug = _sug(match.match.org_id, 1, match.query.id, docs)
+        return dataclasses.replace(sug, rank=0, score=match.score)
 
     def rank_for_need(self, need_id: str, k: int = 10, **_: Any) -> RankedOrgs:
         self.calls.append(("need", need_id))
@@ -406,15 +453,9 @@ def handle() -> FakeHandle:
 
 @pytest.fixture
 def client(world: World, handle: FakeHandle) -> Any:
-    from service.jobs.campaign_runner import greedy_solve
     from service.main import create_app
 
-    # The fake recommender has no score matrix for the pairing solver: use the greedy solve.
-    app = create_app(
-        world.settings,
-        session_factory=world.factory,
-        recommender=handle,
-        campaign_solve=greedy_solve,
-    )
+    # Campaigns run the real pairing engine over the fake recommender's score matrix.
+    app = create_app(world.settings, session_factory=world.factory, recommender=handle)
     with TestClient(app) as c:
         yield c

@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from service.jobs.campaign_runner import greedy_solve
 from service.main import create_app
 from service.settings import Settings
 from tests.embeddings.conftest import FakeEncoder
@@ -26,9 +25,7 @@ def test_suggestions_answer_200_across_build_switches(world: World) -> None:
     enc = FakeEncoder()
     first = run_reindex(settings, encoder=enc).build_id
     handle = RecommenderHandle(settings, world.factory, encoder=enc, check_interval=0.0)
-    app = create_app(
-        settings, session_factory=world.factory, recommender=handle, campaign_solve=greedy_solve
-    )
+    app = create_app(settings, session_factory=world.factory, recommender=handle)
     a, staff = bearer(world.keys["ent_a"]), bearer(world.keys["staff"])
     codes: list[int] = []
     bodies: list[Any] = []

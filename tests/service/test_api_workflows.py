@@ -182,26 +182,41 @@ def _wait_status(client, headers, cid: int, want: set[str], timeout: float = 10)
     raise AssertionError(f"campaign {cid} stuck: {c}")
 
 
-def test_campaign_run_greedy_and_result(client, world) -> None:
+def test_campaign_run_pairs_and_result(client, world, handle) -> None:
     staff = bearer(world.keys["staff"])
     r = client.post(
         "/api/v1/campaigns",
-        json={"name": "秋季结对", "params": {"k": 2}, "run": True},
+        json={"name": "秋季结对", "params": {"k": 1, "capacity": 1}, "run": True},
         headers=staff,
     )
     assert r.status_code == 201, r.text
+    assert r.json()["params"] == {"k": 1, "capacity": 1}
     cid = r.json()["id"]
     done = _wait_status(client, staff, cid, {"done", "failed"})
     assert done["status"] == "done", done
     assert done["progress"] == 1.0
-    assert done["summary"]["enterprises"] == 2 and done["summary"]["covered"] == 2
+    summary = done["summary"]
+    assert (summary["solver"], summary["enterprises"], summary["pairs"]) == ("mincostflow", 2, 2)
     result = client.get(f"/api/v1/campaigns/{cid}/result", headers=staff).json()
-    assert result["items"]["total"] == 4
-    kinds = [
-        (i["enterprise_external_id"], i["kind"], i["institute_external_id"])
+    rows = [
+        (i["enterprise_external_id"], i["kind"], i["institute_external_id"], i["score"])
         for i in result["items"]["items"]
     ]
-    assert kinds[:2] == [("ENT-A", "assigned", "UNI-1"), ("ENT-A", "alternate", "INST-1")]
+    # capacity 1: the optimum (0.9 + 0.7) gives UNI-1 to A and INST-1 to B; the other
+    # institute is each one's alternate (full, so no spare capacity)
+    assert rows == [
+        ("ENT-A", "assigned", "UNI-1", 0.9),
+        ("ENT-A", "alternate", "INST-1", 0.6),
+        ("ENT-B", "assigned", "INST-1", 0.7),
+        ("ENT-B", "alternate", "UNI-1", 0.8),
+    ]
+    first = result["items"]["items"][0]
+    assert first["need_external_id"] == "N-A1"
+    assert first["evidence"]["documents"][0]["doc_id"] == "C-U1"
+    # explanations reuse the matrix's matches: one matrix call, no per-item retrieval
+    rec = handle.get()
+    assert [c for c in rec.calls if c[0] not in ("matrix", "explain")] == []
+    assert sum(c[0] == "matrix" for c in rec.calls) == 1
     r = client.post(f"/api/v1/campaigns/{cid}/run", headers=staff)
     assert r.status_code == 409 and r.json()["code"] == "not_runnable"
     assert (
@@ -210,14 +225,57 @@ def test_campaign_run_greedy_and_result(client, world) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"k": -5},
+        {"k": 0},
+        {"capacity": 10**30},
+        {"top": 0},
+        {"floor": "nan"},
+        {"alternates": 99},
+        {"solver": "hungarian"},
+        {"fair": True, "solver": "lp"},
+        {"locked": [["ENT-A"]]},
+        {"capacity_overrides": {"UNI-1": -1}},
+        {"unknown_key": 1},
+    ],
+)
+def test_campaign_params_are_validated_at_the_door(client, world, params) -> None:
+    staff = bearer(world.keys["staff"])
+    r = client.post(
+        "/api/v1/campaigns", json={"name": "坏参数", "params": params, "run": True}, headers=staff
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_request"
+    assert r.json()["errors"][0]["loc"][:2] == ["body", "params"]
+    listed = client.get("/api/v1/campaigns", headers=staff).json()["items"]
+    assert "坏参数" not in [c["name"] for c in listed]
+
+
+def test_stored_invalid_params_refuse_to_start(client, world) -> None:
+    from sqlalchemy import update
+
+    from service.db import session_scope
+    from service.models import Campaign
+
+    staff = bearer(world.keys["staff"])
+    cid = world.ids["fresh_campaign"]
+    with session_scope(world.factory) as s:  # a row written before params were validated
+        s.execute(update(Campaign).where(Campaign.id == cid).values(params={"k": -5}))
+    r = client.post(f"/api/v1/campaigns/{cid}/run", headers=staff)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_parameter"
+    assert client.get(f"/api/v1/campaigns/{cid}", headers=staff).json()["status"] == "created"
+
+
 class _SlowRecommender(FakeRecommender):
     def __init__(self, gate: threading.Event) -> None:
         super().__init__()
         self.gate = gate
 
-    def suggest_for_enterprise(self, org_id: str, k: int = 10, **kw: Any) -> Any:
+    def enterprise_matrix(self, enterprise_ids: Any, org_ids: Any, **kw: Any) -> Any:
         self.gate.wait(5)
-        return super().suggest_for_enterprise(org_id, k, **kw)
+        return super().enterprise_matrix(enterprise_ids, org_ids, **kw)
 
 
 def test_campaign_cancel_and_failure(client, world, handle) -> None:

@@ -74,6 +74,17 @@ def page(code: int = 200) -> Expect:
     return {**everyone(403), "anon": 303, "staff": code, "admin": code}
 
 
+# Portal pages: enterprise pages admit enterprise users, institute pages institute users;
+# anonymous browsers go to the login page, everyone else gets the 403 page.
+def ent_page(a: int | tuple[int, ...] = 200, b: int | tuple[int, ...] = 200) -> Expect:
+    return {**everyone(403), "anon": 303, "ent_a": a, "ent_b": b}
+
+
+def inst_page(a: int | tuple[int, ...] = 200, b: int | tuple[int, ...] | None = None) -> Expect:
+    """inst_a belongs to UNI-1 (owner of C-U1, bidder BID-U), inst_b to INST-1."""
+    return {**everyone(403), "anon": 303, "inst_a": a, "inst_b": a if b is None else b}
+
+
 def portal(code: int, *admitted: str, other: int = 403) -> Expect:
     """A portal page (service/web/portal_*.py): anonymous browsers go to the sign-in page,
     ``admitted`` roles get ``code``, every other role ``other``."""
@@ -115,6 +126,7 @@ def _cap(role: str, _w: World) -> dict[str, Any]:
         "org_external_id": "UNI-1",
         "kind": "team",
         "title": "新团队",
+        "description": "面向新材料的科研团队介绍。",
     }
 
 
@@ -154,10 +166,14 @@ MATRIX: dict[str, Case] = {
         "/api/v1/needs/N-A1/review", staff_only(409), json={"action": "approve"}
     ),
     "GET /api/v1/capabilities": Case("/api/v1/capabilities", everyone(200)),
-    "POST /api/v1/capabilities": Case("/api/v1/capabilities", staff_only(201), json=_cap),
+    "POST /api/v1/capabilities": Case(  # _cap is UNI-1's: inst_a's own organisation
+        "/api/v1/capabilities", roles(403, inst_a=201, staff=201, admin=201), json=_cap
+    ),
     "GET /api/v1/capabilities/{external_id}": Case("/api/v1/capabilities/C-U1", everyone(200)),
     "PATCH /api/v1/capabilities/{external_id}": Case(
-        "/api/v1/capabilities/C-U1", staff_only(200), json={"trl": 6}
+        "/api/v1/capabilities/C-U1",
+        roles(403, inst_a=200, inst_b=404, staff=200, admin=200),
+        json={"trl": 6},
     ),
     "POST /api/v1/suggestions": Case(
         "/api/v1/suggestions", owner_a(200), json={"need_id": "N-A1", "k": 5}
@@ -194,6 +210,32 @@ MATRIX: dict[str, Case] = {
         lambda w: f"/staff/bounties/{w.ids['bounty']}/transition",
         page(303),
         data={"to": "screening", "csrf_token": ""},
+    ),
+    # --- applications (揭榜申报) and bounty proposals (service/applications.py) ---
+    "POST /api/v1/bounties/{external_id}/applications": Case(
+        "/api/v1/bounties/BT-1/applications",  # A already applied; B is the poster
+        roles(403, ent_a=409, ent_b=422, inst_a=409, inst_b=201),  # UNI-1 applied already
+        json={"proposal": "新方案", "price": 10, "members": []},
+    ),
+    "GET /api/v1/bounties/{external_id}/applications": Case(
+        "/api/v1/bounties/BT-1/applications",
+        roles(404, ent_b=200, staff=200, admin=200),
+    ),
+    "POST /api/v1/bounties/proposals": Case(
+        "/api/v1/bounties/proposals",
+        roles(403, ent_a=201, ent_b=404),
+        json={"need_external_id": "N-A1", "title": "轮毂攻关", "description": "轻量化铝合金轮毂"},
+    ),
+    "POST /api/v1/bounties/{external_id}/publish": Case(
+        "/api/v1/bounties/BT-1/publish",
+        staff_only(409),  # BT-1 is already published
+    ),
+    "POST /api/v1/bounties/{external_id}/open-ranking": Case(
+        "/api/v1/bounties/BT-1/open-ranking", staff_only(200)
+    ),
+    "GET /api/v1/applications": Case("/api/v1/applications", roles(200, staff=403, admin=403)),
+    "POST /api/v1/applications/{bid_external_id}/status": Case(
+        "/api/v1/applications/BID-A/status", staff_only(200), json={"status": "qualified"}
     ),
     "GET /api/v1/campaigns": Case("/api/v1/campaigns", staff_only(200)),
     "POST /api/v1/campaigns": Case(
@@ -328,6 +370,81 @@ MATRIX: dict[str, Case] = {
         "/portal/messages/read-all", portal(303, *ENT, *INST, *STAFF), data={}
     ),
     "GET /staff/bounties/{bounty_id}": Case(lambda w: f"/staff/bounties/{w.ids['bounty']}", page()),
+    # --- staff browsers, campaign form, bounty proposals (service/web/staff_*.py) ---
+    "GET /staff/needs": Case("/staff/needs", page(), params={"q": "需求", "page": "1"}),
+    "GET /staff/organisations": Case("/staff/organisations", page(), params={"kind": "university"}),
+    "GET /staff/campaigns/new": Case("/staff/campaigns/new", page()),
+    "POST /staff/campaigns/new": Case(
+        "/staff/campaigns/new",
+        page(303),
+        data=lambda r, _w: {"name": f"表单活动-{r}", "k": "1", "capacity": "5", "csrf_token": ""},
+    ),
+    "GET /staff/campaigns/{campaign_id}/progress": Case(
+        lambda w: f"/staff/campaigns/{w.ids['campaign']}/progress", page()
+    ),
+    "GET /staff/accounts/new": Case("/staff/accounts/new", page(), params={"q": "研究所"}),
+    "POST /staff/accounts/new": Case(
+        "/staff/accounts/new",
+        page(),
+        data=lambda r, _w: {"username": f"inst-{r}", "org": "INST-1", "csrf_token": ""},
+    ),
+    "GET /staff/bounty-proposals": Case("/staff/bounty-proposals", page()),
+    "POST /staff/bounty-proposals/{external_id}/{action}": Case(
+        "/staff/bounty-proposals/BT-1/open-ranking", page(303), data={"csrf_token": ""}
+    ),
+    # --- enterprise bounty pages (service/web/portal_bounties.py); B posted BT-1 ---
+    "GET /portal/bounties": Case("/portal/bounties", ent_page()),
+    "GET /portal/bounties/propose": Case("/portal/bounties/propose", ent_page()),
+    "POST /portal/bounties/propose": Case(
+        "/portal/bounties/propose",
+        ent_page(303, 422),  # N-A1 is A's need
+        data={"need": "N-A1", "title": "轮毂攻关", "description": "轻量化", "csrf_token": ""},
+    ),
+    "GET /portal/bounties/{external_id}": Case("/portal/bounties/BT-1", ent_page(404, 200)),
+    # --- institute pages (service/web/portal_institute.py) ---
+    "GET /portal/institute/capabilities": Case("/portal/institute/capabilities", inst_page()),
+    "GET /portal/institute/capabilities/new": Case(
+        "/portal/institute/capabilities/new", inst_page()
+    ),
+    "POST /portal/institute/capabilities/new": Case(
+        "/portal/institute/capabilities/new",
+        inst_page(303),
+        data={
+            "kind": "team",
+            "title": "新团队",
+            "description": "一个研究团队的介绍。",
+            "csrf_token": "",
+        },
+    ),
+    "GET /portal/institute/capabilities/{external_id}/edit": Case(
+        "/portal/institute/capabilities/C-U1/edit", inst_page(200, 404)
+    ),
+    "POST /portal/institute/capabilities/{external_id}/edit": Case(
+        "/portal/institute/capabilities/C-U1/edit",
+        inst_page(303, 404),
+        data={
+            "kind": "achievement",
+            "title": "轻量化铝合金成形",
+            "description": "铝合金轮毂低压铸造工艺。",
+            "csrf_token": "",
+        },
+    ),
+    "POST /portal/institute/capabilities/{external_id}/status": Case(
+        "/portal/institute/capabilities/C-U1/status",
+        inst_page(303, 404),
+        data={"action": "retire", "csrf_token": ""},
+    ),
+    "GET /portal/institute/needs": Case("/portal/institute/needs", inst_page()),
+    "GET /portal/institute/bounties": Case("/portal/institute/bounties", inst_page()),
+    "GET /portal/institute/bounties/{external_id}/apply": Case(
+        "/portal/institute/bounties/BT-1/apply", inst_page()
+    ),
+    "POST /portal/institute/bounties/{external_id}/apply": Case(
+        "/portal/institute/bounties/BT-1/apply",
+        inst_page(409, 303),  # UNI-1 applied already
+        data={"proposal": "方案", "price": "10", "action": "submit", "csrf_token": ""},
+    ),
+    "GET /portal/institute/applications": Case("/portal/institute/applications", inst_page()),
     # guideline pages (service/web/guideline.py): unknown run ids answer 404 to staff
     "GET /staff/guideline": Case("/staff/guideline", page()),
     "POST /staff/guideline": Case(
@@ -402,15 +519,13 @@ def shared_client(world_template: World) -> Any:
 def _reset(app: Any, w: World) -> None:
     from service.api.routes.auth import LoginThrottle
     from service.api.routes.index import ReindexState
-    from service.jobs.campaign_runner import CampaignRunner, greedy_solve
+    from service.jobs.campaign_runner import CampaignRunner
 
     handle = FakeHandle(FakeRecommender())
     app.state.session_factory = w.factory
     app.state.settings = w.settings
     app.state.recommender = handle
-    app.state.campaign_runner = CampaignRunner(
-        session_factory=w.factory, recommender=handle.get, solve=greedy_solve
-    )
+    app.state.campaign_runner = CampaignRunner(session_factory=w.factory, recommender=handle.get)
     app.state.reindex = ReindexState()
     app.state.login_throttle = LoginThrottle()
 

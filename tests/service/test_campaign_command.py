@@ -102,8 +102,11 @@ def test_pair_capacity_diagnosis_and_stable_repair(env, capsys) -> None:  # type
         # Items carry the need behind the score and the runner's evidence format.
         for it in items:
             if it.kind == "assigned":
-                assert it.need_id is not None and it.evidence["documents"]
+                assert it.need_id is not None and "documents" in it.evidence
                 assert it.evidence["solver"] == "mincostflow"
+                # a pair filled in by capacity may have no similar document: never shown at <= 0
+                assert all(d["score"] > 0 for d in it.evidence["documents"])
+        assert any(it.evidence["documents"] for it in items if it.kind == "assigned")
     # Re-pair with the previous campaign: nothing changed, so every pair is kept.
     assert main(["pair", "--campaign", "summer", "--capacity", "1", "--previous", "spring"]) == 0
     out = capsys.readouterr().out
@@ -133,3 +136,51 @@ def test_bounty_rank_bids_flags_same_group(env, capsys) -> None:  # type: ignore
     assert main(["bounty", "respondents", "B1", "--k", "3"]) == 0
     assert "广西大学" in capsys.readouterr().out
     assert main(["bounty", "rank-bids", "nope"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--k", "-5"], "--k"),
+        (["--capacity", "0"], "--capacity"),
+        (["--top", "5000"], "--top"),
+        (["--solver", "hungarian"], "unknown solver"),
+        (["--fair", "--solver", "lp"], "contradicts"),
+    ],
+)
+def test_pair_refuses_invalid_params_before_running(capsys, args, flag, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Validated before the store or the index is opened.
+    monkeypatch.setattr(campaign_cmd, "open_handle", lambda st: pytest.fail("store opened"))
+    assert main(["pair", "--campaign", "bad", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("参数无效") and flag in err
+
+
+def test_pair_runs_the_real_engine_with_one_matrix_and_no_retrieval_per_item(
+    env, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from matcher.pipeline import Recommender
+
+    calls: list[str] = []
+    for name in ("enterprise_matrix", "explain_match", "explain_pair", "scored_pairs"):
+        original = getattr(Recommender, name)
+
+        def spy(self, *a, _orig=original, _name=name, **kw):  # type: ignore[no-untyped-def]
+            calls.append(_name)
+            return _orig(self, *a, **kw)
+
+        monkeypatch.setattr(Recommender, name, spy)
+    assert main(["pair", "--campaign", "spy", "--k", "1", "--alternates", "1"]) == 0
+    with env.factory() as s:
+        camp = s.scalar(select(m.Campaign).where(m.Campaign.name == "spy"))
+        assert camp is not None
+        n_explained = len(
+            s.scalars(
+                select(m.ShortlistItem).where(
+                    m.ShortlistItem.campaign_id == camp.id, m.ShortlistItem.kind != "uncovered"
+                )
+            ).all()
+        )
+    assert calls.count("enterprise_matrix") == 1  # 3 enterprises: one chunk
+    assert calls.count("explain_match") == n_explained > 0
+    assert "explain_pair" not in calls and "scored_pairs" not in calls

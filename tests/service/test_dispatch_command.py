@@ -116,5 +116,10 @@ def test_dispatch_respects_load_group_and_scale(env) -> None:  # type: ignore[no
         by_ent = {orgs[i.enterprise_id].external_id: people[i.commissioner_id].external_id
                   for i in assigned if i.commissioner_id}  # fmt: skip
         assert by_ent.get("E3") == "C2"  # the sugarcane harvester expert
+        from service.web.views import _partner_name
+
+        shown = _partner_name(assigned[0])  # the review page names the person and employer
+        person = people[assigned[0].commissioner_id or 0]
+        assert shown == f"{person.name}（{person.employer.name}）"
     with pytest.raises(Exception, match="已存在"):
         run_dispatch(settings, "选派一", {}, encoder=enc)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 import service.jobs.reindex as job
 from service import guideline as gl
 from service import models as m
-from service.commands.guideline import vectors_by_key
+from service.recommender import need_vectors_by_key as vectors_by_key
 from service.settings import load_settings
 from tests.embeddings.conftest import FakeEncoder
 

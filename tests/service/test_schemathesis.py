@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from service.jobs.campaign_runner import greedy_solve
 from service.main import create_app
 from tests.service.api_support import (  # noqa: F401 (fixtures)
     FakeHandle,
@@ -87,7 +86,6 @@ def test_fuzz_no_server_errors(world: World, monkeypatch: pytest.MonkeyPatch) ->
         world.settings,
         session_factory=world.factory,
         recommender=FakeHandle(FakeRecommender()),
-        campaign_solve=greedy_solve,
     )
     sent = 0
     errors: list[str] = []

@@ -45,7 +45,7 @@ def create_campaign(
     body: schemas.CampaignCreate, request: Request, session: SessionDep, user: StaffUser
 ) -> schemas.CampaignPublic:
     campaign = crud.create_campaign(
-        session, name=body.name, params=body.params, previous_id=body.previous_id
+        session, name=body.name, params=body.params.stored(), previous_id=body.previous_id
     )
     crud.audit(
         session,

@@ -3,7 +3,7 @@
 ``open`` stays 申报中 and ``awarded`` stays 已立项; ``closed`` becomes ``completed`` (结项).
 
 Revision ID: 0007_bounty_lifecycle
-Revises: 0002_import_extra
+Revises: 0006_applications
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_bounty_lifecycle"
-down_revision = "0002_import_extra"
+down_revision = "0006_applications"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,72 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.service.api_support)
+"""When the service's RecommenderHandle rebuilds: on data matching is built from (needs,
+capabilities, organisations, staff blocks) and on a new build; a staff decision only refreshes
+the load/outcome features of the loaded Recommender (real SQLite, real FAISS build, the
+embeddings tests' deterministic encoder)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from service import decisions
+from service.auth import Principal
+from service.db import session_scope
+from service.models import Need
+from service.recommender import RecommenderHandle
+from service.settings import Settings
+from tests.embeddings.conftest import FakeEncoder
+from tests.service.api_support import World, world, world_template  # noqa: F401
+
+
+@pytest.fixture
+def handle(world: World, monkeypatch: pytest.MonkeyPatch) -> tuple[RecommenderHandle, list[int]]:
+    from service import recommender as module
+    from service.jobs.reindex import run_reindex
+
+    settings = Settings(data_dir=world.settings.data_dir, secret_key=world.settings.secret_key)
+    enc = FakeEncoder()
+    run_reindex(settings, encoder=enc)
+    loads: list[int] = []
+    original = module.load_snapshot
+
+    def counting(session: Any) -> Any:
+        loads.append(1)
+        return original(session)
+
+    monkeypatch.setattr(module, "load_snapshot", counting)
+    return RecommenderHandle(settings, world.factory, encoder=enc, check_interval=0.0), loads
+
+
+def test_nothing_changed_means_no_reload(handle: tuple[RecommenderHandle, list[int]]) -> None:
+    h, loads = handle
+    first = h.get()
+    assert all(h.get() is first for _ in range(5))
+    assert len(loads) == 1
+
+
+def test_a_decision_refreshes_load_without_rebuilding(
+    handle: tuple[RecommenderHandle, list[int]], world: World
+) -> None:
+    h, loads = handle
+    first = h.get()
+    assert first.features.load.get("UNI-1", 0) == 0
+    staff = Principal(user_id=world.user_ids["staff"], username="staff", role="staff")
+    with world.factory() as s:
+        decisions.decide(s, user=staff, item_id=world.ids["item_a"], action="approve", version=1)
+    again = h.get()
+    assert again is first and len(loads) == 1  # no new snapshot, no new Recommender
+    assert first.features.load["UNI-1"] == 1 and first.features.outcomes["UNI-1"] == (1, 1)
+
+
+def test_a_need_edit_rebuilds(handle: tuple[RecommenderHandle, list[int]], world: World) -> None:
+    h, loads = handle
+    first = h.get()
+    with session_scope(world.factory) as s:
+        s.execute(update(Need).where(Need.external_id == "N-A1").values(description="新的需求描述"))
+    second = h.get()
+    assert second is not first and len(loads) == 2
+    assert "新的需求描述" in second.documents["N:N-A1"].text
+    assert h.get() is second
