@@ -251,7 +251,7 @@ def check_accepting(bounty: m.Bounty) -> None:
     try:
         check_can_apply(bounty, datetime.now().astimezone())
     except ApplicationClosed as exc:
-        code = "DEADLINE_PASSED" if state_of(bounty.status) == OPEN else "NOT_OPEN"
+        code = "DEADLINE_PASSED" if state_of(bounty.status) == OPEN else "INACTIVE"
         raise ApplicationRefused([exc.detail], [code]) from None
 
 
