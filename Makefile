@@ -36,10 +36,13 @@ demo: install
 # Demo data → index build → service on 127.0.0.1:8000 (prints a staff login, an enterprise
 # API key and an example curl).
 # English demo documents are also indexed with the bundled English model (DUIJIE_ENGLISH_MODEL).
+# Development mode: loopback only, demo credentials allowed.
 run: export DUIJIE_ENGLISH_MODEL ?= bundled
+run: export DUIJIE_ENVIRONMENT ?= dev
+# The server answers at once; the first index is built in the background (progress with rate
+# and ETA in the terminal) and hot-loaded, then the model is warmed before the first suggestion.
 run: install
 	$(BIN)/duijie demo
-	$(BIN)/duijie reindex
 	$(BIN)/duijie serve --demo-credentials
 
 bench: install

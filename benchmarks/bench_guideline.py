@@ -79,6 +79,9 @@ def cached_vectors(corpus: list[tuple[str, str]], caches: list[Path]) -> dict[st
     found: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n, path in enumerate(caches):
+            if not path.exists():
+                print(f"no cache at {path}: skipped", file=sys.stderr)
+                continue
             # Read a copy: the cache may belong to a run that is still writing it.
             copy = Path(tmp) / f"c{n}.sqlite3"
             src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)

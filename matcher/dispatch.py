@@ -13,6 +13,11 @@ enterprise and any profile document of the commissioner: a commissioner with one
 fits a need is a good match even if the rest of their work is elsewhere (a mean profile
 would blur it). :func:`profile_scores` computes the sparse top-``top`` commissioners per
 enterprise block by block, so 13,000 × 4,300 never becomes a dense matrix.
+
+Measured (``benchmarks/bench_dispatch.py``, 4,300 commissioners × 13,000 enterprises, 26k need
+and 17k profile vectors of 384 dimensions, top-50, k=1, on the busy 2-core machine): scoring
+90 s, min-cost-flow solve 1.6 s, peak RSS 952 MB, no load limit or group rule broken, and the
+objective equal to the exact HiGHS LP's (gap 0.0; the LP takes 78 s).
 """
 
 from __future__ import annotations

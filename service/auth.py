@@ -7,10 +7,13 @@ Design
   constant time. The key itself is shown once, when created.
 * **Passwords** (staff/admin page logins) are hashed with stdlib ``hashlib.scrypt``
   (N=2**14, r=8, p=1, 16-byte salt), encoded ``scrypt$N$r$p$salt$hash``.
-* **Session cookies** are stateless: ``base64url(json payload) + "." + HMAC-SHA256`` with
-  ``settings.secret_key``. The payload holds the user id, an expiry, a random session id
-  (``sid``, the CSRF binding) and a fingerprint of the password hash, so changing the password
-  or deactivating the user ends every session.
+* **Session cookies** are ``base64url(json payload) + "." + HMAC-SHA256`` with
+  ``settings.secret_key`` (a per-install random secret unless one is configured, see
+  :mod:`service.settings`). The payload holds the user id, an expiry, the session id (``sid``,
+  the CSRF binding) and a keyed fingerprint of the user (id + password hash), so changing the
+  password ends every session. A valid signature is not enough: the ``sid`` must name a live
+  row of the server-side session table (:mod:`service.sessions`), which logout and an admin's
+  revoke end at once.
 * **CSRF**: forms and cookie-authenticated API calls must send a token bound to the session:
   ``HMAC(secret, "csrf:" + sid)`` (:func:`csrf_token`, :func:`check_csrf`). Before login
   (no session yet) the login form uses double-submit tokens (:func:`new_login_csrf`,
@@ -197,9 +200,23 @@ def _mac(secret_key: str, purpose: str, message: str) -> str:
     return _b64(mac.digest())
 
 
-def password_fingerprint(password_hash: str | None) -> str:
-    """A short digest of the stored password hash; sessions die when it changes."""
-    return hashlib.sha256((password_hash or "").encode("utf-8")).hexdigest()[:16]
+def session_fingerprint(secret_key: str, user_id: int, password_hash: str | None) -> str:
+    """A keyed digest of the user (id and stored password hash) carried in the cookie.
+
+    Keyed and bound to the user id, it differs per user even for users without a password,
+    and sessions die when the password changes.
+    """
+    return _mac(secret_key, "fingerprint", f"{user_id}:{password_hash or ''}")[:22]
+
+
+def session_id_hash(session_id: str) -> str:
+    """What the session table stores for a session id (the id itself only lives in the cookie)."""
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
+def new_session_id() -> str:
+    """A fresh random session id (128 bits)."""
+    return secrets.token_urlsafe(16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,16 +234,21 @@ def make_session_cookie(
     *,
     user_id: int,
     password_hash: str | None,
+    session_id: str | None = None,
     ttl_s: int = SESSION_TTL_S,
     now: float | None = None,
 ) -> str:
-    """A signed session cookie value for ``user_id`` valid for ``ttl_s`` seconds."""
+    """A signed session cookie value for ``user_id`` valid for ``ttl_s`` seconds.
+
+    ``session_id`` is the id of the server-side session row (:mod:`service.sessions` creates
+    both); a cookie whose id has no live row is refused however well it is signed.
+    """
     issued = int(time.time() if now is None else now)
     payload = {
         "uid": user_id,
-        "sid": secrets.token_urlsafe(16),
+        "sid": session_id or new_session_id(),
         "exp": issued + ttl_s,
-        "pfp": password_fingerprint(password_hash),
+        "pfp": session_fingerprint(secret_key, user_id, password_hash),
     }
     body = _b64(json.dumps(payload, separators=(",", ":")).encode("utf-8"))
     return f"{body}.{_mac(secret_key, 'session', body)}"

@@ -139,7 +139,11 @@ def error_response(status: int, detail: str, code: str | None = None, **extra: A
 
 async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)  # noqa: S101 - registered for this type only
-    return error_response(exc.status, exc.detail, exc.code)
+    resp = error_response(exc.status, exc.detail, exc.code)
+    headers: dict[str, str] | None = getattr(exc, "headers", None)
+    if headers:  # e.g. Retry-After of a login back-off
+        resp.headers.update(headers)
+    return resp
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

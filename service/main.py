@@ -1,8 +1,8 @@
 """The FastAPI application: ``create_app()`` factory and ``lifespan``.
 
 The lifespan opens the database (migrating it), builds the recommender handle once
-(``app.state.recommender``; hot-reloads index builds), the campaign runner and the re-index
-state. Everything under ``/api/v1`` requires authentication except ``POST /api/v1/auth/login``;
+(``app.state.recommender``; hot-reloads index builds) and warms it in the background
+(:func:`warm_recommender`), the campaign runner and the re-index state. Everything under ``/api/v1`` requires authentication except ``POST /api/v1/auth/login``;
 ``/healthz`` is open; ``/metrics`` requires a staff/admin credential. The staff pages
 (``service.web``) are mounted under ``/staff``.
 """
@@ -10,6 +10,8 @@ state. Everything under ``/api/v1`` requires authentication except ``POST /api/v
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +20,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from matcher.errors import IndexNotReady
 from service import web
 from service.api.deps import CurrentUser
 from service.errors import ERROR_RESPONSES, error_response, install_error_handlers
@@ -25,7 +28,7 @@ from service.jobs.campaign_runner import CampaignRunner
 from service.jobs.pairing import SolveFn, pairing_solve
 from service.metrics import Metrics, MetricsMiddleware
 from service.recommender import RecommenderHandle
-from service.settings import Settings, get_settings
+from service.settings import Settings, get_settings, session_secret
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,37 @@ class _BodyTooLarge(Exception):
     pass
 
 
+#: Queries run once at start so the first real suggestion pays for nothing lazy (the model and
+#: its OpenMP pool, the index, BM25 tokenizer dictionaries, the English model when configured).
+WARM_QUERIES = ("铝合金轮毂轻量化技术", "lightweight aluminium alloy wheel")
+
+
+def warm_recommender(handle: Any, stop: threading.Event, *, poll_s: float = 2.0) -> None:
+    """Load the recommender and run :data:`WARM_QUERIES` once a build exists.
+
+    Runs in a background thread from the lifespan: the service answers at once (suggestions
+    are 503 ``index_not_ready`` while the first build is still being made) and the first
+    suggestion after the build is as fast as later ones.
+    """
+    t0 = time.perf_counter()
+    while not stop.is_set():
+        try:
+            recommender = handle.get()
+        except IndexNotReady:
+            stop.wait(poll_s)
+            continue
+        except Exception:  # a broken build is reported by /healthz; warming is best effort
+            log.exception("warm-up: loading the recommender failed")
+            return
+        for text in WARM_QUERIES:
+            try:
+                recommender.suggest_for_text(text, k=1)
+            except Exception:  # best effort: the first request will show any real error
+                log.exception("warm-up query failed")
+        log.info("recommender warmed in %.1fs", time.perf_counter() - t0)
+        return
+
+
 def api_router() -> APIRouter:
     """Every ``/api/v1`` route."""
     from service.api.routes import (
@@ -168,7 +202,10 @@ def create_app(
         ``service.jobs.pairing.pairing_solve``).
     max_body_bytes : larger request bodies get 413.
     """
-    settings = settings if settings is not None else get_settings()
+    # Sessions are signed with the configured secret or the install's own (never a public one).
+    settings = session_secret(settings if settings is not None else get_settings())
+    if settings.dev_mode:
+        log.warning("development mode (DUIJIE_ENVIRONMENT=dev): serve on loopback only")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -181,6 +218,14 @@ def create_app(
                 settings.resolved_database_url, lock_timeout_s=settings.db_lock_timeout_s
             )
         handle = recommender if recommender is not None else RecommenderHandle(settings, factory)
+        stop_warming = threading.Event()
+        if recommender is None:
+            threading.Thread(
+                target=warm_recommender,
+                args=(handle, stop_warming),
+                name="recommender-warm-up",
+                daemon=True,
+            ).start()
         app.state.session_factory = factory
         app.state.recommender = handle
         app.state.campaign_runner = CampaignRunner(
@@ -192,6 +237,7 @@ def create_app(
         try:
             yield
         finally:
+            stop_warming.set()
             app.state.campaign_runner.shutdown(wait=False)
             close: Callable[[], None] | None = getattr(handle, "close", None)
             if callable(close):
@@ -214,8 +260,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    from service.api.routes.auth import LoginThrottle
     from service.api.routes.index import ReindexState
+    from service.sessions import LoginThrottle
 
     app.state.settings = settings
     app.state.metrics = Metrics()

@@ -264,6 +264,36 @@ class ApiKey(Base, Timestamped):
     user: Mapped[User] = relationship()
 
 
+class UserSession(Base):
+    """A server-side login session: the cookie carries ``sid``, only ``sha256(sid)`` is stored.
+
+    Every cookie-authenticated request looks its row up, so logging out, an admin's revoke or
+    deactivating the user ends the session at once (service.sessions).
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    client: Mapped[str] = mapped_column(String(64), default="")
+
+
+class LoginThrottleEntry(Base):
+    """Failed-login counter of one username (``user:<name>``) or client address
+    (``addr:<ip>``), shared by every worker through the store (service.sessions)."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class Campaign(Base, Timestamped):
     """A pairing campaign (结对子): parameters, run status and progress."""
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,7 +12,14 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change"}
+log = logging.getLogger(__name__)
+
+#: The public key earlier versions signed sessions with by default; refused outside dev mode.
+DEV_SECRET_KEY = "dev-only-insecure-key"
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "please-change", DEV_SECRET_KEY}
+MIN_SECRET_CHARS = 16
+#: The per-install session secret, created in the data directory when none is configured.
+SECRET_FILE = "secret_key"
 
 
 class SettingsError(RuntimeError):
@@ -34,8 +44,11 @@ class Settings(BaseSettings):
     model_path: str | None = None
     exact_index_max: int = Field(default=200_000, ge=1)
     keep_builds: int = Field(default=3, ge=1, le=100)
-    secret_key: str = "dev-only-insecure-key"
-    environment: Literal["dev", "prod"] = "dev"
+    # Unset: a random per-install secret kept in DATA_DIR/secret_key (see session_secret).
+    secret_key: str = ""
+    # "dev" (make run): loopback only, demo credentials allowed, placeholder secrets tolerated.
+    # "prod": Secure cookies. Unset: neither.
+    environment: Literal["dev", "prod"] | None = None
     max_text_chars: int = Field(default=20_000, ge=100, le=1_000_000)
     # Evidence snippets by sentence embeddings instead of keyword overlap: nicer on paraphrase,
     # but each uncached evidence document costs a model call (~0.1–1 s per request on 2 cores).
@@ -68,11 +81,14 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
-    def _prod_needs_real_secret(self) -> Settings:
-        if self.environment == "prod" and (
-            self.secret_key.lower() in PLACEHOLDER_SECRETS or self.secret_key.startswith("dev-")
-        ):
-            raise ValueError("DUIJIE_SECRET_KEY must be set to a real secret in prod")
+    def _no_public_secret(self) -> Settings:
+        if self.secret_key and self.environment != "dev" and weak_secret(self.secret_key):
+            raise ValueError(
+                "DUIJIE_SECRET_KEY is a placeholder or shorter than "
+                f"{MIN_SECRET_CHARS} characters: set a random secret, or leave it unset to "
+                f"use a per-install secret in DUIJIE_DATA_DIR/{SECRET_FILE} "
+                "(placeholders are accepted only with DUIJIE_ENVIRONMENT=dev)"
+            )
         if self.embedding_backend == "sentence-transformers" and not self.model_path:
             raise ValueError(
                 "DUIJIE_MODEL_PATH is required when DUIJIE_EMBEDDING_BACKEND=sentence-transformers"
@@ -87,9 +103,60 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'duijie.sqlite3').resolve()}"
 
     @property
+    def dev_mode(self) -> bool:
+        """Explicit development mode (``DUIJIE_ENVIRONMENT=dev``, set by ``make run``)."""
+        return self.environment == "dev"
+
+    @property
     def resolved_index_dir(self) -> Path:
         """Where index builds live; defaults to ``<data_dir>/index``."""
         return self.index_dir if self.index_dir is not None else self.data_dir / "index"
+
+
+def weak_secret(secret: str) -> bool:
+    """A placeholder, a ``dev-`` key or a secret too short to resist guessing."""
+    return (
+        secret.lower() in PLACEHOLDER_SECRETS
+        or secret.startswith("dev-")
+        or len(secret) < MIN_SECRET_CHARS
+    )
+
+
+def install_secret(data_dir: Path) -> str:
+    """The per-install session secret in ``data_dir/secret_key``, created (mode 0600) once.
+
+    Creation is atomic (written to a private temporary file, then hard-linked into place), so
+    several workers starting together agree on one secret.
+    """
+    path = data_dir / SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(secrets.token_urlsafe(48) + "\n")
+            try:
+                os.link(tmp, path)
+                log.info("created a per-install session secret in %s", path)
+            except FileExistsError:
+                pass  # another process created it first: use theirs
+        finally:
+            tmp.unlink(missing_ok=True)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+        log.warning("%s was readable by others; permissions reset to 0600", path)
+    secret = path.read_text(encoding="ascii").strip()
+    if weak_secret(secret):
+        raise SettingsError(f"{path} holds no usable secret: delete it to generate a new one")
+    return secret
+
+
+def session_secret(settings: Settings) -> Settings:
+    """``settings`` with ``secret_key`` filled in: the configured one, else the install's."""
+    if settings.secret_key:
+        return settings
+    return settings.model_copy(update={"secret_key": install_secret(settings.data_dir)})
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -8,6 +8,7 @@ the staff-page session cookie. A session-cookie caller must also send the sessio
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from matcher.pipeline import Recommender
-from service import auth
+from service import auth, sessions
 from service.errors import Forbidden, NotAuthenticated
 from service.models import ApiKey, User
 from service.settings import Settings
@@ -106,7 +107,11 @@ def authenticate_api_key(session: Session, key: str) -> auth.Principal:
 
 
 def authenticate_session(session: Session, settings: Settings, cookie: str) -> auth.Principal:
-    """The principal of a session cookie; raises NotAuthenticated when invalid or stale."""
+    """The principal of a session cookie; raises NotAuthenticated when invalid or stale.
+
+    The signature, the user's fingerprint and the server-side session row must all hold: a
+    cookie signed with the right key still fails once its session was logged out or revoked.
+    """
     data = auth.read_session_cookie(settings.secret_key, cookie)
     if data is None:
         raise NotAuthenticated("invalid or expired session", code="invalid_credentials")
@@ -114,7 +119,11 @@ def authenticate_session(session: Session, settings: Settings, cookie: str) -> a
     if (
         user is None
         or not user.active
-        or auth.password_fingerprint(user.password_hash) != data.password_fp
+        or not hmac.compare_digest(
+            auth.session_fingerprint(settings.secret_key, user.id, user.password_hash),
+            data.password_fp,
+        )
+        or not sessions.is_live(session, session_id=data.session_id, user_id=user.id)
     ):
         raise NotAuthenticated("invalid or expired session", code="invalid_credentials")
     return _principal_for(user, via="session", session_id=data.session_id)

@@ -1,7 +1,12 @@
 """``duijie serve``: run the API and staff pages with uvicorn.
 
-``--demo-credentials`` (refused in prod) first creates or refreshes demo logins and prints
-them: staff user ``staff`` with a fresh random password (for /staff pages), an enterprise API
+Sessions are signed with ``DUIJIE_SECRET_KEY`` or, when unset, the install's own random secret
+(``DUIJIE_DATA_DIR/secret_key``, created once with mode 0600); a public placeholder key is
+refused unless ``DUIJIE_ENVIRONMENT=dev``. Development mode (``make run``) always listens on
+loopback, whatever ``--host`` / ``DUIJIE_HOST`` say, and says so.
+
+``--demo-credentials`` (development mode only) first creates or refreshes demo logins and
+prints them: staff user ``staff`` with a fresh random password (for /staff pages), an enterprise API
 key bound to the first demo enterprise with open needs, an admin API key, and an example
 ``curl``. Re-running replaces the previous demo password and keys (idempotent: no duplicates).
 """
@@ -20,6 +25,8 @@ log = logging.getLogger(__name__)
 DEMO_STAFF = "staff"
 DEMO_ADMIN = "demo-admin"
 DEMO_ENTERPRISE = "demo-enterprise"
+LOOPBACK = "127.0.0.1"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def register(subparsers: Any) -> None:
@@ -137,7 +144,10 @@ def format_demo(creds: DemoCredentials, base: str) -> str:
 
 def _build_index_if_missing(settings: Any) -> None:
     """Demo convenience: with no index build yet, run ``duijie reindex`` in a background
-    process; the server hot-reloads the build when it is ready (503 until then)."""
+    process while the server already answers; the server hot-reloads the build when it is
+    ready (suggestions answer 503 until then). Its progress lines (rate, ETA) go to this
+    terminal and to ``DATA_DIR/reindex-demo.log``."""
+    import shlex
     import subprocess
 
     from embeddings import BuildStore
@@ -146,15 +156,15 @@ def _build_index_if_missing(settings: Any) -> None:
         return
     log_path = settings.data_dir / "reindex-demo.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as out:
-        subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            [sys.executable, "-m", "service.cli", "reindex", "--no-progress"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    # `tee` keeps the progress visible in the terminal and in the log file.
+    script = f'"$0" -m service.cli reindex --no-progress 2>&1 | tee -a {shlex.quote(str(log_path))}'
+    subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        ["/bin/sh", "-c", script, sys.executable],
+        start_new_session=True,
+    )
     sys.stdout.write(
-        f"  索引构建中 / building the first index in the background (log: {log_path});\n"
+        "  首次索引在后台构建(进度见下方与日志) / building the first index in the background "
+        f"(log: {log_path});\n"
         "  suggestions answer 503 index_not_ready until it is done, then switch automatically.\n"
     )
 
@@ -162,14 +172,23 @@ def _build_index_if_missing(settings: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.settings import get_settings
+    from service.settings import get_settings, session_secret
 
     settings = get_settings()
+    session_secret(settings)  # create/check the install's secret before binding the port
     host = args.host or settings.host
     port = args.port or settings.port
+    if settings.dev_mode:
+        if host not in LOOPBACK_HOSTS:
+            sys.stdout.write(f"  开发模式:忽略 --host {host},仅监听 {LOOPBACK}\n")
+            log.warning("development mode: binding to %s instead of %s", LOOPBACK, host)
+            host = LOOPBACK
+        sys.stdout.write(
+            f"  开发模式 / development mode (DUIJIE_ENVIRONMENT=dev): listening on {host} only\n"
+        )
     if args.demo_credentials:
-        if settings.environment == "prod":
-            sys.stderr.write("--demo-credentials is refused when DUIJIE_ENVIRONMENT=prod\n")
+        if not settings.dev_mode:
+            sys.stderr.write("--demo-credentials needs DUIJIE_ENVIRONMENT=dev (make run sets it)\n")
             return 2
         from service.db import open_store
 

@@ -1,4 +1,5 @@
-"""``duijie users``: create users with API keys (shown once), list, revoke, set passwords.
+"""``duijie users``: create users with API keys (shown once), list, revoke, end sessions, set
+passwords.
 
 Enterprise and institute accounts are bound to one organisation (``--org``); a password set
 here for them is an initial one that must be changed at the first page login.
@@ -44,6 +45,10 @@ def register(subparsers: Any) -> None:
     k = sub.add_parser("key", help="issue an additional API key for a user")
     k.add_argument("username")
     k.set_defaults(func=cmd_key)
+
+    lo = sub.add_parser("logout", help="end every login session of a user")
+    lo.add_argument("username")
+    lo.set_defaults(func=cmd_logout)
 
     pw = sub.add_parser("passwd", help="set a user's login password (prompted)")
     pw.add_argument("username")
@@ -131,7 +136,7 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 
 def _with_user(username: str, action: str) -> int:
-    from service import crud
+    from service import crud, sessions
     from service.db import session_scope
     from service.errors import ServiceError
 
@@ -140,7 +145,13 @@ def _with_user(username: str, action: str) -> int:
             user = crud.get_user(s, username=username)
             if action == "revoke":
                 n = crud.revoke_user(s, user=user)
-                sys.stdout.write(f"user {username!r} deactivated, {n} key(s) revoked\n")
+                ended = sessions.revoke_user_sessions(s, user.id)
+                sys.stdout.write(
+                    f"user {username!r} deactivated, {n} key(s) revoked, {ended} session(s) ended\n"
+                )
+            elif action == "logout":
+                ended = sessions.revoke_user_sessions(s, user.id)
+                sys.stdout.write(f"{ended} session(s) of {username!r} ended\n")
             elif action == "key":
                 key = crud.issue_api_key(s, user=user)
                 sys.stdout.write(f"API key for {username!r} (shown once):\n{key}\n")
@@ -169,6 +180,10 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_key(args: argparse.Namespace) -> int:
     return _with_user(args.username, "key")
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    return _with_user(args.username, "logout")
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -120,9 +121,23 @@ class CampaignContext:
     recommender: Callable[[], Recommender]
     cancel_event: threading.Event = field(default_factory=threading.Event)
     _last: float = -1.0
+    _started: float = field(default_factory=time.monotonic)
+    _logged: float = 0.0
 
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
+
+    def _log_progress(self, progress: float, every_s: float = 5.0) -> None:
+        """A log line with the elapsed time and an ETA, at most every ``every_s`` seconds."""
+        now = time.monotonic()
+        if now - self._logged < every_s and progress < 1.0:
+            return
+        self._logged = now
+        elapsed = now - self._started
+        eta = f", ETA {elapsed * (1 - progress) / progress:.0f} s" if 0 < progress < 1 else ""
+        log.info(
+            "campaign %s: %.0f%% after %.0f s%s", self.campaign_id, 100 * progress, elapsed, eta
+        )
 
     def report(self, progress: float) -> None:
         if self.cancelled():
@@ -131,6 +146,7 @@ class CampaignContext:
         if progress - self._last < 0.02 and progress < 1.0:
             return  # write progress at most every 2 %
         self._last = progress
+        self._log_progress(progress)
         with session_scope(self.session_factory) as s:
             res = s.execute(
                 update(Campaign)

@@ -167,22 +167,44 @@ class _TtyProgress:
 
 
 class _LogProgress:
-    """Log lines at each stage start, every 10 %, and at the end (for cron/systemd logs)."""
+    """Log lines with rate and ETA (for cron/systemd logs and the background first build):
+    at each stage start, then at most every ``every_s`` seconds, and at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, every_s: float = 5.0, clock: Any = time.monotonic) -> None:
+        self.every_s = every_s
+        self.clock = clock
         self.stage: str | None = None
-        self.next_pct = 0
+        self.started = 0.0
+        self.last = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        now = self.clock()
         if stage != self.stage:
-            self.stage, self.next_pct = stage, 0
-        pct = 100 if total == 0 else int(100 * done / total)
-        if pct >= self.next_pct:
-            log.info("%s: %d/%d (%d%%)", stage, done, total, pct)
-            self.next_pct = (pct // 10 + 1) * 10
+            self.stage, self.started, self.last = stage, now, now
+            log.info("%s: 0/%d", stage, total)
+            if total:
+                return
+        if now - self.last < self.every_s and done < total:
+            return
+        self.last = now
+        log.info("%s", progress_line(stage, done, total, now - self.started))
 
     def close(self) -> None:
         pass
+
+
+def progress_line(stage: str, done: int, total: int, elapsed_s: float) -> str:
+    """``"encode:needs: 320/990 (32%), 8.9/s, ETA 75 s"`` (rate and ETA once measurable)."""
+    pct = 100 if total == 0 else int(100 * done / total)
+    line = f"{stage}: {done}/{total} ({pct}%)"
+    if elapsed_s > 0 and done > 0:
+        rate = done / elapsed_s
+        line += f", {rate:.1f}/s"
+        if done < total:
+            line += f", ETA {(total - done) / rate:.0f} s"
+        else:
+            line += f", {elapsed_s:.0f} s"
+    return line
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:

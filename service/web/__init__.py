@@ -17,7 +17,8 @@
   password change (:mod:`~service.web.portal_auth`), enterprise needs, suggestions and
   introductions (:mod:`~service.web.portal_enterprise`), introductions addressed to an
   institute and the staff vetting / forwarding queues (:mod:`~service.web.portal_intro`), the
-  inbox 站内信 (:mod:`~service.web.portal_messages`).
+  inbox 站内信 (:mod:`~service.web.portal_messages`), staff opening enterprise and institute
+  accounts (:mod:`~service.web.portal_accounts`).
 
 Pages are plain HTML forms (POST → redirect → GET) and work without JavaScript. Only the
 callers a page's dependency admits see it (staff/admin for ``/staff``); every POST form carries
@@ -38,6 +39,7 @@ from service.web import (
     export,
     guideline,
     notice,
+    portal_accounts,
     portal_auth,
     portal_bounties,
     portal_enterprise,
@@ -70,6 +72,7 @@ for _module in (
     staff_browse,
     staff_accounts,
     notice,
+    portal_accounts,
 ):
     router.include_router(_module.router)
 

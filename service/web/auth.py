@@ -1,8 +1,9 @@
 """Staff sign in / sign out (登录 / 退出登录), the ``/staff`` home redirect and the stylesheet.
 
 The login form uses a double-submit CSRF cookie because no session exists yet; logout is
-CSRF-checked against the session so other sites cannot sign a user out. Failed logins share the
-API login's throttle (``app.state.login_throttle``).
+CSRF-checked against the session so other sites cannot sign a user out and ends the server-side
+session. Logins go through :func:`service.sessions.attempt_login`, like the API's (one
+throttle per username and client address, one session table).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import logging
 from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from service import auth, crud
+from service import auth, sessions
 from service.api.deps import SessionDep, SettingsDep
-from service.errors import NotAuthenticated, ServiceError
-from service.models import AuditLog
+from service.api.routes.auth import client_address
+from service.errors import NotAuthenticated
+from service.sessions import TooManyAttempts
 from service.settings import Settings
 from service.web.common import (
     STATIC_DIR,
@@ -103,31 +105,31 @@ def staff_login_submit(
             status_code=403,
         )
     username = username.strip()[:64]
-    throttle = getattr(request.app.state, "login_throttle", None)
-    if throttle is not None:
-        try:
-            throttle.check(username)
-        except ServiceError:  # TooManyAttempts: shared with the API login
-            return _login_page(
-                request,
-                next_url=next_url,
-                username=username,
-                error="登录失败次数过多,请稍后再试。",
-                status_code=429,
-            )
-    user = crud.verify_login(db, username=username, password=password)
-    if throttle is not None:
-        throttle.record(username, user is not None)
-    if user is None:
+    try:  # the throttle, the session row and the audit entry are shared with the API login
+        result = sessions.attempt_login(
+            db,
+            settings,
+            request.app.state.login_throttle,
+            username=username,
+            password=password,
+            client=client_address(request),
+        )
+    except TooManyAttempts as exc:
+        resp = _login_page(
+            request,
+            next_url=next_url,
+            username=username,
+            error="登录失败次数过多,请稍后再试。",
+            status_code=429,
+        )
+        resp.headers.update(exc.headers)
+        return resp
+    if result is None:
         log.info("failed staff login for %r", username)
         return _login_page(
             request, next_url=next_url, username=username, error="用户名或密码错误。"
         )
-    cookie = auth.make_session_cookie(
-        settings.secret_key, user_id=user.id, password_hash=user.password_hash
-    )
-    db.add(AuditLog(user_id=user.id, action="login", entity="user", entity_id=str(user.id)))
-    db.commit()
+    cookie = result.cookie
     target = next_url or request.url_for("staff_campaigns").path
     redirect = RedirectResponse(target, status_code=303)
     redirect.set_cookie(
@@ -157,6 +159,9 @@ def staff_logout(
         principal = None
     if principal is not None and not csrf_ok(principal, settings, csrf_token):
         return error_page(request, 403, "请求无效", "表单已过期,请刷新页面后重试。")
+    if principal is not None and principal.via == "session" and principal.session_id:
+        sessions.revoke_session(db, principal.session_id)  # the cookie is dead server-side too
+        db.commit()
     resp = RedirectResponse(request.url_for("staff_login").path, status_code=303)
     resp.delete_cookie(auth.SESSION_COOKIE, path="/")
     return resp

@@ -13,10 +13,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from service import auth, crud
+from service import auth, crud, sessions
 from service.api.deps import SessionDep, SettingsDep
-from service.errors import NotAuthenticated, ServiceError
+from service.api.routes.auth import client_address
+from service.errors import NotAuthenticated
 from service.models import User
+from service.sessions import TooManyAttempts
 from service.web.common import FormStr, csrf_ok, page_principal, page_router, safe_next
 from service.web.portal_common import (
     AnyPortalPage,
@@ -112,35 +114,31 @@ def portal_login_submit(
             error="表单已过期，请重新登录。",
             status_code=403,
         )
-    throttle = getattr(request.app.state, "login_throttle", None)
-    if throttle is not None:
-        try:
-            throttle.check(username)
-        except ServiceError:
-            return _login_page(
-                request,
-                next_url=next_url,
-                username=username,
-                error="登录失败次数过多，请稍后再试。",
-                status_code=429,
-            )
-    user = crud.verify_login(db, username=username, password=password[: PASSWORD_MAX * 4])
-    if throttle is not None:
-        throttle.record(username, user is not None)
-    if user is None:
+    try:  # one throttle, session table and audit trail with the API and staff logins
+        result = sessions.attempt_login(
+            db,
+            settings,
+            request.app.state.login_throttle,
+            username=username,
+            password=password[: PASSWORD_MAX * 4],
+            client=client_address(request),
+        )
+    except TooManyAttempts as exc:
+        resp = _login_page(
+            request,
+            next_url=next_url,
+            username=username,
+            error="登录失败次数过多，请稍后再试。",
+            status_code=429,
+        )
+        resp.headers.update(exc.headers)
+        return resp
+    if result is None:
         log.info("failed portal login for %r", username)
-        crud.audit(db, user=None, action="auth.login_failed", entity="user", entity_id=username)
-        db.commit()
         return _login_page(
             request, next_url=next_url, username=username, error="用户名或密码错误。"
         )
-    cookie = auth.make_session_cookie(
-        settings.secret_key, user_id=user.id, password_hash=user.password_hash
-    )
-    crud.audit(
-        db, user=None, user_id=user.id, action="auth.login", entity="user", entity_id=user.id
-    )
-    db.commit()
+    user, cookie = result.user, result.cookie
     if user.must_change_password:
         target = request.url_for("portal_password").path
     else:
@@ -161,6 +159,9 @@ def portal_logout(
         principal = None
     if principal is not None and not csrf_ok(principal, settings, csrf_token):
         return portal_error(request, 403, "请求无效", "表单已过期，请刷新页面后重试。")
+    if principal is not None and principal.via == "session" and principal.session_id:
+        sessions.revoke_session(db, principal.session_id)  # the cookie is dead server-side too
+        db.commit()
     resp = RedirectResponse(request.url_for("portal_login").path, status_code=303)
     resp.delete_cookie(auth.SESSION_COOKIE, path="/")
     return resp
@@ -228,10 +229,9 @@ def portal_password_submit(
     if errors:
         return _password_page(request, user, errors=errors)
     crud.set_password(db, user=row, password=new)
+    sessions.revoke_user_sessions(db, row.id)
+    cookie, _sid = sessions.open_session(db, settings, row, client=client_address(request))
     crud.audit(db, user=user, action="user.password", entity="user", entity_id=user.user_id)
     db.commit()
-    cookie = auth.make_session_cookie(
-        settings.secret_key, user_id=row.id, password_hash=row.password_hash
-    )
     target = request.url_for(home_route(row.role)).path + "?done=password"
     return _session_redirect(target, cookie, secure=_secure(settings))

@@ -411,11 +411,16 @@ def campaign_fields(db: Session, campaign_id: int) -> list[str]:
         .where(ShortlistItem.campaign_id == campaign_id, Need.field.is_not(None))
         .distinct()
     ).all()
+    # Each organisation once, without DISTINCT on the JSON column (PostgreSQL has no
+    # equality operator for json).
     org_fields = db.scalars(
-        select(Organisation.fields)
-        .join(ShortlistItem, ShortlistItem.enterprise_id == Organisation.id)
-        .where(ShortlistItem.campaign_id == campaign_id, ShortlistItem.need_id.is_(None))
-        .distinct()
+        select(Organisation.fields).where(
+            Organisation.id.in_(
+                select(ShortlistItem.enterprise_id).where(
+                    ShortlistItem.campaign_id == campaign_id, ShortlistItem.need_id.is_(None)
+                )
+            )
+        )
     ).all()
     out = {f for f in need_fields if f}
     out.update(fs[0] for fs in org_fields if fs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,12 @@ class World:
     ids: dict[str, int] = field(default_factory=dict)
 
 
-def make_world(tmp_path: Path) -> World:
-    """A fresh migrated SQLite database with the demo-sized fixture data and users."""
-    settings = Settings(data_dir=tmp_path, secret_key="test-secret-key-0123456789")
+def make_world(tmp_path: Path, database_url: str | None = None) -> World:
+    """A fresh migrated database (SQLite in ``tmp_path`` unless ``database_url``) with the
+    demo-sized fixture data and users."""
+    settings = Settings(
+        data_dir=tmp_path, database_url=database_url, secret_key="test-secret-key-0123456789"
+    )
     _engine, factory = open_store(settings.resolved_database_url)
     keys: dict[str, str] = {}
     user_ids: dict[str, int] = {}
@@ -430,20 +434,44 @@ def world_template(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 @pytest.fixture
-def world(world_template: World, tmp_path: Path) -> World:
+def world(
+    request: pytest.FixtureRequest, world_template: World, tmp_path: Path, db_backend: str
+) -> Iterator[World]:
+    """A private copy of the world: a SQLite file, or a PostgreSQL database cloned from the
+    template database (tests/service/conftest.py parametrises ``db_backend``)."""
+    if db_backend == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        template: World = request.getfixturevalue("pg_world_template")
+        name = server.fresh_name("w")
+        url = server.create(name, template=template.settings.database_url.rsplit("/", 1)[1])
+        settings = Settings(
+            data_dir=tmp_path, database_url=url, secret_key=template.settings.secret_key
+        )
+        engine, factory = open_store(url, upgrade=False)
+        yield World(
+            settings=settings,
+            factory=factory,
+            keys=dict(template.keys),
+            user_ids=dict(template.user_ids),
+            ids=dict(template.ids),
+        )
+        engine.dispose()
+        server.drop(name)
+        return
     src = Path(world_template.settings.resolved_database_url.split("///", 1)[1])
     with sqlite3.connect(src) as con:  # fold the WAL into the main file before copying
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     shutil.copy(src, tmp_path / "duijie.sqlite3")
     settings = Settings(data_dir=tmp_path, secret_key=world_template.settings.secret_key)
-    _engine, factory = open_store(settings.resolved_database_url, upgrade=False)
-    return World(
+    engine, factory = open_store(settings.resolved_database_url, upgrade=False)
+    yield World(
         settings=settings,
         factory=factory,
         keys=dict(world_template.keys),
         user_ids=dict(world_template.user_ids),
         ids=dict(world_template.ids),
     )
+    engine.dispose()
 
 
 @pytest.fixture

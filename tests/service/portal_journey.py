@@ -163,6 +163,7 @@ def run_journey(browser: Any, j: Journey) -> dict[str, Any]:
         _shot(ent, j, "07-suggestions")
 
     with clock("enterprise requests an introduction"):
+        top.locator("details.ask summary").click()  # the request form opens without script
         top.locator("textarea").fill("希望与贵单位就该需求开展合作，可提供试验场地。")
         top.locator("button[type=submit]").click()
         assert "/portal/introductions" in ent.url and "已提交" in ent.content()

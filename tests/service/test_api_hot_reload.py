@@ -21,7 +21,11 @@ def test_suggestions_answer_200_across_build_switches(world: World) -> None:
     from service.jobs.reindex import run_reindex
     from service.recommender import RecommenderHandle
 
-    settings = Settings(data_dir=world.settings.data_dir, secret_key=world.settings.secret_key)
+    settings = Settings(
+        data_dir=world.settings.data_dir,
+        database_url=world.settings.database_url,
+        secret_key=world.settings.secret_key,
+    )
     enc = FakeEncoder()
     first = run_reindex(settings, encoder=enc).build_id
     handle = RecommenderHandle(settings, world.factory, encoder=enc, check_interval=0.0)

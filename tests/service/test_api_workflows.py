@@ -397,12 +397,13 @@ def test_model_calls_do_not_hold_db_connections(world) -> None:
     from service.main import create_app
     from tests.service.api_support import FakeHandle
 
+    url = world.settings.resolved_database_url
     engine = create_engine(
-        world.settings.resolved_database_url,
+        url,
         pool_size=1,
         max_overflow=0,
         pool_timeout=1.5,
-        connect_args={"check_same_thread": False},
+        connect_args={"check_same_thread": False} if url.startswith("sqlite") else {},
     )
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     app = create_app(

@@ -46,7 +46,7 @@ def test_session_cookie_sign_tamper_expire() -> None:
     v = auth.make_session_cookie(SECRET, user_id=7, password_hash="h1")
     data = auth.read_session_cookie(SECRET, v)
     assert data is not None and data.user_id == 7
-    assert data.password_fp == auth.password_fingerprint("h1")
+    assert data.password_fp == auth.session_fingerprint(SECRET, 7, "h1")
     assert auth.read_session_cookie("other-secret", v) is None
     body, sig = v.rsplit(".", 1)
     assert (
@@ -183,11 +183,12 @@ def test_tampered_cookie_rejected(client) -> None:
 
 
 def test_login_throttle(client) -> None:
-    for _ in range(10):
+    for _ in range(5):
         r = client.post("/api/v1/auth/login", json={"username": "staff", "password": "bad-pw"})
         assert r.status_code == 401
     r = client.post("/api/v1/auth/login", json={"username": "staff", "password": PASSWORD})
     assert r.status_code == 429 and r.json()["code"] == "too_many_attempts"
+    assert 1 <= int(r.headers["Retry-After"]) <= 30
 
 
 def test_enterprise_without_password_cannot_login(client, world) -> None:

@@ -273,6 +273,9 @@ MATRIX: dict[str, Case] = {
     "POST /api/v1/users/{user_id}/revoke": Case(
         lambda w: f"/api/v1/users/{w.user_ids['ent_b']}/revoke", admin_only(200)
     ),
+    "POST /api/v1/users/{user_id}/sessions/revoke": Case(
+        lambda w: f"/api/v1/users/{w.user_ids['ent_b']}/sessions/revoke", admin_only(200)
+    ),
     # --- staff pages (owned by service/web/; authorization checked here as well) ---
     "GET /staff/static/{name}": Case("/staff/static/staff.css", everyone(200, anon=200)),
     "GET /staff/login": Case("/staff/login", everyone(200, anon=200)),
@@ -359,6 +362,15 @@ MATRIX: dict[str, Case] = {
         lambda w: f"/portal/staff/introductions/{w.ids['intro_b_sub']}",
         portal(303, *STAFF),
         data={"action": "forward"},
+    ),
+    "GET /portal/staff/accounts": Case("/portal/staff/accounts", portal(200, *STAFF)),
+    "POST /portal/staff/accounts": Case(
+        "/portal/staff/accounts",
+        portal(200, *STAFF),
+        data=lambda r, _w: {"username": f"yuan-{r}", "role": "institute", "org": "INST-1"},
+    ),
+    "POST /portal/staff/accounts/{user_id}/reset": Case(
+        lambda w: f"/portal/staff/accounts/{w.user_ids['ent_b']}/reset", portal(200, *STAFF)
     ),
     "GET /portal/messages": Case("/portal/messages", portal(200, *ENT, *INST, *STAFF)),
     "POST /portal/messages/{message_id}/read": Case(

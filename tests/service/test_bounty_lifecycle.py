@@ -28,7 +28,7 @@ STAFF = bl.Actor(role="staff")
 POSTER = bl.Actor(role="enterprise", org_id=7)
 OTHER = bl.Actor(role="enterprise", org_id=8)
 INSTITUTE = bl.Actor(role="institute", org_id=9)
-BEFORE_LIFECYCLE = "0006_applications"  # the revision 0007_bounty_lifecycle follows
+BEFORE_LIFECYCLE = "0007_sessions"  # the revision 0008_bounty_lifecycle follows
 AWARD = bl.Award(bid_id="B1", price=80.0, funding_enterprise=50.0, funding_academic=30.0)
 
 

@@ -247,6 +247,7 @@ def _records(store: Store) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.sqlite_only  # re-imports into a copy of the SQLite file
 @pytest.mark.parametrize("fmt", ["jsonl", "xlsx", "csv"])
 def test_export_round_trip(store: Store, tmp_path: Path, fmt: str) -> None:
     _seed(store, tmp_path)

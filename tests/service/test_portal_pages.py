@@ -18,7 +18,7 @@ from sqlalchemy import select
 from service import crud
 from service.db import session_scope
 from service.main import create_app
-from service.models import Introduction, Message, Need
+from service.models import Introduction, Message, Need, User
 from service.web.portal_forms import parse_need_form
 from tests.service.api_support import (  # noqa: F401
     PASSWORD,
@@ -339,3 +339,45 @@ def test_inbox_marks_read_and_follows_the_link(browser: TestClient, world: World
     token = _token(browser.get("/portal/messages").text)
     r = browser.post(f"/portal/messages/{world.ids['msg_a']}/read", data={"csrf_token": token})
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("form", "name", "message"),
+    [
+        ({"username": "a b", "role": "institute", "org": "INST-1"}, "username", "字母、数字"),
+        ({"username": "ent_a", "role": "institute", "org": "INST-1"}, "username", "已被使用"),
+        ({"username": "yuan1", "role": "admin", "org": "INST-1"}, "role", "请选择账号类型"),
+        ({"username": "yuan1", "role": "institute", "org": ""}, "org", "请填写单位编号"),
+        ({"username": "yuan1", "role": "institute", "org": "NOPE"}, "org", "找不到"),
+        ({"username": "yuan1", "role": "institute", "org": "ENT-A"}, "org", "不能开通院所用户"),
+        ({"username": "yuan1", "role": "enterprise", "org": "UNI-1"}, "org", "不是企业"),
+    ],
+)
+def test_staff_account_form_rejects_bad_input(
+    browser: TestClient, world: World, form: dict[str, str], name: str, message: str
+) -> None:
+    login(browser, "staff")
+    token = _token(browser.get("/portal/staff/accounts").text)
+    r = browser.post("/portal/staff/accounts", data={**form, "csrf_token": token})
+    assert r.status_code == 422 and message in field_errors(r.text)[name]
+    assert html.escape(form["username"]) in r.text  # typed values kept
+    with session_scope(world.factory) as s:
+        assert s.scalar(select(User).where(User.username == "yuan1")) is None
+
+
+def test_staff_opens_an_institute_account(browser: TestClient, world: World) -> None:
+    login(browser, "staff")
+    token = _token(browser.get("/portal/staff/accounts").text)
+    r = browser.post(
+        "/portal/staff/accounts",
+        data={"username": "yuan1", "role": "institute", "org": "INST-1", "csrf_token": token},
+    )
+    assert r.status_code == 200
+    m = re.search(r"<strong>yuan1</strong> 的初始密码：<code>([^<]+)</code>", r.text)
+    assert m, r.text[:2000]
+    with session_scope(world.factory) as s:
+        row = s.scalar(select(User).where(User.username == "yuan1"))
+        assert row is not None and row.role == "institute" and row.must_change_password
+        assert row.org is not None and row.org.external_id == "INST-1"
+    r = login(browser, "yuan1", html.unescape(m.group(1)))
+    assert r.headers["location"] == "/portal/password"

@@ -23,6 +23,8 @@ from tests.service.api_support import (  # noqa: F401 (fixtures)
     world_template,
 )
 
+pytestmark = pytest.mark.sqlite_only  # the SQLite file's lock; PostgreSQL: test_store_postgres
+
 
 @contextmanager
 def write_lock(world: World) -> Iterator[None]:

@@ -2,51 +2,27 @@
 
 ``POST /auth/login`` is the one API route open to anonymous callers (besides ``/healthz``). It
 accepts JSON only (a cross-site form cannot send JSON without a CORS preflight, which is never
-granted), and throttles repeated failures per username.
+granted), and throttles repeated failures per username and per client address through the
+store (:mod:`service.sessions`, shared with the staff login page).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-
 from fastapi import APIRouter, Request, Response
 
-from service import auth, crud, schemas
+from service import auth, schemas, sessions
 from service.api.deps import CurrentUser, SessionDep, SettingsDep
-from service.errors import ERROR_RESPONSES, ErrorBody, NotAuthenticated, ServiceError
+from service.errors import ERROR_RESPONSES, ErrorBody, NotAuthenticated
+from service.sessions import LoginThrottle, TooManyAttempts
+
+__all__ = ["LoginThrottle", "TooManyAttempts", "client_address", "router"]
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-MAX_FAILURES = 10
-LOCKOUT_S = 300.0
 
-
-class TooManyAttempts(ServiceError):
-    status = 429
-    code = "too_many_attempts"
-
-
-class LoginThrottle:
-    """In-process failure counter: after MAX_FAILURES failures a username waits LOCKOUT_S."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._fails: dict[str, tuple[int, float]] = {}
-
-    def check(self, username: str) -> None:
-        with self._lock:
-            n, since = self._fails.get(username, (0, 0.0))
-            if n >= MAX_FAILURES and time.monotonic() - since < LOCKOUT_S:
-                raise TooManyAttempts("too many failed logins; try again later")
-
-    def record(self, username: str, ok: bool) -> None:
-        with self._lock:
-            if ok:
-                self._fails.pop(username, None)
-            else:
-                n, _ = self._fails.get(username, (0, 0.0))
-                self._fails[username] = (n + 1, time.monotonic())
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (uvicorn applies trusted proxy headers)."""
+    return request.client.host if request.client is not None else ""
 
 
 @router.post(
@@ -54,7 +30,8 @@ class LoginThrottle:
     response_model=schemas.Me,
     summary="Log in with username and password; sets the session cookie, returns the CSRF token",
     responses={
-        429: {"model": ErrorBody, "description": "too many failed attempts"},
+        429: {"model": ErrorBody, "description": "too many failed attempts (see Retry-After)"},
+        503: {"model": ErrorBody, "description": "the store is busy (see Retry-After)"},
         **ERROR_RESPONSES,
     },
 )
@@ -65,42 +42,38 @@ def login(
     session: SessionDep,
     settings: SettingsDep,
 ) -> schemas.Me:
-    throttle: LoginThrottle = request.app.state.login_throttle
-    throttle.check(body.username)
-    user = crud.verify_login(session, username=body.username, password=body.password)
-    throttle.record(body.username, user is not None)
-    if user is None:
-        crud.audit(
-            session, user=None, action="auth.login_failed", entity="user", entity_id=body.username
-        )
-        session.commit()
+    result = sessions.attempt_login(
+        session,
+        settings,
+        request.app.state.login_throttle,
+        username=body.username,
+        password=body.password,
+        client=client_address(request),
+    )
+    if result is None:
         raise NotAuthenticated("invalid username or password", code="invalid_credentials")
-    cookie = auth.make_session_cookie(
-        settings.secret_key, user_id=user.id, password_hash=user.password_hash
-    )
-    data = auth.read_session_cookie(settings.secret_key, cookie)
-    auth.set_session_cookie(response, cookie, secure=settings.environment == "prod")
-    crud.audit(
-        session, user=None, user_id=user.id, action="auth.login", entity="user", entity_id=user.id
-    )
-    session.commit()
+    user = result.user
+    auth.set_session_cookie(response, result.cookie, secure=settings.environment == "prod")
     return schemas.Me(
         user_id=user.id,
         username=user.username,
         role=user.role,
         org_external_id=user.org.external_id if user.org is not None else None,
         via="session",
-        csrf_token=auth.csrf_token(settings.secret_key, data.session_id) if data else None,
+        csrf_token=auth.csrf_token(settings.secret_key, result.session_id),
     )
 
 
 @router.post(
     "/logout",
     status_code=204,
-    summary="Log out (clears the session cookie)",
+    summary="Log out: ends the server-side session and clears the cookie",
     response_class=Response,
 )
-def logout(_user: CurrentUser) -> Response:
+def logout(user: CurrentUser, session: SessionDep) -> Response:
+    if user.via == "session" and user.session_id:
+        sessions.revoke_session(session, user.session_id)
+        session.commit()
     response = Response(status_code=204)
     auth.clear_session_cookie(response)
     return response

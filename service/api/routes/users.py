@@ -5,14 +5,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
+from pydantic import BaseModel
 
-from service import auth, crud, schemas
+from service import auth, crud, schemas, sessions
 from service.api import convert
 from service.api.deps import AdminUser, Pagination, SessionDep
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 UserId = Annotated[int, Path(ge=1, le=2**31)]
+
+
+class SessionsRevoked(BaseModel):
+    """How many live login sessions of the user were ended."""
+
+    user_id: int
+    sessions_revoked: int
 
 
 def _public(session: SessionDep, user_ids: list[int], rows: list) -> list[schemas.UserPublic]:  # type: ignore[type-arg]
@@ -84,13 +92,34 @@ def issue_key(user_id: UserId, session: SessionDep, admin: AdminUser) -> schemas
 def revoke(user_id: UserId, session: SessionDep, admin: AdminUser) -> schemas.UserPublic:
     user = crud.get_user(session, user_id=user_id)
     n = crud.revoke_user(session, user=user)
+    ended = sessions.revoke_user_sessions(session, user.id)
     crud.audit(
         session,
         user=admin,
         action="user.revoke",
         entity="user",
         entity_id=user.id,
-        detail={"keys_revoked": n},
+        detail={"keys_revoked": n, "sessions_revoked": ended},
     )
     session.commit()
     return _public(session, [user.id], [user])[0]
+
+
+@router.post(
+    "/{user_id}/sessions/revoke",
+    response_model=SessionsRevoked,
+    summary="End every login session of a user (keys and the account stay)",
+)
+def revoke_sessions(user_id: UserId, session: SessionDep, admin: AdminUser) -> SessionsRevoked:
+    user = crud.get_user(session, user_id=user_id)
+    ended = sessions.revoke_user_sessions(session, user.id)
+    crud.audit(
+        session,
+        user=admin,
+        action="user.sessions_revoke",
+        entity="user",
+        entity_id=user.id,
+        detail={"sessions_revoked": ended},
+    )
+    session.commit()
+    return SessionsRevoked(user_id=user.id, sessions_revoked=ended)

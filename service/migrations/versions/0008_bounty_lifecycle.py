@@ -2,8 +2,8 @@
 
 ``open`` stays 申报中 and ``awarded`` stays 已立项; ``closed`` becomes ``completed`` (结项).
 
-Revision ID: 0007_bounty_lifecycle
-Revises: 0006_applications
+Revision ID: 0008_bounty_lifecycle
+Revises: 0007_sessions
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_bounty_lifecycle"
-down_revision = "0006_applications"
+revision = "0008_bounty_lifecycle"
+down_revision = "0007_sessions"
 branch_labels = None
 depends_on = None
 
