@@ -20,6 +20,8 @@ if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
 fi
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 port=${DUIJIE_TEST_POSTGRES_PORT:-54329}
+# Another cluster (a developer's, a second run) may hold the port: take the next free one.
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 dir=$(mktemp -d /tmp/duijie-pg.XXXXXX)
 chown postgres "$dir"
 runuser -u postgres -- "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 \
@@ -27,7 +29,7 @@ runuser -u postgres -- "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8
 # Durability off: a test cluster, thrown away after the run.
 runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
   -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-  start >/dev/null
+  start >/dev/null || { echo "PostgreSQL did not start:" >&2; tail -5 "$dir/server.log" >&2; exit 1; }
 psql -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
   -c "CREATE ROLE duijie LOGIN CREATEDB PASSWORD 'duijie'" \
   -c "CREATE DATABASE duijie_test OWNER duijie" >&2

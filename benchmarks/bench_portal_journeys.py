@@ -41,7 +41,9 @@ def _timed(out: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
 
 def _prepare(factory: Any) -> dict[str, str]:
     """Users for the journeys; a research institute inside the bounty poster's group."""
-    from sqlalchemy import func, select
+    from datetime import date
+
+    from sqlalchemy import func, or_, select
 
     from service import auth
     from service import models as m
@@ -55,9 +57,14 @@ def _prepare(factory: Any) -> dict[str, str]:
             .order_by(func.count().desc())
         ).first()
         uni = s.get(m.Organisation, uni_id)
-        bounty = s.scalar(
+        bounty = s.scalar(  # still in its application period
             select(m.Bounty)
-            .where(m.Bounty.kind == "tackle", m.Bounty.status == "open")
+            .where(
+                m.Bounty.kind == "tackle",
+                m.Bounty.status == "open",
+                or_(m.Bounty.deadline.is_(None), m.Bounty.deadline >= date.today()),
+                m.Bounty.poster_org_id != uni_id,
+            )
             .order_by(m.Bounty.id)
         )
         assert uni is not None and bounty is not None

@@ -75,6 +75,14 @@ BOILERPLATE_WORDS: frozenset[str] = frozenset(
 )
 
 
+def keyword_like(token: str) -> bool:
+    """Whether ``token`` can be a shared keyword at all: two characters or more, not
+    requirement boilerplate, no figures ("12%", "100gAl") and no bare unit ("mL")."""
+    if len(token) < 2 or token in BOILERPLATE_WORDS or any(ch.isdigit() for ch in token):
+        return False
+    return not (token.isascii() and len(token) <= 2)
+
+
 class Content(NamedTuple):
     """A text cut into its technical and administrative parts.
 
@@ -156,8 +164,9 @@ class KeywordWeights:
     """Inverse document frequency of keywords over a corpus of keyword sets.
 
     ``idf(t) = log((1 + n) / (1 + df(t))) + 1`` (scikit-learn's smooth IDF). A keyword is
-    *informative* when it is not requirement boilerplate (:data:`BOILERPLATE_WORDS`), has at
-    least two characters and occurs in at most ``max_df`` of the documents.
+    *informative* when it can be a keyword at all (:func:`keyword_like`: not requirement
+    boilerplate, at least two characters, no figures) and occurs in at most ``max_df`` of the
+    documents.
 
     Parameters
     ----------
@@ -183,7 +192,7 @@ class KeywordWeights:
 
     def informative(self, keyword: str) -> bool:
         """Whether ``keyword`` says something about a topic (see the class docstring)."""
-        if len(keyword) < 2 or keyword in BOILERPLATE_WORDS:
+        if not keyword_like(keyword):
             return False
         if self.n_documents == 0:
             return True

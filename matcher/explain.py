@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.content import BOILERPLATE_WORDS, KeywordWeights, technical_sentences
+from matcher.content import (
+    BOILERPLATE_WORDS,
+    KeywordWeights,
+    keyword_like,
+    technical_sentences,
+)
 from matcher.features import FEATURE_LABELS, FEATURE_NAMES, FeatureBuilder, Scored
 from matcher.protocols import TextEncoder
 from matcher.textutil import overlap_coefficient, shared_keywords, tokens
@@ -175,7 +180,8 @@ def evidence(
         if weights is not None:
             ranked = weights.ranked(common, limit=keyword_limit)
         else:
-            ranked = shared_keywords(common - BOILERPLATE_WORDS, common, limit=keyword_limit)
+            like = {k for k in common if keyword_like(k)}
+            ranked = shared_keywords(like, like, limit=keyword_limit)
         kws = tuple(verbatim(k, text) for k in ranked)
         out.append(Evidence(query_id, doc.id, float(sim), q_snip, d_snip, kws))
     return tuple(out)

@@ -93,7 +93,8 @@ class Recommender(OrgScorer):
 
     Parameters are those of :class:`matcher.orgscoring.OrgScorer`: ``retrievers``,
     ``documents``, ``orgs``, ``policy``, ``ranker``, ``load``, ``outcomes``, ``fetch_k``,
-    ``aggregation``, ``agg_k``, ``evidence_k``, ``sentence_encoder``.
+    ``aggregation``, ``agg_k``, ``evidence_k``, ``evidence_floor``, ``score_unretrieved``,
+    ``sentence_encoder``.
     """
 
     # ------------------------------------------------------------------ ranked path

@@ -21,7 +21,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -243,16 +243,16 @@ def _bounty_for_applicant(session: Session, external_id: str) -> m.Bounty:
 
 
 def check_accepting(bounty: m.Bounty) -> None:
-    """Refuse applications to a bounty that is not in its application period.
+    """Refuse applications to a bounty that is not in its application period: the lifecycle's
+    rule (:func:`service.bounty_lifecycle.check_can_apply`: only 申报中, and not after the
+    closing date, by the local calendar)."""
+    from service.bounty_lifecycle import OPEN, ApplicationClosed, check_can_apply, state_of
 
-    The bounty lifecycle (states and closing dates) plugs in here; today a bounty accepts
-    applications while its status is ``open`` and its deadline (if any) has not passed.
-    """
-    if bounty.deadline is not None and bounty.deadline < date.today():
-        raise ApplicationRefused(
-            [f"该榜单的申报截止日期 {bounty.deadline.isoformat()} 已过，不再接受申报"],
-            ["DEADLINE_PASSED"],
-        )
+    try:
+        check_can_apply(bounty, datetime.now().astimezone())
+    except ApplicationClosed as exc:
+        code = "DEADLINE_PASSED" if state_of(bounty.status) == OPEN else "INACTIVE"
+        raise ApplicationRefused([exc.detail], [code]) from None
 
 
 def submit_application(

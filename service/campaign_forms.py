@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from service import auth, crud
 from service.forms import FormErrors, parse_choice_field, parse_int_field, parse_text_field
+from service.jobs.pairing import PairingParams
 from service.models import Campaign
 
 K_MAX = 10
@@ -35,7 +36,8 @@ class CampaignForm:
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"k": self.k, "capacity": self.capacity, "fair": self.fair}
+        """The stored campaign parameters (the pairing engine's PairingParams)."""
+        return PairingParams(k=self.k, capacity=self.capacity, fair=self.fair).stored()
 
 
 def parse_campaign_form(session: Session, raw: dict[str, Any]) -> CampaignForm:

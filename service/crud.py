@@ -267,7 +267,10 @@ def list_bounties(
     """Bounties; a non-staff ``viewer`` sees proposals (not yet published) only of its own."""
     stmt = select(Bounty).order_by(Bounty.id)
     if viewer is not None and not viewer.is_staff:
-        stmt = stmt.where(or_(Bounty.status != "proposed", Bounty.poster_org_id == viewer.org_id))
+        unpublished = ("proposed", "assessing")  # service.bounty_lifecycle.UNPUBLISHED
+        stmt = stmt.where(
+            or_(Bounty.status.not_in(unpublished), Bounty.poster_org_id == viewer.org_id)
+        )
     if status:
         stmt = stmt.where(Bounty.status == status)
     if kind:

@@ -291,7 +291,7 @@ def candidate_needs(recommender: Any, org_ext: str, *, per_capability: int = 20)
     best: dict[str, float] = {}
     caps = [
         d
-        for d in recommender.documents.values()
+        for d in getattr(recommender, "documents", {}).values()
         if d.org_id == org_ext and d.kind in CAPABILITY_KINDS and d.active
     ]
     for cap in sorted(caps, key=lambda d: d.id):

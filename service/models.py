@@ -176,7 +176,19 @@ class Bounty(Base, Hashed):
     description: Mapped[str] = mapped_column(Text, default="")
     budget: Mapped[float | None] = mapped_column(Float, nullable=True)  # 万元
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # proposed|open|awarded|closed
+    # Lifecycle state (service.bounty_lifecycle): proposed 征集 | assessing 论证 | published 发榜
+    # | open 申报中 | screening 资格审查 | reviewing 评审 | negotiating 洽谈 | awarded 已立项
+    # | notice 公示 | completed 结项 | withdrawn 撤榜
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    status_changed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    # The award (立项): the chosen bid, the agreed price (万元), when; and when 公示 began.
+    # (no foreign key: bids already point at bounties, and SQLite cannot add a cycle later)
+    awarded_bid_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    awarded_price: Mapped[float | None] = mapped_column(Float, nullable=True)
+    awarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Staff opened the bid ranking to the poster (service.applications.open_ranking).
     ranking_open: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 

@@ -197,6 +197,25 @@ class BountyPublic(_Out):
     bid_count: int = 0
 
 
+class BountyTransition(BaseModel):
+    """A lifecycle move (service.bounty_lifecycle): the target state and what it needs.
+
+    Opening applications (``open``) may set a new closing date; awarding (``awarded``) names
+    the chosen bid, the agreed price and the funding split (万元); 撤榜 needs a reason.
+    """
+
+    to: Literal[
+        "proposed", "assessing", "published", "open", "screening", "reviewing",
+        "negotiating", "awarded", "notice", "completed", "withdrawn",
+    ]  # fmt: skip
+    reason: str = Field(default="", max_length=2_000)
+    deadline: date | None = None
+    bid_external_id: str | None = Field(default=None, min_length=1, max_length=64)
+    price: float | None = Field(default=None, gt=0)
+    funding_enterprise: float | None = Field(default=None, ge=0)
+    funding_academic: float | None = Field(default=None, ge=0)
+
+
 class BidPublic(_Out):
     external_id: str
     bounty_external_id: str

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     # of the public funding are flagged, and their total gains the bonus (docs/bid_scoring.md).
     priority_share: float = Field(default=0.20, ge=0.0, le=1.0)
     priority_bonus: float = Field(default=0.05, ge=0.0, le=1.0)
+    # KPI dashboard: enterprises to be paired with universities/institutes (结对子 target)
+    pairing_target: int = Field(default=1_000, ge=1, le=10_000_000)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

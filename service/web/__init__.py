@@ -6,7 +6,11 @@
 * :mod:`service.web.auth`: sign in / sign out, the stylesheet;
 * :mod:`service.web.campaigns`: the campaign list and the shortlist review with its decisions;
 * :mod:`service.web.export`: the shortlist as XLSX;
-* :mod:`service.web.bounties`: bounties, ranked bids, respondents;
+* :mod:`service.web.bounties`: bounties, ranked bids, respondents; its lifecycle panel and
+  moves (:mod:`service.web.bounty_state`);
+* :mod:`service.web.dashboard`: the KPI dashboard (SVG charts, :mod:`service.web.charts`);
+* :mod:`service.web.notice`: the public notice page (公示), the only pages open to anonymous
+  visitors;
 * :mod:`service.web.guideline`: guideline condensation (指南凝练) and near-duplicate needs;
 * :mod:`service.web.views`: shortlist filters and display rows (shared by review and export);
 * the portal (``/portal``, :mod:`service.web.portal_common`): one sign-in for every role and the
@@ -29,9 +33,12 @@ from fastapi import APIRouter
 from service.web import (
     auth,
     bounties,
+    bounty_state,
     campaigns,
+    dashboard,
     export,
     guideline,
+    notice,
     portal_accounts,
     portal_auth,
     portal_bounties,
@@ -53,6 +60,8 @@ for _module in (
     campaigns,
     export,
     bounties,
+    bounty_state,
+    dashboard,
     guideline,
     portal_auth,
     portal_enterprise,
@@ -62,6 +71,7 @@ for _module in (
     portal_bounties,
     staff_browse,
     staff_accounts,
+    notice,
     portal_accounts,
 ):
     router.include_router(_module.router)

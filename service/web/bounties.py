@@ -53,7 +53,13 @@ def staff_bounty(
     if bounty is None:
         return error_page(request, 404, "未找到", "该榜单不存在。", user=user)
     context = bounty_context(request, db, bounty)
-    return render(request, "staff/bounty.html", {"bounty": bounty, **context}, user=user)
+    from service.web.bounty_state import MOVED_FLASH, state_context
+
+    context.update(state_context(db, bounty, user))
+    flashes = [("ok", MOVED_FLASH)] if request.query_params.get("moved") else []
+    return render(
+        request, "staff/bounty.html", {"bounty": bounty, **context}, user=user, flashes=flashes
+    )
 
 
 def _current_recommender(request: Request) -> Any:

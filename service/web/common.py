@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from service import auth
 from service.api.deps import SessionDep, SettingsDep, authenticate_api_key, authenticate_session
+from service.bounty_lifecycle import STATE_LABELS
 from service.errors import NotAuthenticated
 from service.settings import Settings
 
@@ -60,7 +61,7 @@ CAMPAIGN_STATUS_LABELS: dict[str, str] = {
 }
 ROLE_LABELS: dict[str, str] = {"staff": "工作人员", "admin": "管理员", "enterprise": "企业用户"}
 BOUNTY_KIND_LABELS: dict[str, str] = {"tackle": "技术攻关类", "transfer": "成果转化类"}
-BOUNTY_STATUS_LABELS: dict[str, str] = {"open": "征集中", "awarded": "已揭榜", "closed": "已关闭"}
+BOUNTY_STATUS_LABELS: dict[str, str] = {**STATE_LABELS, "closed": "结项"}
 KIND_LABELS: dict[str, str] = {"assigned": "配对", "alternate": "备选", "uncovered": "未覆盖"}
 
 FormStr = Annotated[str, Form()]

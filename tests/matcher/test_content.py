@@ -63,3 +63,5 @@ def test_keyword_weights_rank_specific_keywords_first_and_drop_common_and_boiler
     assert not w.informative("以内") and "以内" in BOILERPLATE_WORDS
     assert w.ranked({"工艺", "焊接", "变形", "以内", "满足"}) == ("变形", "焊接")
     assert KeywordWeights([]).informative("焊接")
+    for figure in ("12%", "100gAl", "mL", "2.5mm"):
+        assert not w.informative(figure)

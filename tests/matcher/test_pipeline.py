@@ -452,6 +452,7 @@ def test_unretrieved_org_is_scored_from_its_documents(recommender, fake_encoder)
             documents=recommender.documents,
             orgs=recommender.orgs,
             fetch_k=fetch_k,
+            score_unretrieved=True,
         )
 
     sem = FEATURE_NAMES.index("semantic")
@@ -460,6 +461,13 @@ def test_unretrieved_org_is_scored_from_its_documents(recommender, fake_encoder)
     assert x_small[sem] > 0.0
     assert x_small[sem] == pytest.approx(x_full[sem])  # the same document cosine
     assert x_small[FEATURE_NAMES.index("lexical")] == 0.0
+    (x_off,) = Recommender(
+        retrievers={"capabilities": direct},
+        documents=recommender.documents,
+        orgs=recommender.orgs,
+        fetch_k=1,
+    ).feature_matrix([("need_sugar", "gxas")])[0]
+    assert x_off[sem] == 0.0  # the default: not retrieved, no document evidence
 
 
 def test_lexical_only_candidates_get_a_similarity_and_evidence_never_shows_zero(

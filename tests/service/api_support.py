@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from matcher.errors import IndexNotReady, UnknownEntity
 from matcher.features import FEATURE_NAMES, OrgMatch, Query, Scored
 from matcher.matrices import PairMatrix
-from matcher.types import BountyInfo, Evidence, Exclusion, OrgInfo, RankedOrgs, Suggestion
+from matcher.types import (
+    BountyInfo,
+    Document,
+    Evidence,
+    Exclusion,
+    OrgInfo,
+    RankedOrgs,
+    Suggestion,
+)
 from service import crud
 from service.db import open_store, session_scope
 from service.models import (
@@ -308,6 +316,7 @@ class FakeRecommender:
         "UNI-1": OrgInfo("UNI-1", "广西大学", "university", True),
         "INST-1": OrgInfo("INST-1", "研究所", "institute", True),
     }
+    documents: dict[str, Document] = {}  # nothing to browse: pages that list documents show none
 
     def __init__(self, tag: str = "v1") -> None:
         self.tag = tag

@@ -194,6 +194,23 @@ MATRIX: dict[str, Case] = {
     "GET /api/v1/bounties/{external_id}/bid-ranking": Case(
         "/api/v1/bounties/BT-1/bid-ranking", staff_only(200)
     ),
+    "POST /api/v1/bounties/{external_id}/transition": Case(  # B posted BT-1 but may only
+        "/api/v1/bounties/BT-1/transition",  # withdraw it before applications open
+        roles(403, staff=200, admin=200),
+        json={"to": "screening"},
+    ),
+    # the public notice (公示): with health, the only pages open to anonymous visitors
+    "GET /notice": Case("/notice", everyone(200, anon=200)),
+    "GET /notice/{bounty_id}": Case(  # BT-1 is not awarded: not public, 404 for everyone
+        lambda w: f"/notice/{w.ids['bounty']}", everyone(404, anon=404)
+    ),
+    "GET /staff/dashboard": Case("/staff/dashboard", page()),
+    "GET /staff/dashboard.xlsx": Case("/staff/dashboard.xlsx", page()),
+    "POST /staff/bounties/{bounty_id}/transition": Case(
+        lambda w: f"/staff/bounties/{w.ids['bounty']}/transition",
+        page(303),
+        data={"to": "screening", "csrf_token": ""},
+    ),
     # --- applications (揭榜申报) and bounty proposals (service/applications.py) ---
     "POST /api/v1/bounties/{external_id}/applications": Case(
         "/api/v1/bounties/BT-1/applications",  # A already applied; B is the poster

@@ -98,6 +98,7 @@ def seed(factory: Any) -> None:
         for name, role, org in [
             ("gxu", "institute", uni),
             ("glab", "institute", lab),
+            ("e1user", "enterprise", e1),
             ("staff1", "staff", None),
         ]:
             s.add(m.User(username=name, role=role, org_id=org.id if org else None,
@@ -315,3 +316,60 @@ def test_staff_creates_campaign_watches_it_and_approves(page: Any, server: dict[
         assert item is not None and item.campaign_id == camp.id and item.status == "approved"
         actions = set(s.scalars(select(m.AuditLog.action)))
         assert {"campaign.create", "campaign.run", "shortlist.approve"} <= actions
+
+
+def test_enterprise_proposes_staff_publish_and_open_the_ranking(
+    page: Any, server: dict[str, Any]
+) -> None:
+    base, factory = server["base"], server["factory"]
+    sign_in(page, base, "e1user")
+    page.goto(f"{base}/portal/bounties/propose?need=n-pp")
+    assert page.locator("#f-title").input_value() == "保险杠改性聚丙烯低温增韧"  # from the need
+    page.fill("#f-budget", "-5")
+    page.click("button.primary")
+    assert "不能小于 0" in page.locator("#e-budget").inner_text()
+    shot(page, "ent-bounty-propose-error")
+    page.fill("#f-budget", "80")
+    page.click("button.primary")
+    page.wait_for_url(re.compile(r"/portal/bounties\?done=proposed"))
+    shot(page, "ent-bounties")
+    with factory() as s:
+        b = s.scalar(select(m.Bounty).where(m.Bounty.status == "proposed"))
+        assert b is not None and b.budget == 80.0 and b.need_id is not None
+        ext = b.external_id
+
+    staff = page.context.browser.new_context(locale="zh-CN", java_script_enabled=False)
+    spage = staff.new_page()
+    try:
+        sign_in(spage, base, "staff1")
+        spage.goto(f"{base}/staff/bounty-proposals")
+        spage.locator(f"#proposal-{ext} button").click()
+        spage.wait_for_url(re.compile(r"done=published"))
+        spage.locator("#published-BT-E1 button").click()  # BT-E1 has an application
+        spage.wait_for_url(re.compile(r"done=ranking"))
+        shot(spage, "staff-bounty-proposals")
+        spage.goto(f"{base}/staff/needs?q=聚丙烯")
+        assert "保险杠改性聚丙烯低温增韧" in spage.locator("#needs").inner_text()
+        shot(spage, "staff-needs")
+        spage.goto(f"{base}/staff/organisations?kind=institute")
+        assert "广西茶叶研究所" in spage.locator("#orgs").inner_text()
+        shot(spage, "staff-orgs")
+        spage.goto(f"{base}/staff/accounts/new")
+        spage.fill("#f-username", "tea_inst")
+        spage.select_option("#f-org", "T")
+        spage.click("button.primary")
+        assert spage.locator("#initial-password").inner_text()
+        shot(spage, "staff-account-created")
+    finally:
+        staff.close()
+    with factory() as s:
+        row = s.scalar(select(m.Bounty).where(m.Bounty.external_id == ext))
+        assert row is not None and row.status == "open"
+        user = s.scalar(select(m.User).where(m.User.username == "tea_inst"))
+        assert user is not None and user.must_change_password and user.role == "institute"
+
+    page.goto(f"{base}/portal/bounties/BT-E1")
+    assert "广西大学材料学院" in page.locator("#applications").inner_text()
+    ranking = page.locator("#ranking")
+    assert "广西大学材料学院" in ranking.inner_text()
+    shot(page, "ent-bounty-ranking")

@@ -66,3 +66,66 @@ def test_store_fixture_is_migrated_and_isolated(store_settings: object, store: o
     with store.factory() as s:
         assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() is not None
         assert s.execute(text("SELECT count(*) FROM organisations")).scalar() == 0
+
+
+def test_upgrade_keeps_rows_of_an_older_store(tmp_path: Path) -> None:
+    """A store created at the first revision and holding linked rows upgrades to head.
+
+    SQLite's batch mode rebuilds a table by DROP + CREATE; with foreign keys on, dropping a
+    table that other rows point at fails, so an existing deployment could not upgrade.
+    """
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0001")
+    engine = make_engine(url)
+    now = "2026-01-01 00:00:00"
+    stamps = {"c": now, "u": now, "h": ""}
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO organisations (id, external_id, name, kind, in_region, fields, status,"
+                " created_at, updated_at, content_hash)"
+                " VALUES (1, 'ORG-1', '甲公司', 'enterprise', 1, '[]', 'active', :c, :u, :h),"
+                " (2, 'ORG-2', '乙大学', 'university', 1, '[]', 'active', :c, :u, :h)"
+            ),
+            stamps,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO needs (id, external_id, org_id, title, description, keywords,"
+                " confidential, status, created_at, updated_at, content_hash)"
+                " VALUES (1, 'NEED-1', 1, '焊接变形', '', '[]', 0, 'open', :c, :u, :h)"
+            ),
+            stamps,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO bounties (id, external_id, kind, poster_org_id, need_id, title,"
+                " description, status, created_at, updated_at, content_hash)"
+                " VALUES (1, 'BTY-1', 'tackle', 1, 1, '焊接变形攻关', '', 'open', :c, :u, :h)"
+            ),
+            stamps,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO bids (id, external_id, bounty_id, respondent_org_id, members, price,"
+                " proposal, submitted_at, created_at, updated_at, content_hash)"
+                " VALUES (1, 'BID-1', 1, 2, '[]', 50.0, '方案', :c, :c, :u, :h)"
+            ),
+            stamps,
+        )
+    engine.dispose()
+
+    migrate(url)
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM bids")).scalar() == 1
+            assert conn.execute(text("SELECT count(*) FROM bounties")).scalar() == 1
+            assert conn.execute(text("SELECT count(*) FROM needs")).scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        engine.dispose()

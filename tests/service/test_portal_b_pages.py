@@ -35,7 +35,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 @pytest.fixture
 def site(store: Any, tmp_path: Path, client: TestClient) -> Iterator[dict[str, Any]]:
-    from service.jobs.campaign_runner import CampaignRunner, greedy_solve
+    from service.jobs.campaign_runner import CampaignRunner
 
     factory = store.factory
     keys: dict[str, str] = {}
@@ -94,7 +94,7 @@ def site(store: Any, tmp_path: Path, client: TestClient) -> Iterator[dict[str, A
         update={"database_url": store.url, "data_dir": tmp_path}
     )
     app.state.campaign_runner = CampaignRunner(
-        session_factory=factory, recommender=app.state.recommender.get, solve=greedy_solve
+        session_factory=factory, recommender=app.state.recommender.get
     )
     client.cookies.clear()
     yield {"client": client, "keys": keys, "factory": factory}

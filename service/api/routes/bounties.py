@@ -1,7 +1,8 @@
 """Bounties (揭榜榜单): the published list for every role; bids (enterprises see only their
 own); recommended respondents (staff, or the poster) and bid ranking (staff; the poster once
 staff opened it). Applications (揭榜申报) go through :func:`service.applications.submit_application`;
-enterprises propose tackle bounties from their needs, staff publish them."""
+enterprises propose tackle bounties from their needs, staff publish them. Lifecycle moves
+(:mod:`service.bounty_lifecycle`): staff; the poster may withdraw before applications open."""
 
 from __future__ import annotations
 
@@ -65,7 +66,23 @@ def list_bounties(
     session: SessionDep,
     user: CurrentUser,
     page: Pagination,
-    status: Annotated[Literal["proposed", "open", "awarded", "closed"] | None, Query()] = None,
+    status: Annotated[
+        Literal[
+            "proposed",
+            "assessing",
+            "published",
+            "open",
+            "screening",
+            "reviewing",
+            "negotiating",
+            "awarded",
+            "notice",
+            "completed",
+            "withdrawn",
+        ]
+        | None,
+        Query(),
+    ] = None,  # fmt: skip
     kind: Annotated[Literal["tackle", "transfer"] | None, Query()] = None,
 ) -> schemas.Page[schemas.BountyPublic]:
     rows, total = crud.list_bounties(
@@ -380,3 +397,32 @@ def open_ranking(external_id: ExtId, session: SessionDep, user: StaffUser) -> sc
     bounty = applications.open_ranking(session, user=user, bounty_external_id=external_id)
     session.commit()
     return convert.bounties(session, [bounty], crud.bid_counts(session, bounty_ids=[bounty.id]))[0]
+
+
+@router.post(
+    "/{external_id}/transition",
+    response_model=schemas.BountyPublic,
+    summary="Move a bounty through its lifecycle (staff; the poster may withdraw early)",
+)
+def transition_bounty(
+    external_id: ExtId, body: schemas.BountyTransition, session: SessionDep, user: CurrentUser
+) -> schemas.BountyPublic:
+    """One move of :mod:`service.bounty_lifecycle` (audited); a refused move is a 422 with
+    the reasons in Chinese (``code`` ``illegal_transition``), a move the caller may not make
+    a 403."""
+    from service import bounty_lifecycle as bl
+
+    bounty = crud.get_bounty(session, external_id=external_id)
+    award = None
+    if body.to == bl.AWARDED and body.bid_external_id is not None and body.price is not None:
+        award = bl.Award(
+            bid_id=body.bid_external_id,
+            price=body.price,
+            funding_enterprise=body.funding_enterprise,
+            funding_academic=body.funding_academic,
+        )
+    move = bl.Move(target=body.to, reason=body.reason, award=award, deadline=body.deadline)
+    bl.transition(session, user=user, bounty=bounty, move=move)
+    session.commit()
+    counts = crud.bid_counts(session, bounty_ids=[bounty.id])
+    return convert.bounties(session, [bounty], counts)[0]
