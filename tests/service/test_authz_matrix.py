@@ -11,6 +11,7 @@ institute for the enterprises' and the other institute's: none may ever appear.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -586,8 +587,14 @@ def test_matrix(
         # Others' ids may be echoed only if the caller sent them (404 detail).
         sent = path + json.dumps(_body(case.json, role, world), ensure_ascii=False)
         sent += json.dumps(_body(case.data, role, world), ensure_ascii=False)
-        leaked = [s for s in private if s in text and s not in sent]
+        # Whole tokens only: a fresh id such as BID-A3F0… is not the private BID-A.
+        leaked = [s for s in private if _contains_token(text, s) and s not in sent]
         assert not leaked, f"{route} as {role} leaked {leaked}"
+
+
+def _contains_token(text: str, token: str) -> bool:
+    """``token`` occurs in ``text`` not as part of a longer ASCII id."""
+    return re.search(rf"(?<![0-9A-Za-z_-]){re.escape(token)}(?![0-9A-Za-z_-])", text) is not None
 
 
 def test_session_cookie_is_not_a_bypass(world: World) -> None:

@@ -152,6 +152,7 @@ def test_concurrent_import_waits_for_the_lock(store: Store, tmp_path: Path) -> N
     assert Importer(store.factory, progress=_quiet).import_paths([tmp_path / "x.csv"]).ok
 
 
+@pytest.mark.sqlite_only  # holds SQLite's database-wide write lock (BEGIN IMMEDIATE)
 def test_dry_run_takes_no_write_lock(store: Store, tmp_path: Path) -> None:
     with store.engine.connect() as conn:  # hold SQLite's write lock for the whole dry run
         conn.execute(text("BEGIN IMMEDIATE"))
