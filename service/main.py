@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -181,31 +181,13 @@ def api_router() -> APIRouter:
     return router
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    session_factory: sessionmaker[Session] | None = None,
-    recommender: Any | None = None,
-    campaign_solve: SolveFn | None = None,
-    max_body_bytes: int = MAX_BODY_BYTES,
-) -> FastAPI:
-    """Build the application.
-
-    Parameters
-    ----------
-    settings : defaults to :func:`service.settings.get_settings`.
-    session_factory : an existing session factory (tests); default opens and migrates
-        ``settings.resolved_database_url`` in the lifespan.
-    recommender : a handle with ``get()`` and ``status()`` (tests); default builds
-        ``service.recommender.RecommenderHandle``.
-    campaign_solve : the campaign solve function (default: the pairing engine,
-        ``service.jobs.pairing.pairing_solve``).
-    max_body_bytes : larger request bodies get 413.
-    """
-    # Sessions are signed with the configured secret or the install's own (never a public one).
-    settings = session_secret(settings if settings is not None else get_settings())
-    if settings.dev_mode:
-        log.warning("development mode (DUIJIE_ENVIRONMENT=dev): serve on loopback only")
+def _lifespan(
+    settings: Settings,
+    session_factory: sessionmaker[Session] | None,
+    recommender: Any | None,
+    campaign_solve: SolveFn | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: open the store, build the recommender and the campaign runner."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -244,6 +226,37 @@ def create_app(
                 close()
             if engine is not None:
                 engine.dispose()
+
+    return lifespan
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    recommender: Any | None = None,
+    campaign_solve: SolveFn | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FastAPI:
+    """Build the application.
+
+    Parameters
+    ----------
+    settings : defaults to :func:`service.settings.get_settings`.
+    session_factory : an existing session factory (tests); default opens and migrates
+        ``settings.resolved_database_url`` in the lifespan.
+    recommender : a handle with ``get()`` and ``status()`` (tests); default builds
+        ``service.recommender.RecommenderHandle``.
+    campaign_solve : the campaign solve function (default: the pairing engine,
+        ``service.jobs.pairing.pairing_solve``).
+    max_body_bytes : larger request bodies get 413.
+    """
+    # Sessions are signed with the configured secret or the install's own (never a public one).
+    settings = session_secret(settings if settings is not None else get_settings())
+    if settings.dev_mode:
+        log.warning("development mode (DUIJIE_ENVIRONMENT=dev): serve on loopback only")
+
+    lifespan = _lifespan(settings, session_factory, recommender, campaign_solve)
 
     app = FastAPI(
         title="duijie 产学研对接 API",

@@ -18,6 +18,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,15 +203,27 @@ def _sme_needs(
     return [(str(e), str(n)) for e, n in rows]
 
 
-def run_dispatch(
-    settings: Settings, name: str, params: dict[str, Any], *, encoder: Any | None = None
-) -> dict[str, Any]:
-    """Create the dispatch campaign ``name`` and its shortlist; returns the summary.
+@dataclass
+class _DispatchRun:
+    """What solving a dispatch produced, for building its shortlist."""
 
-    ``params``: ``k`` (1), ``top`` (50), ``alternates`` (2), ``floor``, ``scales``
-    (micro/small/medium), ``unknown`` (include enterprises without a declared scale),
-    ``max_enterprises``.
-    """
+    factory: Any
+    enterprises: list[str]
+    com: list[tuple[Any, ...]]
+    docs: list[tuple[int, str]]
+    pairs: list[tuple[str, str]]
+    org_pk: dict[str, int]
+    need_pk: dict[str, int]
+    need_title: dict[str, str]
+    cand: Any
+    solution: Any
+    result: Any
+
+
+def _solve_dispatch(
+    settings: Settings, name: str, params: dict[str, Any], encoder: Any | None
+) -> _DispatchRun:
+    """Load commissioners and SME needs, score them and solve the assignment."""
     _engine, factory = open_store(settings.resolved_database_url)
     with session_scope(factory) as s:
         if s.scalar(select(Campaign.id).where(Campaign.name == name)) is not None:
@@ -257,6 +270,31 @@ def run_dispatch(
         enterprises, [c[1] for c in com], institute_names={c[1]: c[2] for c in com}
     )
     result = enc.decode(solution)
+    return _DispatchRun(
+        factory, enterprises, com, docs, pairs, org_pk, need_pk, need_title, cand, solution, result
+    )
+
+
+def run_dispatch(
+    settings: Settings, name: str, params: dict[str, Any], *, encoder: Any | None = None
+) -> dict[str, Any]:
+    """Create the dispatch campaign ``name`` and its shortlist; returns the summary.
+
+    ``params``: ``k`` (1), ``top`` (50), ``alternates`` (2), ``floor``, ``scales``
+    (micro/small/medium), ``unknown`` (include enterprises without a declared scale),
+    ``max_enterprises``.
+    """
+    run = _solve_dispatch(settings, name, params, encoder)
+    factory, enterprises, com, docs, pairs = (
+        run.factory,
+        run.enterprises,
+        run.com,
+        run.docs,
+        run.pairs,
+    )
+    org_pk, need_pk, need_title, cand = run.org_pk, run.need_pk, run.need_title, run.cand
+    solution, result = run.solution, run.result
+    e_row = {e: i for i, e in enumerate(enterprises)}
     best = {
         (int(r), int(c)): (pairs_q, doc)
         for r, c, pairs_q, doc in zip(cand.rows, cand.cols, cand.query, cand.doc, strict=True)
