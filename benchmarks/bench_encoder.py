@@ -4,7 +4,7 @@ queries (one query per call, as the service does), and peak RSS.
 Texts come from the CSL dev set at run time (never copied into the repo).
 
     python benchmarks/bench_encoder.py [--backend e5] [--docs 256] [--queries 100]
-        [--doc-chars 200] [--batch-size 32] [--corpus /work/shared/eval/csl/corpus.jsonl]
+        [--doc-chars 200] [--batch-size 32] [--corpus ../shared/eval/csl/corpus.jsonl]
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import numpy as np
 
 from embeddings import make_encoder
 
-CSL = Path("/work/shared/eval/csl")
+# ../shared/eval/csl beside the repository (as in CI).
+CSL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "csl"
 
 
 def read_texts(path: Path, n: int, max_chars: int) -> list[str]:

@@ -28,7 +28,8 @@ import numpy as np
 from embeddings import DocRecord, Encoder, build, make_encoder
 from matcher.textutil import TOKENIZER_ID, tokenize
 
-CSL = Path("/work/shared/eval/csl/corpus.jsonl")
+# ../shared/eval/csl beside the repository (as in CI).
+CSL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "csl" / "corpus.jsonl"
 
 
 def synthetic_docs(path: Path, n: int, max_chars: int) -> list[DocRecord]:
