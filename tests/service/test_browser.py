@@ -9,9 +9,6 @@ Without ``/usr/bin/chromium`` the tests are skipped, unless ``DUIJIE_REQUIRE_BRO
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,35 +25,12 @@ from tests.service._webseed import (
     build_app,
     seed,
 )
+from tests.service.browser_support import free_port as _free_port
+from tests.service.browser_support import launched_chromium, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("DUIJIE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path(os.environ.get("DUIJIE_SCREENSHOT", "/tmp/duijie-shortlist.png"))
-
-
-def _require_browser() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    message = f"{CHROMIUM} not found: apt-get install -y chromium (see docs/browser_tests.md)"
-    if os.environ.get("DUIJIE_REQUIRE_BROWSER") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -73,28 +47,14 @@ def base_url(world: World) -> Iterator[str]:
     config = uvicorn.Config(
         build_app(world.settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(config, start_timeout=30) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with launched_chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,8 @@ from service import models as m
 from service.recommender import RecommenderHandle
 from tests.embeddings.conftest import FakeEncoder
 from tests.service._webseed import STAFF_PASSWORD, STAFF_USER, World, build_app, seed
-from tests.service.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _require_browser
+from tests.service.browser_support import free_port as _free_port
+from tests.service.browser_support import launched_chromium, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -75,28 +74,14 @@ def gbase_url(gworld: World) -> Iterator[str]:
         build_app(gworld.settings, recommender=handle), host="127.0.0.1", port=port,
         log_level="warning", lifespan="on",
     )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(config, start_timeout=30) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def gbrowser() -> Iterator[Any]:
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with launched_chromium() as b:
         yield b
-        b.close()
 
 
 def test_staff_condenses_a_round_and_exports_it(

@@ -9,8 +9,6 @@ docs/browser_tests.md). Set ``DUIJIE_PORTAL_SHOTS=DIR`` to keep 1366 px and 375 
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,9 @@ from service import crud
 from service.commands.match import staff_decisions
 from service.db import session_scope
 from tests.service.api_support import PASSWORD, World, make_world
+from tests.service.browser_support import free_port as _free_port
+from tests.service.browser_support import launched_chromium, serve
 from tests.service.portal_journey import Journey, run_journey
-from tests.service.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -61,28 +60,14 @@ def base_url(indexed_world: World) -> Iterator[str]:
         log_level="warning",
         lifespan="on",
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(config, start_timeout=60) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with launched_chromium() as b:
         yield b
-        b.close()
 
 
 def test_portal_journey(browser: Any, base_url: str, indexed_world: World) -> None:

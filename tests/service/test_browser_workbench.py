@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,24 +27,15 @@ from service import auth
 from service import models as m
 from service.db import open_store
 from service.settings import get_settings, load_settings
+from tests.service.browser_support import free_port, launched_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("DUIJIE_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 SHOTS = os.environ.get("DUIJIE_SHOT_DIR")
 PASSWORD = "workbench-pass-123"
 PP = "汽车保险杠用改性聚丙烯的低温冲击韧性不足，需要增韧改性配方与共混工艺。"
 CAP_OLD = "茶叶加工机械的揉捻与烘干设备，提高名优茶加工效率。"
 CAP_NEW = "聚丙烯增韧改性：弹性体共混与接枝改性，显著提高改性聚丙烯的低温冲击韧性，已完成中试。"
-
-
-def _require_browser() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("DUIJIE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{CHROMIUM} not found")
-    pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium")
 
 
 def seed(factory: Any) -> None:
@@ -106,12 +96,6 @@ def seed(factory: Any) -> None:
         s.commit()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     import uvicorn
@@ -130,7 +114,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     from service.cli import main
 
     assert main(["reindex", "--no-progress"]) == 0  # the first nightly build
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -152,13 +136,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with launched_chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture()
