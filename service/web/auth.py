@@ -9,6 +9,7 @@ throttle per username and client address, one session table).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -18,12 +19,12 @@ from service.api.deps import SessionDep, SettingsDep
 from service.api.routes.auth import client_address
 from service.errors import NotAuthenticated
 from service.sessions import TooManyAttempts
-from service.settings import Settings
 from service.web.common import (
     STATIC_DIR,
     FormStr,
     csrf_ok,
     error_page,
+    login_form,
     page_principal,
     page_router,
     render,
@@ -45,37 +46,8 @@ def staff_static(name: str) -> Response:
     return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
-def _secure(request: Request) -> bool:
-    settings: Settings = request.app.state.settings
-    return settings.environment == "prod"
-
-
-def _login_page(
-    request: Request,
-    *,
-    next_url: str,
-    username: str = "",
-    error: str | None = None,
-    status_code: int | None = None,
-) -> HTMLResponse:
-    token = request.cookies.get(auth.LOGIN_CSRF_COOKIE) or auth.new_login_csrf()
-    resp = render(
-        request,
-        "staff/login.html",
-        {"next_url": next_url, "username": username, "csrf_token": token},
-        status_code=status_code or (401 if error else 200),
-        flashes=[("error", error)] if error else (),
-    )
-    # No session yet: the form's token is a double-submit cookie, not a session token.
-    resp.set_cookie(
-        auth.LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/staff/",
-    )
-    return resp
+def _login_page(request: Request, **form: Any) -> HTMLResponse:
+    return login_form(request, render, "staff/login.html", "/staff/", **form)
 
 
 @router.get("/login", name="staff_login", response_class=HTMLResponse)

@@ -301,3 +301,40 @@ def staff_form_user(
 
 StaffFormUserDep = Annotated[auth.Principal, Depends(staff_form_user)]
 """The staff/admin caller of a staff form POST, CSRF-checked."""
+
+
+def secure_cookies(settings: object) -> bool:
+    """Cookies carry ``Secure`` in production (served over HTTPS)."""
+    return getattr(settings, "environment", "") == "prod"
+
+
+def login_form(
+    request: Request,
+    renderer: Callable[..., HTMLResponse],
+    template: str,
+    cookie_path: str,
+    *,
+    next_url: str,
+    username: str = "",
+    error: str | None = None,
+    status_code: int | None = None,
+) -> HTMLResponse:
+    """A sign-in form with its login CSRF token (staff and portal sign-in share it)."""
+    token = request.cookies.get(auth.LOGIN_CSRF_COOKIE) or auth.new_login_csrf()
+    resp = renderer(
+        request,
+        template,
+        {"next_url": next_url, "username": username, "csrf_token": token},
+        status_code=status_code or (401 if error else 200),
+        flashes=[("error", error)] if error else (),
+    )
+    # No session yet: the form's token is a double-submit cookie, not a session token.
+    resp.set_cookie(
+        auth.LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request.app.state.settings),
+        path=cookie_path,
+    )
+    return resp

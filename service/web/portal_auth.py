@@ -8,7 +8,7 @@ login's throttle, like the staff login (:mod:`service.web.auth`).
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,7 +19,15 @@ from service.api.routes.auth import client_address
 from service.errors import NotAuthenticated
 from service.models import User
 from service.sessions import TooManyAttempts
-from service.web.common import FormStr, csrf_ok, page_principal, page_router, safe_next
+from service.web.common import (
+    FormStr,
+    csrf_ok,
+    login_form,
+    page_principal,
+    page_router,
+    safe_next,
+    secure_cookies,
+)
 from service.web.portal_common import (
     AnyPortalPage,
     PortalAuth,
@@ -42,35 +50,8 @@ PasswordPage = Annotated[auth.Principal, Depends(PortalAuth(_EVERYONE, password_
 PasswordForm = Annotated[auth.Principal, Depends(PortalForm(_EVERYONE, password_page=True))]
 
 
-def _secure(settings: object) -> bool:
-    return getattr(settings, "environment", "") == "prod"
-
-
-def _login_page(
-    request: Request,
-    *,
-    next_url: str,
-    username: str = "",
-    error: str | None = None,
-    status_code: int | None = None,
-) -> HTMLResponse:
-    token = request.cookies.get(auth.LOGIN_CSRF_COOKIE) or auth.new_login_csrf()
-    resp = render_portal(
-        request,
-        "portal/login.html",
-        {"next_url": next_url, "username": username, "csrf_token": token},
-        status_code=status_code or (401 if error else 200),
-        flashes=[("error", error)] if error else (),
-    )
-    resp.set_cookie(
-        auth.LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request.app.state.settings),
-        path=_LOGIN_COOKIE_PATH,
-    )
-    return resp
+def _login_page(request: Request, **form: Any) -> HTMLResponse:
+    return login_form(request, render_portal, "portal/login.html", _LOGIN_COOKIE_PATH, **form)
 
 
 @router.get("/login", name="portal_login", response_class=HTMLResponse)
@@ -143,7 +124,7 @@ def portal_login_submit(
         target = request.url_for("portal_password").path
     else:
         target = next_url or request.url_for(home_route(user.role)).path
-    redirect = _session_redirect(target, cookie, secure=_secure(settings))
+    redirect = _session_redirect(target, cookie, secure=secure_cookies(settings))
     redirect.delete_cookie(auth.LOGIN_CSRF_COOKIE, path=_LOGIN_COOKIE_PATH)
     return redirect
 
@@ -234,4 +215,4 @@ def portal_password_submit(
     crud.audit(db, user=user, action="user.password", entity="user", entity_id=user.user_id)
     db.commit()
     target = request.url_for(home_route(row.role)).path + "?done=password"
-    return _session_redirect(target, cookie, secure=_secure(settings))
+    return _session_redirect(target, cookie, secure=secure_cookies(settings))
