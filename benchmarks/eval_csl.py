@@ -18,6 +18,7 @@ lists to the kept documents: a smaller, easier corpus for quick comparisons of m
 
 from __future__ import annotations
 
+import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import argparse
 import json
 import logging
