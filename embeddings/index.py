@@ -202,7 +202,40 @@ class VectorIndex:
             out[row] = self.index_.reconstruct(self.int_by_ext_[e])
         return out
 
+    def reconstruct_ints(self, ints: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Stored vectors of FAISS int ids (as returned by :meth:`search_ints`): float32
+        (len(ints), dim)."""
+        if len(ints) == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
+        out = self.index_.reconstruct_batch(np.ascontiguousarray(ints, dtype=np.int64))
+        return np.asarray(out, dtype=np.float32).reshape(len(ints), self.dim)
+
     # ------------------------------------------------------------------ search
+    def search_ints(
+        self, queries: NDArray[np.float32], k: int
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Raw k-NN: FAISS scores and int ids (``ext_by_int_`` maps them; -1 = missing).
+
+        Parameters
+        ----------
+        queries : ndarray of float32, shape (n, dim)
+        k : int, >= 1
+
+        Returns
+        -------
+        scores : ndarray of float32, shape (n, min(k, len(self)))
+        ints : ndarray of int64, same shape
+        """
+        queries = check_matrix(queries, self.dim, "queries")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        kk = min(k, len(self))
+        n = queries.shape[0]
+        if kk == 0 or n == 0:
+            return np.empty((n, 0), dtype=np.float32), np.empty((n, 0), dtype=np.int64)
+        scores, ints = self.index_.search(queries, kk)
+        return scores, ints
+
     def search(
         self, queries: NDArray[np.float32], k: int
     ) -> tuple[NDArray[np.float32], list[list[str]]]:

@@ -82,7 +82,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,9 +95,18 @@ from matcher.fusion import (
     build_neighbour_graph,
     ranked_items,
     rrf_scores,
+    top_rows,
+    weighted_rows,
     weighted_scores,
 )
-from matcher.protocols import Candidate, DenseSearcher, Hits, LexicalSearcher, TextEncoder
+from matcher.protocols import (
+    Candidate,
+    DenseSearcher,
+    DocumentScorer,
+    Hits,
+    LexicalSearcher,
+    TextEncoder,
+)
 from matcher.textutil import tokenize
 
 logger = logging.getLogger(__name__)
@@ -115,6 +124,20 @@ def is_keyword_list(text: str, *, max_term_chars: int = 20) -> bool:
         return False
     items = [t.strip() for t in _LIST_SEPARATOR.split(text)]
     return len(items) >= 2 and all(0 < len(t) <= max_term_chars for t in items)
+
+
+class _Head(NamedTuple):
+    """The first documents of a search result (a :class:`~matcher.protocols.Hits`)."""
+
+    ids: Sequence[str]
+    scores: NDArray[np.float32]
+    chunks: NDArray[np.int32] | None
+
+
+def _head(hits: Hits, k: int) -> Hits:
+    """The first ``k`` documents of ``hits``."""
+    chunks = None if hits.chunks is None else hits.chunks[:k]
+    return _Head(list(hits.ids[:k]), hits.scores[:k], chunks)
 
 
 class HybridRetriever:
@@ -144,6 +167,16 @@ class HybridRetriever:
         0 means ``prf_docs``.
     prf_weight : float
         Rocchio weight beta of the feedback centroid (>= 0).
+    prf_rescore : bool
+        Score the expanded query on a pool of documents instead of a second search over the
+        whole collection, when ``dense`` can score given documents
+        (:class:`~matcher.protocols.DocumentScorer`): the pool is what the first dense and
+        lexical searches found plus the feedback documents and their graph neighbours. The
+        same ranking as the second search unless a document outside the pool would enter
+        the expanded query's top ``depth`` (see the module docstring for how often).
+    prf_pool : int
+        With ``prf_rescore``: the first dense search fetches ``prf_pool * depth`` documents
+        (its top ``depth`` are the first dense list, all of them join the pool).
     doc_ids : sequence of str, optional
         Ids of the rows of ``doc_vectors``; required when ``prf_docs > 0``.
     doc_vectors : ndarray of float32, shape (n, d), optional
@@ -178,6 +211,8 @@ class HybridRetriever:
         prf_docs: int = 0,
         keyword_prf_docs: int = 0,
         prf_weight: float = 0.0,
+        prf_rescore: bool = False,
+        prf_pool: int = 10,
         doc_ids: Sequence[str] | None = None,
         doc_vectors: NDArray[np.float32] | None = None,
         graph: NeighbourGraph | None = None,
@@ -198,6 +233,8 @@ class HybridRetriever:
         self.prf_docs = prf_docs
         self.keyword_prf_docs = keyword_prf_docs
         self.prf_weight = prf_weight
+        self.prf_rescore = prf_rescore
+        self.prf_pool = prf_pool
         self.doc_ids = doc_ids
         self.doc_vectors = doc_vectors
         self.graph = graph
@@ -222,6 +259,8 @@ class HybridRetriever:
             "prf_docs": self.prf_docs,
             "keyword_prf_docs": self.keyword_prf_docs,
             "prf_weight": self.prf_weight,
+            "prf_rescore": self.prf_rescore,
+            "prf_pool": self.prf_pool,
             "doc_ids": self.doc_ids,
             "doc_vectors": self.doc_vectors,
             "graph": self.graph,
@@ -268,6 +307,9 @@ class HybridRetriever:
 
     def _uses_prf(self) -> bool:
         return self.prf_docs > 0 and self.prf_weight > 0
+
+    def _rescores(self) -> bool:
+        return self._uses_prf() and self.prf_rescore and isinstance(self.dense, DocumentScorer)
 
     def _row_of(self) -> dict[str, int]:
         # derived lookup, computed once (idempotent, so a race only repeats work)
@@ -323,7 +365,14 @@ class HybridRetriever:
             return []
         depth = max(self.depth, k)
         qvecs = np.ascontiguousarray(self.encoder.encode_queries(texts), dtype=np.float32)
-        dense_hits = self.dense.search(qvecs, depth)
+        pool_hits: Sequence[Hits] = ()
+        if self._rescores():
+            # one deeper search: its top ``depth`` are the first dense list, all of it the
+            # pool the expanded query is scored on
+            pool_hits = self.dense.search(qvecs, depth * self.prf_pool)
+            dense_hits: Sequence[Hits] = [_head(h, depth) for h in pool_hits]
+        else:
+            dense_hits = self.dense.search(qvecs, depth)
         lex_hits: Sequence[Hits | None] = [None] * len(texts)  # None: source not used
         if self.lexical is not None and self.lexical_weight > 0:
             lex_hits = self.lexical.search_tokens([tokenize(t) for t in texts], depth)
@@ -333,18 +382,17 @@ class HybridRetriever:
         en_hits = self._english_search(texts, depth)
         ranking_hits = dense_hits
         if self._uses_prf():
+            n_fb = max(self.prf_docs, self.keyword_prf_docs)
             first = [
-                self._fuse(d, lx, en)
+                self._ranked(d, lx, en, n_fb, smooth=False)
                 for d, lx, en in zip(dense_hits, lex_hits, en_hits, strict=True)
             ]
-            ranking_hits = self._prf_search(qvecs, first, depth, texts)
+            ranking_hits = self._prf_search(qvecs, first, depth, texts, pool_hits, lex_hits)
 
         out: list[list[Candidate]] = []
         for i in range(len(texts)):
-            fused = self._fuse(ranking_hits[i], lex_hits[i], en_hits[i])
-            if self.graph_weight > 0:
-                fused = self._smooth(fused)
-            out.append(self._candidates(fused, dense_hits[i], lex_hits[i], k, en_hits[i]))
+            ranked = self._ranked(ranking_hits[i], lex_hits[i], en_hits[i], k)
+            out.append(self._candidates(ranked, dense_hits[i], lex_hits[i], en_hits[i]))
         return out
 
     def score_documents(self, query: str, doc_ids: Sequence[str]) -> list[Candidate]:
@@ -394,9 +442,9 @@ class HybridRetriever:
             out[i] = h
         return out
 
-    def _fuse(
-        self, dense: Hits, lexical: Hits | None, english: Hits | None = None
-    ) -> dict[str, float]:
+    def _sources(
+        self, dense: Hits, lexical: Hits | None, english: Hits | None
+    ) -> tuple[list[Hits], list[float]]:
         # a missing or empty source adds nothing to either fusion
         sources = [dense]
         weights = [self.dense_weight]
@@ -406,6 +454,65 @@ class HybridRetriever:
         if english is not None and english.ids:
             sources.append(english)
             weights.append(self.english_weight)
+        return sources, weights
+
+    def _rows(self) -> tuple[list[str], dict[str, int], NDArray[np.int64]] | None:
+        """The document rows fusion works on (the graph's, else ``doc_ids``), each row's
+        lookup and the rank of each row's id in sorted order (None: no fixed rows)."""
+        cached = getattr(self, "rows_", None)
+        if cached is None:
+            if self.graph is not None:
+                ids = list(self.graph.ids)
+                row_of = self._graph_operator()[0]
+            elif self.doc_ids is not None:
+                ids, row_of = list(self.doc_ids), self._row_of()
+            else:
+                return None
+            rank = np.empty(len(ids), dtype=np.int64)
+            rank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+            cached = (ids, row_of, rank)
+            self.rows_ = cached
+        return cached
+
+    def _ranked(
+        self,
+        dense: Hits,
+        lexical: Hits | None,
+        english: Hits | None,
+        k: int,
+        *,
+        smooth: bool = True,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best fused (and smoothed) documents with their scores, ties by id:
+        :meth:`_fuse` and :meth:`_smooth` computed over arrays of document rows."""
+        smooth = smooth and self.graph_weight > 0
+        rows_info = self._rows() if self.fusion != "rrf" else None
+        if rows_info is None or (smooth and self.graph is None):
+            fused = self._fuse(dense, lexical, english)
+            return ranked_items(self._smooth(fused) if smooth else fused)[:k]
+        ids, row_of, id_rank = rows_info
+        sources, weights = self._sources(dense, lexical, english)
+        fr = weighted_rows(
+            [(h.ids, h.scores) for h in sources],
+            row_of,
+            len(ids),
+            weights=weights,
+            normalise="minmax" if self.fusion == "weighted" else "zscore",
+        )
+        rows, scores = fr.pooled, fr.scores
+        if smooth:
+            # every document with a pooled neighbour gains, even if no source returned it
+            scores = scores + self.graph_weight * (self._graph_operator()[1] @ scores)
+            rows = np.union1d(np.flatnonzero(scores), rows)
+        if fr.extra:  # documents without a row (added after the graph): unsmoothed
+            merged = {ids[r]: float(scores[r]) for r in rows.tolist()}
+            return ranked_items({**fr.extra, **merged})[:k]
+        return [(ids[r], float(scores[r])) for r in top_rows(rows, scores, k, id_rank).tolist()]
+
+    def _fuse(
+        self, dense: Hits, lexical: Hits | None, english: Hits | None = None
+    ) -> dict[str, float]:
+        sources, weights = self._sources(dense, lexical, english)
         if self.fusion == "rrf":
             return rrf_scores([h.ids for h in sources], k=self.rrf_k, weights=weights)
         return weighted_scores(
@@ -417,23 +524,51 @@ class HybridRetriever:
     def _prf_search(
         self,
         qvecs: NDArray[np.float32],
-        first: list[dict[str, float]],
+        first: list[list[tuple[str, float]]],
         depth: int,
         texts: Sequence[str] = (),
+        dense_hits: Sequence[Hits] = (),
+        lex_hits: Sequence[Hits | None] = (),
     ) -> Sequence[Hits]:
         row_of = self._row_of()
         vecs = np.asarray(self.doc_vectors, dtype=np.float32)
         expanded = qvecs.copy()
+        feedback: list[list[str]] = []
         for i, fused in enumerate(first):
             n = self.prf_docs
             if self.keyword_prf_docs and i < len(texts) and is_keyword_list(texts[i]):
                 n = self.keyword_prf_docs
-            rows = [row_of[d] for d, _ in ranked_items(fused)[:n] if d in row_of]
-            if rows:
-                expanded[i] += self.prf_weight * vecs[rows].mean(axis=0)
+            top = [d for d, _ in fused[:n] if d in row_of]
+            feedback.append(top)
+            if top:
+                expanded[i] += self.prf_weight * vecs[[row_of[d] for d in top]].mean(axis=0)
         norms = np.linalg.norm(expanded, axis=1, keepdims=True)
         expanded /= np.maximum(norms, 1e-12)
-        return self.dense.search(np.ascontiguousarray(expanded, dtype=np.float32), depth)
+        expanded = np.ascontiguousarray(expanded, dtype=np.float32)
+        dense = self.dense
+        if self._rescores() and dense_hits and isinstance(dense, DocumentScorer):
+            pools = [
+                self._prf_pool(feedback[i], dense_hits[i], lex_hits[i] if lex_hits else None)
+                for i in range(len(first))
+            ]
+            return dense.score_documents(expanded, pools, depth)
+        return self.dense.search(expanded, depth)
+
+    def _prf_pool(self, feedback: list[str], dense: Hits, lexical: Hits | None) -> list[str]:
+        """Documents the expanded query is scored on: both first lists, the feedback
+        documents and their graph neighbours (the ones the feedback pulls up)."""
+        pool = dict.fromkeys(dense.ids)
+        if lexical is not None:
+            pool.update(dict.fromkeys(lexical.ids))
+        pool.update(dict.fromkeys(feedback))
+        if self.graph is not None:
+            graph_rows, _ = self._graph_operator()
+            ids = self.graph.ids
+            for d in feedback:
+                r = graph_rows.get(d)
+                if r is not None:
+                    pool.update(dict.fromkeys(ids[j] for j in self.graph.indices[r] if j >= 0))
+        return list(pool)
 
     def _smooth(self, fused: dict[str, float]) -> dict[str, float]:
         if not fused:
@@ -460,17 +595,16 @@ class HybridRetriever:
 
     @staticmethod
     def _candidates(
-        fused: dict[str, float],
+        ranked: list[tuple[str, float]],
         dense: Hits,
         lexical: Hits | None,
-        k: int,
         english: Hits | None = None,
     ) -> list[Candidate]:
         dense_at = {d: j for j, d in enumerate(dense.ids)}
         lex_at = {} if lexical is None else {d: j for j, d in enumerate(lexical.ids)}
         en_at = {} if english is None else {d: j for j, d in enumerate(english.ids)}
         out = []
-        for doc_id, score in ranked_items(fused)[:k]:
+        for doc_id, score in ranked:
             j = dense_at.get(doc_id)
             li = lex_at.get(doc_id)
             chunk = 0
