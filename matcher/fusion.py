@@ -248,3 +248,49 @@ def top_rows(
 def ranked_items(scores: Mapping[str, float]) -> list[tuple[str, float]]:
     """``scores`` as (id, score) pairs, best first; ties by id (deterministic)."""
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class RowSpace(NamedTuple):
+    """The fixed document rows array fusion works on: ids, their rows, and each row's rank
+    in sorted id order (for ties)."""
+
+    ids: list[str]
+    row_of: Mapping[str, int]
+    id_rank: NDArray[np.int64]
+
+
+def row_space(ids: Sequence[str], row_of: Mapping[str, int] | None = None) -> RowSpace:
+    """A :class:`RowSpace` over ``ids`` (``row_of`` given when already built)."""
+    ids = list(ids)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+    return RowSpace(ids, row_of if row_of is not None else {d: i for i, d in enumerate(ids)}, rank)
+
+
+def fused_ranking(
+    results: Sequence[tuple[Sequence[str], NDArray[np.float32]]],
+    weights: Sequence[float],
+    space: RowSpace,
+    k: int,
+    *,
+    normalise: Literal["minmax", "zscore"],
+    smoothing: Any = None,
+    smooth_weight: float = 0.0,
+) -> list[tuple[str, float]]:
+    """The ``k`` best documents of :func:`weighted_scores`, optionally smoothed
+    ``f + smooth_weight * (smoothing @ f)`` over the rows (every document with a pooled
+    neighbour can enter), ties by id: what ``ranked_items`` of the dictionary version gives.
+
+    ``smoothing``: row-normalised (n, n) adjacency (scipy sparse) of the graph, or None.
+    Documents without a row keep their unsmoothed score.
+    """
+    ids = space.ids
+    fr = weighted_rows(results, space.row_of, len(ids), weights=weights, normalise=normalise)
+    rows, scores = fr.pooled, fr.scores
+    if smoothing is not None and smooth_weight > 0:
+        scores = scores + smooth_weight * (smoothing @ scores)
+        rows = np.union1d(np.flatnonzero(scores), rows)
+    if fr.extra:
+        merged = {ids[r]: float(scores[r]) for r in rows.tolist()}
+        return ranked_items({**fr.extra, **merged})[:k]
+    return [(ids[r], float(scores[r])) for r in top_rows(rows, scores, k, space.id_rank).tolist()]

@@ -80,23 +80,24 @@ BM25 hits), ``chunk`` the best chunk of the first dense search (0 otherwise).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
+from matcher.feedback import expand_queries, feedback_pool, head_hits, is_keyword_list
 from matcher.fusion import (
     FUSIONS,
     Fusion,
     NeighbourGraph,
+    RowSpace,
     build_neighbour_graph,
+    fused_ranking,
     ranked_items,
+    row_space,
     rrf_scores,
-    top_rows,
-    weighted_rows,
     weighted_scores,
 )
 from matcher.protocols import (
@@ -110,34 +111,6 @@ from matcher.protocols import (
 from matcher.textutil import tokenize
 
 logger = logging.getLogger(__name__)
-
-
-_LIST_SEPARATOR = re.compile(r"[，,、;；]")
-_TERMINATOR = re.compile(r"[。！？!?]")
-
-
-def is_keyword_list(text: str, *, max_term_chars: int = 20) -> bool:
-    """Whether ``text`` is a list of terms ("搅拌摩擦焊，焊接变形，反变形") rather than a
-    sentence or a title: at least two separated items, each at most ``max_term_chars``
-    characters, and no sentence terminator."""
-    if _TERMINATOR.search(text):
-        return False
-    items = [t.strip() for t in _LIST_SEPARATOR.split(text)]
-    return len(items) >= 2 and all(0 < len(t) <= max_term_chars for t in items)
-
-
-class _Head(NamedTuple):
-    """The first documents of a search result (a :class:`~matcher.protocols.Hits`)."""
-
-    ids: Sequence[str]
-    scores: NDArray[np.float32]
-    chunks: NDArray[np.int32] | None
-
-
-def _head(hits: Hits, k: int) -> Hits:
-    """The first ``k`` documents of ``hits``."""
-    chunks = None if hits.chunks is None else hits.chunks[:k]
-    return _Head(list(hits.ids[:k]), hits.scores[:k], chunks)
 
 
 class HybridRetriever:
@@ -370,7 +343,7 @@ class HybridRetriever:
             # one deeper search: its top ``depth`` are the first dense list, all of it the
             # pool the expanded query is scored on
             pool_hits = self.dense.search(qvecs, depth * self.prf_pool)
-            dense_hits: Sequence[Hits] = [_head(h, depth) for h in pool_hits]
+            dense_hits: Sequence[Hits] = [head_hits(h, depth) for h in pool_hits]
         else:
             dense_hits = self.dense.search(qvecs, depth)
         lex_hits: Sequence[Hits | None] = [None] * len(texts)  # None: source not used
@@ -456,21 +429,16 @@ class HybridRetriever:
             weights.append(self.english_weight)
         return sources, weights
 
-    def _rows(self) -> tuple[list[str], dict[str, int], NDArray[np.int64]] | None:
-        """The document rows fusion works on (the graph's, else ``doc_ids``), each row's
-        lookup and the rank of each row's id in sorted order (None: no fixed rows)."""
-        cached = getattr(self, "rows_", None)
+    def _rows(self) -> RowSpace | None:
+        """The document rows fusion works on: the graph's, else ``doc_ids`` (None: none)."""
+        cached: RowSpace | None = getattr(self, "rows_", None)
         if cached is None:
             if self.graph is not None:
-                ids = list(self.graph.ids)
-                row_of = self._graph_operator()[0]
+                cached = row_space(self.graph.ids, self._graph_operator()[0])
             elif self.doc_ids is not None:
-                ids, row_of = list(self.doc_ids), self._row_of()
+                cached = row_space(self.doc_ids, self._row_of())
             else:
                 return None
-            rank = np.empty(len(ids), dtype=np.int64)
-            rank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
-            cached = (ids, row_of, rank)
             self.rows_ = cached
         return cached
 
@@ -486,28 +454,20 @@ class HybridRetriever:
         """The ``k`` best fused (and smoothed) documents with their scores, ties by id:
         :meth:`_fuse` and :meth:`_smooth` computed over arrays of document rows."""
         smooth = smooth and self.graph_weight > 0
-        rows_info = self._rows() if self.fusion != "rrf" else None
-        if rows_info is None or (smooth and self.graph is None):
+        space = self._rows() if self.fusion != "rrf" else None
+        if space is None or (smooth and self.graph is None):
             fused = self._fuse(dense, lexical, english)
             return ranked_items(self._smooth(fused) if smooth else fused)[:k]
-        ids, row_of, id_rank = rows_info
         sources, weights = self._sources(dense, lexical, english)
-        fr = weighted_rows(
+        return fused_ranking(
             [(h.ids, h.scores) for h in sources],
-            row_of,
-            len(ids),
-            weights=weights,
+            weights,
+            space,
+            k,
             normalise="minmax" if self.fusion == "weighted" else "zscore",
+            smoothing=self._graph_operator()[1] if smooth else None,
+            smooth_weight=self.graph_weight,
         )
-        rows, scores = fr.pooled, fr.scores
-        if smooth:
-            # every document with a pooled neighbour gains, even if no source returned it
-            scores = scores + self.graph_weight * (self._graph_operator()[1] @ scores)
-            rows = np.union1d(np.flatnonzero(scores), rows)
-        if fr.extra:  # documents without a row (added after the graph): unsmoothed
-            merged = {ids[r]: float(scores[r]) for r in rows.tolist()}
-            return ranked_items({**fr.extra, **merged})[:k]
-        return [(ids[r], float(scores[r])) for r in top_rows(rows, scores, k, id_rank).tolist()]
 
     def _fuse(
         self, dense: Hits, lexical: Hits | None, english: Hits | None = None
@@ -527,48 +487,28 @@ class HybridRetriever:
         first: list[list[tuple[str, float]]],
         depth: int,
         texts: Sequence[str] = (),
-        dense_hits: Sequence[Hits] = (),
+        pool_hits: Sequence[Hits] = (),
         lex_hits: Sequence[Hits | None] = (),
     ) -> Sequence[Hits]:
-        row_of = self._row_of()
-        vecs = np.asarray(self.doc_vectors, dtype=np.float32)
-        expanded = qvecs.copy()
-        feedback: list[list[str]] = []
-        for i, fused in enumerate(first):
-            n = self.prf_docs
-            if self.keyword_prf_docs and i < len(texts) and is_keyword_list(texts[i]):
-                n = self.keyword_prf_docs
-            top = [d for d, _ in fused[:n] if d in row_of]
-            feedback.append(top)
-            if top:
-                expanded[i] += self.prf_weight * vecs[[row_of[d] for d in top]].mean(axis=0)
-        norms = np.linalg.norm(expanded, axis=1, keepdims=True)
-        expanded /= np.maximum(norms, 1e-12)
-        expanded = np.ascontiguousarray(expanded, dtype=np.float32)
+        counts = [
+            self.keyword_prf_docs
+            if self.keyword_prf_docs and i < len(texts) and is_keyword_list(texts[i])
+            else self.prf_docs
+            for i in range(len(first))
+        ]
+        expanded, feedback = expand_queries(
+            qvecs, first, counts, self._row_of(), self.doc_vectors, self.prf_weight
+        )
         dense = self.dense
-        if self._rescores() and dense_hits and isinstance(dense, DocumentScorer):
+        if self._rescores() and pool_hits and isinstance(dense, DocumentScorer):
+            graph = self.graph
+            rows = self._graph_operator()[0] if graph is not None else None
             pools = [
-                self._prf_pool(feedback[i], dense_hits[i], lex_hits[i] if lex_hits else None)
-                for i in range(len(first))
+                feedback_pool(fb, hits, lex, graph, rows)
+                for fb, hits, lex in zip(feedback, pool_hits, lex_hits, strict=True)
             ]
             return dense.score_documents(expanded, pools, depth)
         return self.dense.search(expanded, depth)
-
-    def _prf_pool(self, feedback: list[str], dense: Hits, lexical: Hits | None) -> list[str]:
-        """Documents the expanded query is scored on: both first lists, the feedback
-        documents and their graph neighbours (the ones the feedback pulls up)."""
-        pool = dict.fromkeys(dense.ids)
-        if lexical is not None:
-            pool.update(dict.fromkeys(lexical.ids))
-        pool.update(dict.fromkeys(feedback))
-        if self.graph is not None:
-            graph_rows, _ = self._graph_operator()
-            ids = self.graph.ids
-            for d in feedback:
-                r = graph_rows.get(d)
-                if r is not None:
-                    pool.update(dict.fromkeys(ids[j] for j in self.graph.indices[r] if j >= 0))
-        return list(pool)
 
     def _smooth(self, fused: dict[str, float]) -> dict[str, float]:
         if not fused:

@@ -84,3 +84,25 @@ def test_approximate_neighbours_recall_against_exact() -> None:
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, exact, strict=True)])
     assert recall >= 0.95
     np.testing.assert_allclose(sims[:, 0], np.sum(x * x[idx[:, 0]], axis=1), atol=1e-5)
+
+
+def test_hnsw_is_taken_only_at_the_measured_recall(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(4)
+    centres = _unit(rng.normal(size=(30, 16)))
+    x = _unit(centres[rng.integers(30, size=2000)] + 0.2 * rng.normal(size=(2000, 16)))
+    keys = [f"d{i}#0" for i in range(2000)]
+    taken = VectorIndex(16, exact_max=1000, ef_search=16).add(x, keys)
+    assert taken.kind == "hnsw"
+    cal = taken.calibration_
+    assert cal is not None and cal["hnsw"] and cal["recall"] >= 0.95
+    taken.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path)
+    assert loaded.kind == "hnsw" and loaded.calibration_ == cal
+    import faiss
+
+    assert faiss.downcast_index(loaded.index_.index).hnsw.efSearch == cal["ef_search"]
+    refused = VectorIndex(16, exact_max=1000, target_recall=1.01, ef_max=64).add(x, keys)
+    assert refused.kind == "flat"
+    assert refused.calibration_ is not None and not refused.calibration_["hnsw"]
+    scores, ids = refused.search(x[:3], 1)
+    assert [i[0] for i in ids] == keys[:3]
