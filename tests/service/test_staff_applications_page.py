@@ -104,3 +104,29 @@ def test_the_api_keeps_the_same_reason_rule(client: Any, world: World) -> None:
     assert (
         client.post(f"{URL}/BID-NOPE", data={"status": "qualified"}, headers=h).status_code == 404
     )
+
+
+def _nav(html: str) -> str:
+    m = re.search(r'<nav class="staff-menu".*?</nav>', html, re.S)
+    return m.group(0) if m else ""
+
+
+def test_staff_menu_is_grouped_and_the_same_on_both_layouts(client: Any, world: World) -> None:
+    from service.web.common import STAFF_MENU
+
+    h = bearer(world.keys["staff"])
+    pages = {"/staff/campaigns": "活动列表", "/portal/staff/applications": "申报审核"}
+    menus = []
+    for path, here in pages.items():
+        nav = _nav(client.get(path, headers=h).text)
+        assert nav.count('<details class="navgroup') == 4 and nav.count('class="navtop') == 1
+        assert re.search(rf'class="current" aria-current="page">{here}</a>', nav), path
+        plain = re.sub(r' class="current" aria-current="page"| current(?=")', "", nav)
+        menus.append(re.sub(r"\s+", " ", plain))
+    assert menus[0] == menus[1]  # one menu, whichever layout
+    links = re.findall(r'<a (?:class="navtop" )?href="([^"]+)"', menus[0])
+    assert len(links) == sum(len(items) for _s, items in STAFF_MENU) == 13
+    assert len(set(links)) == len(links) and "/portal/staff/accounts" in links
+    assert "/staff/accounts/new" not in links  # the one account page only
+    ent = client.get("/portal/needs", headers=bearer(world.keys["ent_a"])).text
+    assert _nav(ent) == "" and "申报审核" not in ent
