@@ -5,7 +5,12 @@ model and real index builds. Each journey checks the database as well as the pag
 (a) an institute edits a capability → ``duijie reindex`` → sees a matching need → applies to a
     bounty; an institute of the poster's corporate group is refused with its reason and
     nothing is stored;
-(b) staff create a campaign from the form, watch it finish, approve an item.
+(b) staff create a campaign from the form, watch it finish, approve an item;
+(c) an enterprise proposes a bounty, staff publish it through the lifecycle (a closing date is
+    required) and open its ranking; staff open the account page;
+(d) staff check applications in the 申报审核 queue (a refusal needs a reason).
+
+Each test makes the data it needs (no test relies on another having run first).
 
 With ``DUIJIE_SHOT_DIR`` set, every page visited is also saved there at 1366 px and 375 px.
 """
