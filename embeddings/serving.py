@@ -103,6 +103,10 @@ class MemoQueryEncoder(_QueryEncoderWrapper):
         Query texts kept (least recently used first out).
     """
 
+    #: Query vectors asked for once are kept: a caller may encode a batch ahead of the
+    #: single-query calls that follow (``matcher.matrices`` does for campaign rows).
+    memoises_queries = True
+
     def __init__(self, encoder: Encoder, maxsize: int = 4096) -> None:
         super().__init__(encoder)
         self.maxsize = maxsize
