@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     priority_bonus: float = Field(default=0.05, ge=0.0, le=1.0)
     # KPI dashboard: enterprises to be paired with universities/institutes (结对子 target)
     pairing_target: int = Field(default=1_000, ge=1, le=10_000_000)
+    # Full re-encodes (`duijie reindex --full`) on this Ray cluster ("auto", "host:6379",
+    # "ray://host:10001"); unset: in-process. Batch size, actors and CPUs per actor of the job.
+    ray_address: str | None = None
+    ray_batch_size: int = Field(default=32, ge=1, le=4096)
+    ray_concurrency: int | None = Field(default=None, ge=1, le=100_000)
+    ray_num_cpus: float = Field(default=1.0, gt=0, le=1024)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
