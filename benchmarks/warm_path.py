@@ -62,7 +62,7 @@ def measure(rec: Recommender, need_ids: list[str], where: str) -> dict[str, floa
     def run() -> None:
         threads.append(faiss_thread_count())
         for nid in need_ids:
-            text = technical_text(rec.documents[nid].text)
+            text = technical_text(rec.documents[nid].full_text)
             t0 = time.perf_counter()
             q = retriever.encoder.encode_queries([text])
             retriever.dense.vectors.index_.search(q, retriever.depth)
