@@ -1,7 +1,8 @@
 """Score fusion and the document neighbour graph behind :class:`matcher.retrieval.HybridRetriever`.
 
 Pure numpy: :func:`rrf_scores` and :func:`weighted_scores` combine per-source rankings,
-:func:`build_neighbour_graph` computes the exact cosine k-NN graph used for score smoothing.
+:func:`build_neighbour_graph` computes the exact cosine k-NN graph used for score smoothing,
+:func:`keep_head` puts the first-stage leaders back at the head of a smoothed ranking.
 """
 
 from __future__ import annotations
@@ -167,3 +168,47 @@ def weighted_scores(
 def ranked_items(scores: Mapping[str, float]) -> list[tuple[str, float]]:
     """``scores`` as (id, score) pairs, best first; ties by id (deterministic)."""
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def keep_head(
+    final: dict[str, float],
+    first: dict[str, float],
+    tolerance: float,
+    head_max: int = 3,
+) -> dict[str, float]:
+    """Put the first-stage leaders back at the head of a feedback/smoothed ranking.
+
+    The head is the first-stage best document plus the next ones (up to ``head_max`` in all)
+    whose first-stage score is within ``tolerance * (f1 - f10)`` of the best ``f1`` (``f10``:
+    the tenth best, or the last one of a shorter list): a near tie with the best exact match.
+    They keep their first-stage order above every other document; the rest keeps the order
+    of ``final``. Feedback and smoothing then reorder what follows the clear matches and
+    cannot push a clear match down.
+
+    Parameters
+    ----------
+    final : dict of str -> float
+        Scores after pseudo-relevance feedback and graph smoothing.
+    first : dict of str -> float
+        First-stage fused scores (original query only) of the same query.
+    tolerance : float
+        Relative tolerance (>= 0; 0 keeps only the best document unless tied).
+    head_max : int
+        Most documents kept at the head (>= 1).
+
+    Returns
+    -------
+    dict of str -> float
+        ``final`` with the head's scores raised just above its maximum (a new dict).
+    """
+    if not final or not first:
+        return final
+    ranked = ranked_items(first)
+    f1, f10 = ranked[0][1], ranked[min(9, len(ranked) - 1)][1]
+    head = [d for d, v in ranked[:head_max] if v >= f1 - tolerance * (f1 - f10)]
+    out = dict(final)
+    ceiling = max(out.values())
+    step = 1e-6 * max(1.0, abs(ceiling))  # above everything, the scale barely changed
+    for j, d in enumerate(head):
+        out[d] = ceiling + step * (len(head) - j)
+    return out
