@@ -13,8 +13,9 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # torch==2.13.0 is pinned in pyproject: pip takes the CPU build from this machine's disk.
+# The ray extra is part of the test install: tests/embeddings/test_ray_build.py runs a local cluster.
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,ray]'
 	@touch $@
 
 install: $(STAMP)

@@ -10,6 +10,7 @@ HNSW (no cluster structure); real embeddings give higher recall at the same sett
 
 from __future__ import annotations
 
+import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import argparse
 import gc
 import os

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import argparse
 import json
 import os

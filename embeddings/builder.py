@@ -5,6 +5,12 @@ the layout and for reading builds). It runs under the store's exclusive lock, wr
 ``INDEX_DIR/.tmp-<build-id>/``, verifies the result, renames it into place and only then
 repoints ``current``; a crash at any step leaves the previous build current.
 
+Encoding is one step with one contract, :data:`ChunkEncoder`: given the distinct chunk texts
+that need vectors, yield their vectors block by block, in order. :func:`local_chunk_encoder`
+(the default) calls the encoder in this process; :mod:`embeddings.distributed` runs the same
+step on a Ray cluster. Everything around it (ids, chunking, reuse, cache, BM25, write, verify,
+switch) is the same code whichever runs it.
+
 The BM25 tokenizer is the caller's: ``tokenizer`` turns a document text into tokens and
 ``tokenizer_id`` names it (it keys the token cache and is recorded in the manifest). The
 service passes ``matcher.textutil.tokenize`` / ``TOKENIZER_ID``, the same function the
@@ -21,7 +27,7 @@ import os
 import platform
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -75,6 +81,30 @@ BuildProgress = Callable[[str, int, int], None]
 #: Turns a document text into BM25 tokens.
 Tokenizer = Callable[[str], list[str]]
 
+#: ``encode_chunks(texts, block)`` yields the document vectors of ``texts``, one float32 array
+#: of shape ``(len(part), dim)`` per consecutive part of ``block`` texts (the last may be
+#: shorter), in input order. The builder caches and reports progress after each part.
+ChunkEncoder = Callable[[Sequence[str], int], Iterator[NDArray[np.float32]]]
+
+
+def local_chunk_encoder(encoder: Encoder) -> ChunkEncoder:
+    """The in-process :data:`ChunkEncoder`: ``encoder.encode_documents`` block by block.
+
+    Parameters
+    ----------
+    encoder : Encoder
+
+    Returns
+    -------
+    ChunkEncoder
+    """
+
+    def encode_chunks(texts: Sequence[str], block: int) -> Iterator[NDArray[np.float32]]:
+        for start in range(0, len(texts), block):
+            yield encoder.encode_documents(list(texts[start : start + block]))
+
+    return encode_chunks
+
 
 def doc_hash(text: str, max_chars: int) -> str:
     """Content hash of a document: sha256 over the chunker version, budget and text."""
@@ -116,6 +146,7 @@ class _Run:
     """What every collection of one run shares."""
 
     encoder: Encoder
+    encode_chunks: ChunkEncoder
     tokenizer: Tokenizer
     tokenizer_id: str
     cache: EmbeddingCache
@@ -232,17 +263,28 @@ def _encode_missing(
     todo_keys = list(todo)
     stage = f"encode:{name}"
     run.report(stage, 0, len(todo_keys))
-    for start in range(0, len(todo_keys), _ENCODE_BLOCK):
-        block = todo_keys[start : start + _ENCODE_BLOCK]
-        vecs = run.encoder.encode_documents([c.texts[todo[k][0]] for k in block])
-        vecs = np.asarray(vecs, dtype=np.float32)
-        if vecs.shape != (len(block), dim):
-            raise ValueError(f"encoder returned shape {vecs.shape}, expected ({len(block)}, {dim})")
-        run.cache.put_vectors(model_id, block, vecs)
-        for k, v in zip(block, vecs, strict=True):
-            vectors[todo[k]] = v
-        diff.encoded_chunks += len(block)
-        run.report(stage, start + len(block), len(todo_keys))
+    done = 0
+    parts = run.encode_chunks([c.texts[todo[k][0]] for k in todo_keys], _ENCODE_BLOCK)
+    try:
+        for part in parts:
+            block = todo_keys[done : done + _ENCODE_BLOCK]
+            vecs = np.asarray(part, dtype=np.float32)
+            if vecs.shape != (len(block), dim):
+                raise ValueError(
+                    f"encoder returned shape {vecs.shape}, expected ({len(block)}, {dim})"
+                )
+            run.cache.put_vectors(model_id, block, vecs)
+            for k, v in zip(block, vecs, strict=True):
+                vectors[todo[k]] = v
+            done += len(block)
+            diff.encoded_chunks += len(block)
+            run.report(stage, done, len(todo_keys))
+    finally:
+        close = getattr(parts, "close", None)  # a generator releases its resources now
+        if close is not None:
+            close()
+    if done != len(todo_keys):
+        raise ValueError(f"encoder returned {done} vectors for {len(todo_keys)} chunk texts")
 
 
 def _doc_tokens(name: str, docs: list[DocRecord], run: _Run) -> list[list[str]]:
@@ -433,6 +475,7 @@ def build(
     max_chars: int = DEFAULT_MAX_CHARS,
     verify_sample: int = 5,
     progress: BuildProgress | None = None,
+    encode_chunks: ChunkEncoder | None = None,
 ) -> BuildSummary:
     """Write a new build of ``collections`` and make it current.
 
@@ -463,6 +506,10 @@ def build(
         Documents per collection checked for self-retrieval before switching.
     progress : callable(stage, done, total), optional
         Progress reports; an exception raised here aborts the run cleanly.
+    encode_chunks : ChunkEncoder, optional
+        Where chunk texts are encoded; default :func:`local_chunk_encoder` of ``encoder``
+        (e.g. :class:`embeddings.distributed.RayChunkEncoder` for a Ray cluster). ``encoder``
+        still names the model (``model_id``, ``dim``) and checks the written build.
 
     Returns
     -------
@@ -487,7 +534,15 @@ def build(
         tmp.mkdir(parents=True)
         with EmbeddingCache(store.cache_path) as cache:
             run = _Run(
-                encoder, tokenizer, tokenizer_id, cache, full, max_chars, exact_max, progress
+                encoder,
+                encode_chunks or local_chunk_encoder(encoder),
+                tokenizer,
+                tokenizer_id,
+                cache,
+                full,
+                max_chars,
+                exact_max,
+                progress,
             )
             counts = _write_collections(collections, old, run, tmp, diff)
         _publish(store, tmp, build_id, run, counts, verify_sample)

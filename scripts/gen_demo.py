@@ -28,7 +28,7 @@ import random
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from service.demo_dates import DEMO_BASE_DATE  # noqa: E402
 from service.validation import credit_code_check_char  # noqa: E402
 
-BASE_DATE = date(2026, 1, 1)
+# The files are written as of this date; `duijie demo` moves open bounties' closing dates by
+# (load date − BASE_DATE) so they stay open (service/demo_dates.py).
+BASE_DATE = DEMO_BASE_DATE
 CST = timezone(timedelta(hours=8))
 
 FIELDS: tuple[str, ...] = (

@@ -11,8 +11,9 @@ This module owns:
 * application status changes by staff (:func:`set_application_status`), each one a message
   to the applicant's users;
 * an enterprise proposing a tackle bounty from one of its needs (:func:`propose_bounty`),
-  staff publishing it (:func:`publish_bounty`) and opening the bid ranking to the poster
-  (:func:`open_ranking`).
+  staff publishing it (:func:`publish_bounty`: 征集 → 论证 → 发榜 → 申报中, each step a move
+  of the lifecycle table, :func:`service.bounty_lifecycle.advance`) and opening the bid
+  ranking to the poster (:func:`open_ranking`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from sqlalchemy.orm import Session
 from matcher.constraints import EligibilityPolicy
 from matcher.types import BountyInfo, Document, Exclusion, OrgInfo
 from service import auth, crud
+from service import bounty_lifecycle as bl
 from service import models as m
 from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.forms import FormErrors, parse_date_field, parse_number_field, parse_text_field
-from service.portal_crud import notify_org
 from service.snapshot import bounty_info, capability_document, need_document
 
 log = logging.getLogger(__name__)
@@ -44,15 +45,9 @@ PROPOSAL_MAX = 5_000
 PRICE_MAX = 100_000.0  # 万元 (10 亿元): far above any provincial bounty
 MAX_MEMBERS = 10
 DEADLINE_MAX_DAYS = 3 * 366
+STATUS_NOTE_MAX = 2_000
 
-APPLICATION_STATUSES: dict[str, str] = {
-    "submitted": "已提交",
-    "qualified": "资格审查通过",
-    "disqualified": "资格审查未通过",
-    "awarded": "中选",
-    "not_awarded": "未中选",
-    "withdrawn": "已撤回",
-}
+APPLICATION_STATUSES: dict[str, str] = bl.BID_STATUS_LABELS
 BOUNTY_KIND_LABELS: dict[str, str] = {"tackle": "技术攻关类", "transfer": "成果转化类"}
 ORG_KIND_LABELS: dict[str, str] = {
     "enterprise": "企业",
@@ -236,8 +231,8 @@ def refusal(
 
 def _bounty_for_applicant(session: Session, external_id: str) -> m.Bounty:
     bounty = session.scalar(select(m.Bounty).where(m.Bounty.external_id == external_id))
-    if bounty is None or bounty.status == PROPOSED:
-        # A proposal is not public yet: do not reveal it exists.
+    if bounty is None or bl.state_of(bounty.status) in bl.UNPUBLISHED:
+        # A proposal (or one under assessment) is not public yet: do not reveal it exists.
         raise NotFound(f"bounty {external_id!r} not found")
     return bounty
 
@@ -246,12 +241,10 @@ def check_accepting(bounty: m.Bounty) -> None:
     """Refuse applications to a bounty that is not in its application period: the lifecycle's
     rule (:func:`service.bounty_lifecycle.check_can_apply`: only 申报中, and not after the
     closing date, by the local calendar)."""
-    from service.bounty_lifecycle import OPEN, ApplicationClosed, check_can_apply, state_of
-
     try:
-        check_can_apply(bounty, datetime.now().astimezone())
-    except ApplicationClosed as exc:
-        code = "DEADLINE_PASSED" if state_of(bounty.status) == OPEN else "INACTIVE"
+        bl.check_can_apply(bounty, datetime.now().astimezone())
+    except bl.ApplicationClosed as exc:
+        code = "DEADLINE_PASSED" if bl.state_of(bounty.status) == bl.OPEN else "INACTIVE"
         raise ApplicationRefused([exc.detail], [code]) from None
 
 
@@ -338,7 +331,20 @@ def set_application_status(
     session: Session, *, user: auth.Principal, bid_external_id: str, status: str, note: str = ""
 ) -> m.Bid:
     """Staff move an application to ``status`` (APPLICATION_STATUSES); the applicant's users
-    get a message saying so. Audited; the caller commits."""
+    get a message saying so. The one rule for the staff page (申报审核) and the API. Audited;
+    the caller commits.
+
+    Raises
+    ------
+    Forbidden
+        The caller is not staff.
+    InvalidRequest
+        Unknown status.
+    NotFound
+        No such application.
+    FormErrors
+        ``note`` is too long, or missing for 资格审查未通过 (the applicant is told why).
+    """
     if not user.is_staff:
         raise Forbidden("requires role: staff")
     if status not in APPLICATION_STATUSES:
@@ -346,7 +352,14 @@ def set_application_status(
     bid = session.scalar(select(m.Bid).where(m.Bid.external_id == bid_external_id))
     if bid is None:
         raise NotFound(f"application {bid_external_id!r} not found")
-    note = parse_text_field(FormErrors(), "note", note, "说明", max_len=2_000, required=False) or ""
+    errors = FormErrors()
+    note = (
+        parse_text_field(errors, "note", note, "说明", max_len=STATUS_NOTE_MAX, required=False)
+        or ""
+    )
+    if status == "disqualified" and not note and "note" not in errors.fields:
+        errors.add("note", "请填写资格审查未通过的原因（申报单位会看到）")
+    errors.raise_if_any()
     old = bid.status
     if old == status and bid.status_note == note:
         return bid
@@ -357,26 +370,24 @@ def set_application_status(
         action="application.status",
         entity="bid",
         entity_id=bid.external_id,
-        detail={"from": old, "to": status},
+        detail={"from": old, "to": status, **({"note": note} if note else {})},
     )
     notify_application_status(session, bid=bid)
     return bid
 
 
+def applications_queue(
+    session: Session, *, statuses: Sequence[str], limit: int = 200
+) -> tuple[list[m.Bid], int]:
+    """Applications in ``statuses`` for staff to check, the longest-waiting first."""
+    stmt = select(m.Bid).where(m.Bid.status.in_(list(statuses))).order_by(m.Bid.id)
+    return crud.paginate(session, stmt, limit=limit, offset=0)
+
+
 def notify_application_status(session: Session, *, bid: m.Bid) -> int:
-    """A message to every user of the applicant organisation about the bid's status."""
-    label = APPLICATION_STATUSES.get(bid.status, bid.status)
-    body = f"您单位对榜单“{bid.bounty.title}”的揭榜申报状态已更新为：{label}。"
-    if bid.status_note:
-        body += f"\n说明：{bid.status_note}"
-    return notify_org(
-        session,
-        org_id=bid.respondent_org_id,
-        kind="application.status",
-        title=f"揭榜申报{label}：{bid.bounty.title}"[:200],
-        body=body,
-        link=f"/portal/institute/applications#{bid.external_id}",
-    )
+    """A message to every user of the applicant organisation about the bid's status
+    (:func:`service.bounty_lifecycle.notify_bid_status`, shared with the award)."""
+    return bl.notify_bid_status(session, bid=bid)
 
 
 # --- the enterprise side ------------------------------------------------------------------
@@ -440,14 +451,32 @@ def propose_bounty(
     return bounty
 
 
-def publish_bounty(session: Session, *, user: auth.Principal, bounty_external_id: str) -> m.Bounty:
-    """Staff publish a proposed bounty (it starts accepting applications)."""
+def publish_bounty(
+    session: Session,
+    *,
+    user: auth.Principal,
+    bounty_external_id: str,
+    deadline: date | None = None,
+) -> m.Bounty:
+    """Staff publish a proposed bounty: 征集 → 论证 → 发榜 → 申报中, every step a move of the
+    lifecycle table (:func:`service.bounty_lifecycle.advance`, audited one by one), so it
+    starts accepting applications. ``deadline`` sets the closing date (else the proposal's).
+
+    Raises
+    ------
+    Forbidden
+        The caller is not staff.
+    Conflict
+        The bounty is not a proposal (already published).
+    TransitionRefused
+        A step is refused, e.g. no closing date or one in the past; the caller rolls back.
+    """
     if not user.is_staff:
         raise Forbidden("requires role: staff")
     bounty = crud.get_bounty(session, external_id=bounty_external_id)
     if bounty.status != PROPOSED:
         raise Conflict(f"bounty {bounty_external_id!r} is {bounty.status}, not proposed")
-    bounty.status = OPEN
+    bl.advance(session, user=user, bounty=bounty, target=bl.OPEN, deadline=deadline)
     crud.audit(
         session, user=user, action="bounty.publish", entity="bounty", entity_id=bounty.external_id
     )

@@ -16,7 +16,13 @@ This module owns the rules in one place:
 * :func:`check_can_apply`, the application-period check called by the single application
   entry point;
 * :func:`transition`, which loads the facts of a stored bounty, checks, applies the move
-  (recording the winner, price and funding split on award) and writes one audit row.
+  (recording the winner, price and funding split on award, marking the other bids 未中榜 and
+  telling every applicant in the inbox) and writes one audit row;
+* :func:`advance`, several moves along the main line in one request (staff publishing an
+  enterprise's proposal: 征集 → 论证 → 发榜 → 申报中), each one checked and audited by
+  :func:`transition`;
+* the application (bid) statuses (:data:`BID_STATUS_LABELS`) and the applicant's message when
+  one changes (:func:`notify_bid_status`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from sqlalchemy.orm import Session
 from service import auth, crud
 from service import models as m
 from service.errors import Forbidden, InvalidRequest, NotFound
+from service.portal_crud import notify_org
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +104,15 @@ ACTION_LABELS: Final[dict[str, str]] = {
     WITHDRAWN: "撤榜",
 }
 
+#: Application (bid) statuses and their Chinese names.
+BID_STATUS_LABELS: Final[dict[str, str]] = {
+    "submitted": "已提交",
+    "qualified": "资格审查通过",
+    "disqualified": "资格审查未通过",
+    "awarded": "中榜",
+    "not_awarded": "未中榜",
+    "withdrawn": "已撤回",
+}
 #: Application (bid) statuses that take a bid out of the running.
 INELIGIBLE_BID_STATUSES: Final = frozenset({"disqualified", "withdrawn"})
 PRICE_MAX: Final = 100_000.0  # 万元
@@ -313,6 +329,42 @@ def _apply_award(session: Session, bounty: m.Bounty, award: Award, now: datetime
     return bid
 
 
+def _settle_bids(session: Session, bounty: m.Bounty, winner: m.Bid) -> list[str]:
+    """On award: the winner is 中榜, every other bid still in the running 未中榜; each
+    applicant whose bid changed gets a message. Returns the losing bids' ids."""
+    losers: list[str] = []
+    bids = session.scalars(select(m.Bid).where(m.Bid.bounty_id == bounty.id).order_by(m.Bid.id))
+    for bid in bids:
+        if bid.id == winner.id:
+            new = "awarded"
+        elif _bid_status(bid) in INELIGIBLE_BID_STATUSES:
+            continue  # already out of the running, and told so
+        else:
+            new = "not_awarded"
+            losers.append(bid.external_id)
+        if bid.status != new:
+            bid.status = new
+            notify_bid_status(session, bid=bid)
+    return losers
+
+
+def notify_bid_status(session: Session, *, bid: m.Bid) -> int:
+    """A message (站内信) to every user of the applicant organisation about the bid's status;
+    returns how many were sent."""
+    name = BID_STATUS_LABELS.get(bid.status, bid.status)
+    body = f"您单位对榜单“{bid.bounty.title}”的揭榜申报状态已更新为：{name}。"
+    if bid.status_note:
+        body += f"\n说明：{bid.status_note}"
+    return notify_org(
+        session,
+        org_id=bid.respondent_org_id,
+        kind="application.status",
+        title=f"揭榜申报{name}：{bid.bounty.title}"[:200],
+        body=body,
+        link=f"/portal/institute/applications#{bid.external_id}",
+    )
+
+
 def transition(
     session: Session,
     *,
@@ -359,6 +411,7 @@ def transition(
             price=move.award.price,
             funding_enterprise=bid.funding_enterprise,
             funding_academic=bid.funding_academic,
+            not_awarded=_settle_bids(session, bounty, bid),
         )
     if move.target == NOTICE:
         bounty.noticed_at = now
@@ -375,4 +428,40 @@ def transition(
         detail=detail,
     )
     log.info("bounty %s: %s -> %s by %s", bounty.external_id, old, move.target, user.username)
+    return bounty
+
+
+def advance(
+    session: Session,
+    *,
+    user: auth.Principal,
+    bounty: m.Bounty,
+    target: str,
+    deadline: date | None = None,
+    now: datetime | None = None,
+) -> m.Bounty:
+    """Move ``bounty`` along the main line up to ``target``, one :func:`transition` per step
+    (each checked by the table and audited); ``deadline`` is the closing date set on the step
+    into 申报中. The caller commits, or rolls back when a step is refused (the earlier steps
+    of this call are then undone with it).
+
+    Raises
+    ------
+    TransitionRefused
+        ``target`` is not ahead of the current state on the main line, or a step is refused
+        (e.g. no closing date when applications would open).
+    Forbidden
+        The caller may not make one of the moves.
+    """
+    current = state_of(bounty.status)
+    if current not in FORWARD or target not in FORWARD:
+        raise TransitionRefused([f"不能从“{label(current)}”推进到“{label(target)}”"])
+    start, stop = FORWARD.index(current), FORWARD.index(target)
+    if stop <= start:
+        raise TransitionRefused(
+            [f"榜单已处于“{label(current)}”阶段，不能再推进到“{label(target)}”"]
+        )
+    for step in FORWARD[start + 1 : stop + 1]:
+        move = Move(target=step, deadline=deadline if step == OPEN else None)
+        transition(session, user=user, bounty=bounty, move=move, now=now)
     return bounty

@@ -6,6 +6,7 @@ this file only assembles them, so arguments are parsed only inside :func:`main`.
 
 from __future__ import annotations
 
+import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import argparse
 import importlib
 import logging

@@ -9,6 +9,7 @@ The lifespan opens the database (migrating it), builds the recommender handle on
 
 from __future__ import annotations
 
+import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import logging
 import threading
 import time
@@ -155,6 +156,8 @@ def api_router() -> APIRouter:
         campaigns,
         capabilities,
         index,
+        introductions,
+        messages,
         needs,
         organisations,
         shortlists,
@@ -171,6 +174,8 @@ def api_router() -> APIRouter:
         suggestions,
         bounties,
         applications,
+        introductions,
+        messages,
         campaigns,
         shortlists,
         audit,

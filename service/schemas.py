@@ -197,6 +197,12 @@ class BountyPublic(_Out):
     bid_count: int = 0
 
 
+class BountyPublish(BaseModel):
+    """Publishing a proposal: the closing date of applications (else the proposal's own)."""
+
+    deadline: date | None = None
+
+
 class BountyTransition(BaseModel):
     """A lifecycle move (service.bounty_lifecycle): the target state and what it needs.
 
@@ -442,6 +448,79 @@ class Me(BaseModel):
     org_external_id: str | None
     via: str
     csrf_token: str | None = None
+    must_change_password: bool = Field(
+        default=False,
+        description="the password was issued by staff: every other API call answers 403 "
+        "password_change_required until POST /auth/password",
+    )
+    notice: str | None = Field(default=None, description="what to do next (Chinese)")
+
+
+class PasswordChange(BaseModel):
+    current: str = Field(min_length=1, max_length=512)
+    new: str = Field(min_length=1, max_length=512)
+    again: str = Field(min_length=1, max_length=512)
+
+
+class IntroductionCreate(BaseModel):
+    """An enterprise asks to be introduced to an institute about one of its approved needs."""
+
+    need_external_id: str = Field(min_length=1, max_length=64)
+    institute_external_id: str = Field(min_length=1, max_length=64)
+    message: str = Field(default="", max_length=2_000, description="at most 500 characters kept")
+
+
+class IntroductionAction(BaseModel):
+    """One step of an introduction: staff ``forward`` / ``close``, the institute ``accept`` /
+    ``decline`` (a reason is required), the enterprise (or staff) ``signed`` / ``failed``."""
+
+    action: Literal["forward", "accept", "decline", "signed", "failed", "close"]
+    note: str = Field(default="", max_length=2_000)
+
+
+class IntroductionPublic(BaseModel):
+    """对接申请 as its viewer may see it: an institute does not see a confidential need's
+    id and title; ``staff_note`` is for staff and the institute, ``score`` for staff only."""
+
+    id: int
+    need_external_id: str | None
+    need_title: str | None
+    enterprise_external_id: str
+    enterprise_name: str
+    institute_external_id: str
+    institute_name: str
+    status: str
+    status_label: str
+    message: str = ""
+    staff_note: str | None = None
+    answer: str = ""
+    outcome_reason: str = ""
+    score: float | None = None
+    created_at: datetime
+    forwarded_at: datetime | None = None
+    answered_at: datetime | None = None
+    outcome_at: datetime | None = None
+
+
+class MessagePublic(_Out):
+    id: int
+    kind: str
+    title: str
+    body: str
+    link: str | None
+    created_at: datetime
+    read_at: datetime | None
+
+
+class Inbox(Page[MessagePublic]):
+    """A page of the caller's messages (newest first) and the unread count."""
+
+    unread: int
+
+
+class MarkedRead(BaseModel):
+    marked: int
+    unread: int
 
 
 class Health(BaseModel):

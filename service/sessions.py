@@ -1,5 +1,13 @@
-"""Server-side login sessions and the login throttle, shared by the API login and the staff
-pages (one implementation, so both doors behave the same).
+"""Server-side login sessions, the login throttle and the password change, shared by the API
+and the pages (one implementation, so every door behaves the same).
+
+Password change
+---------------
+:func:`change_password` is the one rule for a user's own new password (the portal's 修改密码
+page and ``POST /api/v1/auth/password``): the current password, a new one of
+:data:`PASSWORD_MIN`..:data:`PASSWORD_MAX` characters with letters and digits, typed twice.
+It clears ``must_change_password`` (a staff-issued password blocks the API and the portal
+pages until then), ends every session of the user and opens a fresh one.
 
 Sessions
 --------
@@ -35,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from service import auth, crud
 from service.errors import ServiceError
+from service.forms import FormErrors
 from service.models import LoginThrottleEntry, User, UserSession
 from service.settings import Settings
 
@@ -274,3 +283,63 @@ def attempt_login(
     )
     db.commit()
     return LoginResult(user=user, cookie=cookie, session_id=sid)
+
+
+PASSWORD_MIN = 8
+PASSWORD_MAX = 128
+
+
+def password_errors(current_ok: bool, current: str, new: str, again: str) -> dict[str, str]:
+    """Field → Chinese message for a password change (empty when acceptable)."""
+    errors: dict[str, str] = {}
+    if not current_ok:
+        errors["current"] = "当前密码不正确"
+    if len(new) < PASSWORD_MIN:
+        errors["new"] = f"新密码至少 {PASSWORD_MIN} 位"
+    elif len(new) > PASSWORD_MAX:
+        errors["new"] = f"新密码不能超过 {PASSWORD_MAX} 位"
+    elif new == current:
+        errors["new"] = "新密码不能与当前密码相同"
+    elif new.isdigit() or new.isalpha():
+        errors["new"] = "新密码请同时包含字母和数字"
+    if not errors.get("new") and new != again:
+        errors["again"] = "两次输入的新密码不一致"
+    return errors
+
+
+def change_password(
+    db: Session,
+    settings: Settings,
+    *,
+    user: User,
+    current: str,
+    new: str,
+    again: str,
+    client: str,
+) -> tuple[str, str]:
+    """Replace ``user``'s password after checking :func:`password_errors`; every session of
+    the user ends and a new one opens. Audited; commits.
+
+    Returns
+    -------
+    (cookie, session_id) of the new session.
+
+    Raises
+    ------
+    FormErrors
+        Field → Chinese message (``current``, ``new``, ``again``); nothing is changed.
+    """
+    ok = auth.verify_password(current[: PASSWORD_MAX * 4], user.password_hash)
+    problems = password_errors(ok, current, new, again)
+    if problems:
+        errors = FormErrors()
+        for name, message in problems.items():
+            errors.add(name, message)
+        errors.raise_if_any()
+    crud.set_password(db, user=user, password=new)
+    revoke_user_sessions(db, user.id)
+    cookie, sid = open_session(db, settings, user, client=client)
+    crud.audit(db, user=None, user_id=user.id, action="user.password", entity="user",
+               entity_id=user.id)  # fmt: skip
+    db.commit()
+    return cookie, sid

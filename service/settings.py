@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     index_dir: Path | None = None
     home_region: str = "广西"
-    embedding_backend: Literal["e5", "sentence-transformers"] = "e5"
+    # "e5-torch": the bundled e5 weights run through torch in batches (faster builds, its own
+    # model id; switching backends needs `duijie reindex --full`).
+    embedding_backend: Literal["e5", "e5-torch", "sentence-transformers"] = "e5"
     model_path: str | None = None
     exact_index_max: int = Field(default=200_000, ge=1)
     keep_builds: int = Field(default=3, ge=1, le=100)
@@ -69,6 +71,12 @@ class Settings(BaseSettings):
     priority_bonus: float = Field(default=0.05, ge=0.0, le=1.0)
     # KPI dashboard: enterprises to be paired with universities/institutes (结对子 target)
     pairing_target: int = Field(default=1_000, ge=1, le=10_000_000)
+    # Full re-encodes (`duijie reindex --full`) on this Ray cluster ("auto", "host:6379",
+    # "ray://host:10001"); unset: in-process. Batch size, actors and CPUs per actor of the job.
+    ray_address: str | None = None
+    ray_batch_size: int = Field(default=32, ge=1, le=4096)
+    ray_concurrency: int | None = Field(default=None, ge=1, le=100_000)
+    ray_num_cpus: float = Field(default=1.0, gt=0, le=1024)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

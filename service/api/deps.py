@@ -4,6 +4,10 @@ and the recommender.
 Credentials are read, in order, from ``Authorization: Bearer <key>``, ``X-API-Key: <key>`` and
 the staff-page session cookie. A session-cookie caller must also send the session's CSRF token
 (``X-CSRF-Token`` header) on unsafe methods; API-key callers need not (no ambient credential).
+
+An account whose password was issued by staff (``must_change_password``) is refused by
+:data:`CurrentUser` with 403 ``password_change_required`` until it changes the password; only
+``/auth/me``, ``/auth/logout`` and ``/auth/password`` admit it (:data:`Caller`).
 """
 
 from __future__ import annotations
@@ -134,7 +138,13 @@ _bearer_scheme = HTTPBearer(auto_error=False, description="API key: `Bearer dj_<
 _header_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
-def get_current_user(
+PASSWORD_CHANGE_REQUIRED = (
+    "首次登录须先修改初始密码：请调用 POST /api/v1/auth/password"
+    "（或在门户的“修改密码”页面）设置新密码后再使用接口。"
+)
+
+
+def get_caller(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -156,6 +166,18 @@ def get_current_user(
             raise Forbidden("missing or invalid CSRF token", code="csrf_failed")
     request.state.principal = principal
     return principal
+
+
+Caller = Annotated[auth.Principal, Depends(get_caller)]
+"""The authenticated caller, even one that must still change a staff-issued password."""
+
+
+def get_current_user(caller: Caller) -> auth.Principal:
+    """The authenticated caller; 401 without valid credentials, 403
+    ``password_change_required`` while a staff-issued password is unchanged."""
+    if caller.must_change_password:
+        raise Forbidden(PASSWORD_CHANGE_REQUIRED, code="password_change_required")
+    return caller
 
 
 CurrentUser = Annotated[auth.Principal, Depends(get_current_user)]

@@ -221,6 +221,10 @@ def demo_counts(factory: Any) -> dict[str, Any]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+    from datetime import date
+
+    from service.demo_dates import staged_demo_dir
     from service.importing import Importer
 
     demo_dir: Path = args.dir
@@ -231,7 +235,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     importer = Importer(
         factory, home_region=settings.home_region, max_text_chars=settings.max_text_chars
     )
-    report = importer.import_paths([demo_dir])
+    with tempfile.TemporaryDirectory(prefix="duijie-demo-") as tmp:
+        # Open bounties close relative to today, so the demo always takes applications.
+        staged = staged_demo_dir(demo_dir, Path(tmp) / demo_dir.name, today=date.today())
+        report = importer.import_paths([staged])
     for line in format_report(report):
         sys.stdout.write(line + "\n")
     if report.ok and (demo_dir / "commissioners").is_dir():

@@ -198,11 +198,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.stdout.write(format_demo(creds, f"http://{host}:{port}"))
         _build_index_if_missing(settings)
         sys.stdout.flush()
-    # One FAISS thread per request: requests already run in parallel, and on 2 cores a
-    # single query is ~6× faster without OpenMP fan-out (benchmarks/bench_index.py).
-    import faiss
-
-    faiss.omp_set_num_threads(1)
+    # One FAISS thread per search in every thread: set by embeddings.runtime, imported
+    # first by service.cli and service.main.
     uvicorn.run(
         "service.main:create_app",
         factory=True,

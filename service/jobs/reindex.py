@@ -12,6 +12,11 @@ Scheduling (cron, nightly at 02:30; see docs/reindex.md for a systemd timer)::
     30 2 * * *  cd /srv/duijie && .venv/bin/duijie reindex --digest >> var/log/reindex.log 2>&1
 
 ``--digest`` adds the needs digest step (:mod:`service.jobs.digest`) after the build.
+
+Past one machine: with ``DUIJIE_RAY_ADDRESS`` set, full re-encodes (``--full``) encode the
+chunk texts on that Ray cluster (:mod:`embeddings.distributed`); ``--ray ADDRESS`` does so for
+one run, full or not. Incremental nightly builds otherwise stay in-process: they encode a few
+documents, less than a Ray job's start-up.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from embeddings import BuildSummary, DocRecord, build, make_encoder
+from embeddings import BuildSummary, DocRecord, Encoder, build, make_encoder
+from embeddings.builder import ChunkEncoder
 from embeddings.errors import BuildLocked, EmbeddingsError
 from matcher.language import is_english
 from matcher.textutil import TOKENIZER_ID, tokenize
@@ -68,12 +74,43 @@ def read_collections(session: Any) -> dict[str, list[DocRecord]]:
     return {"capabilities": caps, "needs": needs}
 
 
+def ray_chunk_encoder(settings: Settings, encoder: Encoder, address: str) -> ChunkEncoder:
+    """The Ray encoding step for ``encoder``: workers create the configured encoder.
+
+    Parameters
+    ----------
+    settings : Settings
+        ``embedding_backend`` / ``model_path`` (what each worker loads) and ``ray_batch_size``,
+        ``ray_concurrency``, ``ray_num_cpus``.
+    encoder : Encoder
+        The driver's encoder (its ``model_id`` and ``dim`` are checked on every worker).
+    address : str
+        The Ray cluster.
+
+    Returns
+    -------
+    ChunkEncoder
+    """
+    from embeddings.distributed import EncoderSpec, RayChunkEncoder
+
+    spec = EncoderSpec(settings.embedding_backend, settings.model_path)
+    return RayChunkEncoder.for_encoder(
+        encoder,
+        spec,
+        address,
+        batch_size=settings.ray_batch_size,
+        concurrency=settings.ray_concurrency,
+        num_cpus=settings.ray_num_cpus,
+    )
+
+
 def run_reindex(
     settings: Settings,
     *,
     full: bool = False,
     encoder: Any | None = None,
     progress: Progress | None = None,
+    ray_address: str | None = None,
 ) -> BuildSummary:
     """Re-index the store described by ``settings``.
 
@@ -87,6 +124,9 @@ def run_reindex(
     encoder : TextEncoder, optional
         Reuse an already loaded encoder (the service passes its own).
     progress : callable(stage, done, total), optional
+    ray_address : str, optional
+        Encode on this Ray cluster (whatever ``full`` is). Default: ``settings.ray_address``
+        when ``full``, otherwise in-process.
 
     Raises
     ------
@@ -108,6 +148,10 @@ def run_reindex(
         settings.resolved_index_dir,
     )
     enc = encoder or make_encoder(settings.embedding_backend, model_path=settings.model_path)
+    address = ray_address or (settings.ray_address if full else None)
+    encode_chunks = ray_chunk_encoder(settings, enc, address) if address else None
+    if address:
+        log.info("encoding on the Ray cluster at %s", address)
     summary = build(
         settings.resolved_index_dir,
         collections,
@@ -118,6 +162,7 @@ def run_reindex(
         keep=settings.keep_builds,
         exact_max=settings.exact_index_max,
         progress=progress,
+        encode_chunks=encode_chunks,
     )
     en_encoder = english_encoder(settings)
     if en_encoder is not None:
@@ -214,7 +259,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     )
     t0 = time.perf_counter()
     try:
-        summary = run_reindex(settings, full=args.full, progress=progress)
+        summary = run_reindex(settings, full=args.full, progress=progress, ray_address=args.ray)
     except BuildLocked as exc:
         sys.stderr.write(f"reindex: another run is in progress ({exc})\n")
         return EXIT_LOCKED
@@ -266,6 +311,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--full", action="store_true", help="re-encode every document instead of reusing vectors"
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="encode on this Ray cluster (e.g. auto, head:6379); default: DUIJIE_RAY_ADDRESS "
+        "for --full builds, otherwise in-process (needs pip install 'duijie[ray]')",
     )
     p.add_argument(
         "--no-progress", action="store_true", help="log lines instead of progress bars on a TTY"

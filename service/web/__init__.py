@@ -17,6 +17,7 @@
   password change (:mod:`~service.web.portal_auth`), enterprise needs, suggestions and
   introductions (:mod:`~service.web.portal_enterprise`), introductions addressed to an
   institute and the staff vetting / forwarding queues (:mod:`~service.web.portal_intro`), the
+  staff queue of applications to check (:mod:`~service.web.portal_staff_apps`), the
   inbox 站内信 (:mod:`~service.web.portal_messages`), staff opening enterprise and institute
   accounts (:mod:`~service.web.portal_accounts`).
 
@@ -46,6 +47,7 @@ from service.web import (
     portal_institute,
     portal_intro,
     portal_messages,
+    portal_staff_apps,
     staff_accounts,
     staff_browse,
     staff_campaign_form,
@@ -66,6 +68,7 @@ for _module in (
     portal_auth,
     portal_enterprise,
     portal_intro,
+    portal_staff_apps,
     portal_messages,
     portal_institute,
     portal_bounties,

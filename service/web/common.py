@@ -64,6 +64,33 @@ BOUNTY_KIND_LABELS: dict[str, str] = {"tackle": "技术攻关类", "transfer": "
 BOUNTY_STATUS_LABELS: dict[str, str] = {**STATE_LABELS, "closed": "结项"}
 KIND_LABELS: dict[str, str] = {"assigned": "配对", "alternate": "备选", "uncovered": "未覆盖"}
 
+#: The staff navigation (both the /staff and the /portal layouts): a few sections, each a
+#: disclosure (<details>) with its pages, so it stays one short row on a 375 px phone and
+#: works without JavaScript. ``(section, ((label, route name), ...))``.
+STAFF_MENU: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "待办",
+        (
+            ("需求审核", "portal_staff_needs"),
+            ("对接申请", "portal_staff_intros"),
+            ("申报审核", "portal_staff_applications"),
+            ("发榜审核", "staff_bounty_proposals"),
+        ),
+    ),
+    ("结对", (("活动列表", "staff_campaigns"), ("新建活动", "staff_campaign_new"))),
+    ("揭榜", (("揭榜榜单", "staff_bounties"), ("公示", "public_notice"))),
+    (
+        "资源",
+        (
+            ("需求库", "staff_needs"),
+            ("单位库", "staff_organisations"),
+            ("指南凝练", "staff_guideline_runs"),
+            ("账号管理", "portal_staff_accounts"),
+        ),
+    ),
+    ("数据看板", (("数据看板", "staff_dashboard"),)),
+)
+
 FormStr = Annotated[str, Form()]
 
 MAX_ID = 2**31
@@ -114,6 +141,7 @@ def templates() -> Jinja2Templates:
         role_labels=ROLE_LABELS,
         bounty_kind_labels=BOUNTY_KIND_LABELS,
         bounty_status_labels=BOUNTY_STATUS_LABELS,
+        staff_menu=STAFF_MENU,
     )
     return env
 

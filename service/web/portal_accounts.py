@@ -1,6 +1,10 @@
 """账号管理 (staff): the department vets who is on the platform, so enterprise and institute
 accounts are opened by staff. Creating one (or resetting its password) issues a random initial
-password, shown once, that the user must change at the first sign-in.
+password, shown once, that the user must change at the first sign-in (pages and API alike).
+
+This is the one account page: the old ``/staff/accounts/new`` redirects here
+(:mod:`service.web.staff_accounts`). A name search (``?q=``) lists matching organisations and
+their ids for the 单位编号 field.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from service import auth, crud
 from service.api.deps import SessionDep
+from service.applications import ORG_KIND_LABELS
 from service.errors import ServiceError
 from service.models import Organisation, User
 from service.validation import normalise_text
@@ -26,6 +31,25 @@ add_nav(("staff",), "账号管理", "portal_staff_accounts", order=40)
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@\-]{3,64}$")
 ORG_ROLE_LABELS = {"enterprise": "企业用户", "institute": "院所用户"}
+QUERY_MAX = 50
+SHOWN_ORGS = 30
+
+
+def find_orgs(db: Session, q: str) -> list[Organisation]:
+    """Active organisations whose name or id contains ``q`` (at most SHOWN_ORGS)."""
+    if not q:
+        return []
+    stmt = (
+        select(Organisation)
+        .where(
+            Organisation.status == "active",
+            Organisation.name.contains(q, autoescape=True)
+            | Organisation.external_id.contains(q, autoescape=True),
+        )
+        .order_by(Organisation.name)
+        .limit(SHOWN_ORGS)
+    )
+    return list(db.scalars(stmt))
 
 
 def initial_password() -> str:
@@ -41,6 +65,7 @@ def _page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     issued: tuple[str, str] | None = None,
+    q: str = "",
 ) -> HTMLResponse:
     accounts = db.scalars(
         select(User)
@@ -58,6 +83,9 @@ def _page(
             "errors": errors or {},
             "issued": issued,
             "org_role_labels": ORG_ROLE_LABELS,
+            "q": q,
+            "found": find_orgs(db, q),
+            "org_kind_labels": ORG_KIND_LABELS,
         },
         user=user,
         status_code=422 if errors else 200,
@@ -65,9 +93,12 @@ def _page(
 
 
 @router.get("/staff/accounts", name="portal_staff_accounts", response_class=HTMLResponse)
-def portal_staff_accounts(request: Request, db: SessionDep, user: StaffPage) -> Response:
-    """Accounts of enterprises and institutes, and the form to open one."""
-    return _page(request, db, user)
+def portal_staff_accounts(
+    request: Request, db: SessionDep, user: StaffPage, q: str = ""
+) -> Response:
+    """Accounts of enterprises and institutes, the form to open one, and an organisation
+    search (``q``: part of a name or id) for its 单位编号 field."""
+    return _page(request, db, user, q=normalise_text(q[: QUERY_MAX * 4]).strip()[:QUERY_MAX])
 
 
 def account_errors(db: Session, username: str, role: str, org: str) -> dict[str, str]:
@@ -84,6 +115,8 @@ def account_errors(db: Session, username: str, role: str, org: str) -> dict[str,
         errors["org"] = "请填写单位编号"
     elif found is None:
         errors["org"] = "找不到该单位编号"
+    elif found.status != "active":
+        errors["org"] = f"「{found.name}」已停用，不能开通账号"
     elif role in ORG_ROLE_LABELS and found.kind not in auth.ORG_KINDS_OF_ROLE[role]:
         want = "企业" if role == "enterprise" else "高校、院所或科技服务机构"
         errors["org"] = f"「{found.name}」不是{want}，不能开通{ORG_ROLE_LABELS[role]}账号"

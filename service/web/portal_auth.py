@@ -13,10 +13,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from service import auth, crud, sessions
+from service import auth, sessions
 from service.api.deps import SessionDep, SettingsDep
 from service.api.routes.auth import client_address
 from service.errors import NotAuthenticated
+from service.forms import FormErrors
 from service.models import User
 from service.sessions import TooManyAttempts
 from service.web.common import (
@@ -41,8 +42,8 @@ log = logging.getLogger(__name__)
 
 router = page_router("/portal")
 
-PASSWORD_MIN = 8
-PASSWORD_MAX = 128
+PASSWORD_MIN = sessions.PASSWORD_MIN
+PASSWORD_MAX = sessions.PASSWORD_MAX
 _LOGIN_COOKIE_PATH = "/portal/"
 
 _EVERYONE: tuple[auth.Role, ...] = ("enterprise", "institute", "staff")
@@ -173,24 +174,6 @@ def portal_password(request: Request, user: PasswordPage) -> Response:
     return _password_page(request, user)
 
 
-def password_errors(current_ok: bool, current: str, new: str, again: str) -> dict[str, str]:
-    """Field → message for a password change form (empty when acceptable)."""
-    errors: dict[str, str] = {}
-    if not current_ok:
-        errors["current"] = "当前密码不正确"
-    if len(new) < PASSWORD_MIN:
-        errors["new"] = f"新密码至少 {PASSWORD_MIN} 位"
-    elif len(new) > PASSWORD_MAX:
-        errors["new"] = f"新密码不能超过 {PASSWORD_MAX} 位"
-    elif new == current:
-        errors["new"] = "新密码不能与当前密码相同"
-    elif new.isdigit() or new.isalpha():
-        errors["new"] = "新密码请同时包含字母和数字"
-    if not errors.get("new") and new != again:
-        errors["again"] = "两次输入的新密码不一致"
-    return errors
-
-
 @router.post("/password", name="portal_password_submit")
 def portal_password_submit(
     request: Request,
@@ -205,14 +188,17 @@ def portal_password_submit(
     row = db.get(User, user.user_id)
     if row is None:
         return portal_error(request, 404, "未找到", "账号不存在。")
-    ok = auth.verify_password(current[: PASSWORD_MAX * 4], row.password_hash)
-    errors = password_errors(ok, current, new, again)
-    if errors:
-        return _password_page(request, user, errors=errors)
-    crud.set_password(db, user=row, password=new)
-    sessions.revoke_user_sessions(db, row.id)
-    cookie, _sid = sessions.open_session(db, settings, row, client=client_address(request))
-    crud.audit(db, user=user, action="user.password", entity="user", entity_id=user.user_id)
-    db.commit()
+    try:
+        cookie, _sid = sessions.change_password(
+            db,
+            settings,
+            user=row,
+            current=current,
+            new=new,
+            again=again,
+            client=client_address(request),
+        )
+    except FormErrors as exc:
+        return _password_page(request, user, errors=exc.fields)
     target = request.url_for(home_route(row.role)).path + "?done=password"
     return _session_redirect(target, cookie, secure=secure_cookies(settings))

@@ -24,10 +24,11 @@ from sqlalchemy import func, select
 
 from matcher.errors import IndexNotReady
 from service import applications, auth
+from service import bounty_lifecycle as bl
 from service import models as m
 from service.api.deps import SessionDep
 from service.errors import Conflict, InvalidRequest, NotFound
-from service.forms import FormErrors
+from service.forms import FormErrors, parse_date_field
 from service.web.common import (
     FormStr,
     StaffFormUserDep,
@@ -47,12 +48,7 @@ router = APIRouter()
 
 EnterpriseDep = EnterprisePage
 add_nav(("enterprise",), "我的榜单", "portal_ent_bounties", order=30)
-BOUNTY_STATUS: dict[str, str] = {
-    "proposed": "待发布",
-    "open": "征集中",
-    "awarded": "已揭榜",
-    "closed": "已关闭",
-}
+BOUNTY_STATUS: dict[str, str] = {**bl.STATE_LABELS, "proposed": "待发布", "closed": "结项"}
 _MESSAGES: dict[str, str] = {
     "proposed": "榜单已提交，工作人员审核发布后开始征集揭榜方。",
     "published": "榜单已发布，开始接受揭榜申报。",
@@ -226,9 +222,13 @@ def bounty_page(
 # --- staff: publish proposals, open rankings ----------------------------------------------
 
 
-@staff.get("/bounty-proposals", name="staff_bounty_proposals", response_class=HTMLResponse)
-def staff_proposals(request: Request, db: SessionDep, user: StaffUserDep) -> Response:
-    """Proposals waiting to be published, and published bounties with bids."""
+def _proposals_page(
+    request: Request,
+    db: Any,
+    user: auth.Principal,
+    *,
+    form_error: dict[str, str] | None = None,
+) -> HTMLResponse:
     rows = list(db.scalars(select(m.Bounty).order_by(m.Bounty.id.desc())))
     context = {
         "proposed": [b for b in rows if b.status == applications.PROPOSED],
@@ -236,10 +236,37 @@ def staff_proposals(request: Request, db: SessionDep, user: StaffUserDep) -> Res
         "counts": _counts(db, [b.id for b in rows]),
         "status_labels_bounty": BOUNTY_STATUS,
         "kind_labels": applications.BOUNTY_KIND_LABELS,
+        "form_error": form_error or {},
     }
     return render(
-        request, "staff/bounty_proposals.html", context, user=user, flashes=_flashes(request)
+        request,
+        "staff/bounty_proposals.html",
+        context,
+        user=user,
+        status_code=422 if form_error else 200,
+        flashes=[("error", form_error["message"])] if form_error else _flashes(request),
     )
+
+
+@staff.get("/bounty-proposals", name="staff_bounty_proposals", response_class=HTMLResponse)
+def staff_proposals(request: Request, db: SessionDep, user: StaffUserDep) -> Response:
+    """Proposals waiting to be published, and published bounties with bids."""
+    return _proposals_page(request, db, user)
+
+
+def _publish(db: Any, user: auth.Principal, external_id: str, deadline: str) -> dict[str, str]:
+    """Publish one proposal; the form error (``id``, ``deadline`` typed, ``message``) if the
+    closing date or a lifecycle step refuses it."""
+    errors = FormErrors()
+    day = parse_date_field(errors, "deadline", deadline, "申报截止日期", required=False)
+    if errors.fields:
+        return {"id": external_id, "deadline": deadline, "message": errors.fields["deadline"]}
+    try:
+        applications.publish_bounty(db, user=user, bounty_external_id=external_id, deadline=day)
+    except bl.TransitionRefused as exc:
+        db.rollback()
+        return {"id": external_id, "deadline": deadline, "message": "；".join(exc.reasons)}
+    return {}
 
 
 @staff.post(
@@ -248,14 +275,23 @@ def staff_proposals(request: Request, db: SessionDep, user: StaffUserDep) -> Res
     response_class=HTMLResponse,
 )
 def staff_proposal_action(
-    external_id: str, action: str, request: Request, db: SessionDep, user: StaffFormUserDep
+    external_id: str,
+    action: str,
+    request: Request,
+    db: SessionDep,
+    user: StaffFormUserDep,
+    deadline: FormStr = "",
 ) -> Response:
+    """发布 (征集 → … → 申报中 through the lifecycle, with the closing date) or 开放排名."""
+    external_id = external_id[:64]
     try:
         if action == "publish":
-            applications.publish_bounty(db, user=user, bounty_external_id=external_id[:64])
+            problem = _publish(db, user, external_id, deadline[:40])
+            if problem:
+                return _proposals_page(request, db, user, form_error=problem)
             done = "published"
         elif action == "open-ranking":
-            applications.open_ranking(db, user=user, bounty_external_id=external_id[:64])
+            applications.open_ranking(db, user=user, bounty_external_id=external_id)
             done = "ranking"
         else:
             return error_page(request, 404, "未找到", "未知的操作。", user=user)

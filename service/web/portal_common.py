@@ -78,6 +78,7 @@ DONE_MESSAGES: dict[str, str] = {
     "intro_requested": "对接申请已提交，工作人员转交后院所即可看到。",
     "intro_done": "已更新对接申请。",
     "review_done": "审核结果已保存，并已通知企业。",
+    "application_checked": "审查结果已保存，并已通知申报单位。",
     "messages_read": "已全部标为已读。",
 }
 

@@ -290,15 +290,21 @@ def test_keep_head_restores_the_first_stage_leader_after_smoothing() -> None:
 
 
 def test_keep_head_keeps_near_ties_only_within_tolerance() -> None:
-    first = {"x": 10.0, "y": 9.5, "z": 7.0, "w": 0.0}
-    final = {"x": 1.0, "y": 2.0, "z": 5.0, "w": 4.0}
-    order = lambda s: sorted(s, key=lambda d: -s[d])  # noqa: E731
-    assert order(keep_head(final, first, 0.1)) == ["x", "y", "z", "w"]  # y within 0.1 * 10
-    assert order(keep_head(final, first, 0.01)) == ["x", "z", "w", "y"]
-    assert order(keep_head(final, first, 1.0, head_max=2)) == ["x", "y", "z", "w"]
-    assert order(keep_head(final, first, 1.0, head_max=1)) == ["x", "z", "w", "y"]
-    assert keep_head({}, first, 0.2) == {}
-    assert final == {"x": 1.0, "y": 2.0, "z": 5.0, "w": 4.0}  # not mutated
+    first = [("x", 10.0), ("y", 9.5), ("z", 7.0), ("w", 0.0)]
+    final = [("z", 5.0), ("w", 4.0), ("y", 2.0), ("x", 1.0)]
+
+    def order(tol: float, head_max: int = 3, k: int = 4) -> list[str]:
+        out = keep_head(final[:k], first, tol, head_max)
+        assert [s for _, s in out] == sorted((s for _, s in out), reverse=True)
+        return [d for d, _ in out]
+
+    assert order(0.1) == ["x", "y", "z", "w"]  # y within 0.1 * (10 - 0) of x
+    assert order(0.01) == ["x", "z", "w", "y"]
+    assert order(1.0, head_max=2) == ["x", "y", "z", "w"]
+    assert order(1.0, head_max=1) == ["x", "z", "w", "y"]
+    assert order(0.1, k=2) == ["x", "y"]  # head documents the final top k lacked come in
+    assert keep_head([], first, 0.2) == []
+    assert final[0] == ("z", 5.0)  # not mutated
 
 
 def test_keyword_lists_get_their_own_smoothing_weight() -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from service import applications as app
 from service import auth
+from service import bounty_lifecycle as bl
 from service import models as m
 from service.errors import Conflict, Forbidden, NotFound
 from service.forms import FormErrors
@@ -214,13 +215,53 @@ def test_propose_publish_and_open_ranking(world: dict[str, Any]) -> None:
             app.propose_bounty(s, user=p["far"], need_external_id="N1", fields=fields)
         with pytest.raises(Forbidden):
             app.publish_bounty(s, user=p["holding"], bounty_external_id=ext)
-        app.publish_bounty(s, user=p["staff"], bounty_external_id=ext)
+        # the lifecycle's rule: applications cannot open without a closing date
+        with pytest.raises(bl.TransitionRefused, match="截止日期"):
+            app.publish_bounty(s, user=p["staff"], bounty_external_id=ext)
+        s.rollback()
+    with world["factory"]() as s:  # the refused publish left it a proposal, unaudited
+        row = s.scalar(select(m.Bounty).where(m.Bounty.external_id == ext))
+        assert row is not None and row.status == "proposed"
+        assert not s.scalars(
+            select(m.AuditLog).where(m.AuditLog.action == "bounty.transition")
+        ).all()
+        closing = date.today() + timedelta(days=30)
+        app.publish_bounty(s, user=p["staff"], bounty_external_id=ext, deadline=closing)
         app.open_ranking(s, user=p["staff"], bounty_external_id=ext)
         s.commit()
+        with pytest.raises(Conflict):  # only a proposal can be published
+            app.publish_bounty(s, user=p["staff"], bounty_external_id=ext, deadline=closing)
     with world["factory"]() as s:
         row = s.scalar(select(m.Bounty).where(m.Bounty.external_id == ext))
         assert row is not None and (row.status, row.ranking_open) == ("open", True)
+        assert row.deadline == closing
+        steps = s.scalars(
+            select(m.AuditLog)
+            .where(m.AuditLog.action == "bounty.transition", m.AuditLog.entity_id == ext)
+            .order_by(m.AuditLog.id)
+        ).all()
+        assert [(a.detail["from"], a.detail["to"]) for a in steps] == [
+            ("proposed", "assessing"),
+            ("assessing", "published"),
+            ("published", "open"),
+        ]
     _submit(world, "uni", bounty=ext)
+
+
+def test_publish_refuses_a_closing_date_in_the_past(world: dict[str, Any]) -> None:
+    p = world["p"]
+    with world["factory"]() as s:
+        fields = app.parse_bounty_proposal(title="t", description="d", budget="", deadline="")
+        ext = app.propose_bounty(s, user=p["holding"], need_external_id="N1", fields=fields)
+        s.commit()
+        past = date.today() - timedelta(days=1)
+        with pytest.raises(bl.TransitionRefused, match="已过"):
+            app.publish_bounty(
+                s, user=p["staff"], bounty_external_id=ext.external_id, deadline=past
+            )
+        s.rollback()
+        row = s.scalar(select(m.Bounty).where(m.Bounty.external_id == ext.external_id))
+        assert row is not None and (row.status, row.deadline) == ("proposed", None)
 
 
 @pytest.mark.parametrize(

@@ -147,6 +147,32 @@ MATRIX: dict[str, Case] = {
     ),
     "POST /api/v1/auth/logout": Case("/api/v1/auth/logout", everyone(204)),
     "GET /api/v1/auth/me": Case("/api/v1/auth/me", everyone(200)),
+    "POST /api/v1/auth/password": Case(  # wrong current password: 422 with the field message
+        "/api/v1/auth/password",
+        everyone(422),
+        json={"current": "wrong", "new": "abc12345x", "again": "abc12345x"},
+    ),
+    # --- introductions and inbox (service/api/routes/introductions.py, messages.py) ---
+    "GET /api/v1/introductions": Case("/api/v1/introductions", everyone(200)),
+    "POST /api/v1/introductions": Case(  # A's confidential need N-A2, to UNI-1
+        "/api/v1/introductions",
+        roles(403, ent_a=201, ent_b=404, staff=201, admin=201),
+        json={"need_external_id": "N-A2", "institute_external_id": "UNI-1", "message": "合作"},
+    ),
+    "GET /api/v1/introductions/{intro_id}": Case(  # A → INST-1, forwarded
+        lambda w: f"/api/v1/introductions/{w.ids['intro_a_fwd']}",
+        roles(404, ent_a=200, inst_b=200, staff=200, admin=200),
+    ),
+    "POST /api/v1/introductions/{intro_id}/actions": Case(  # B → UNI-1, submitted: forward
+        lambda w: f"/api/v1/introductions/{w.ids['intro_b_sub']}/actions",
+        roles(404, ent_b=403, staff=200, admin=200),
+        json={"action": "forward", "note": "请联系"},
+    ),
+    "GET /api/v1/messages": Case("/api/v1/messages", everyone(200)),
+    "POST /api/v1/messages/{message_id}/read": Case(
+        lambda w: f"/api/v1/messages/{w.ids['msg_a']}/read", roles(404, ent_a=200)
+    ),
+    "POST /api/v1/messages/read-all": Case("/api/v1/messages/read-all", everyone(200)),
     "GET /api/v1/organisations": Case("/api/v1/organisations", everyone(200)),
     "POST /api/v1/organisations": Case("/api/v1/organisations", staff_only(201), json=_org),
     "GET /api/v1/organisations/{external_id}": Case("/api/v1/organisations/ENT-A", owner_a(200)),
@@ -364,6 +390,12 @@ MATRIX: dict[str, Case] = {
         portal(303, *STAFF),
         data={"action": "forward"},
     ),
+    "GET /portal/staff/applications": Case("/portal/staff/applications", portal(200, *STAFF)),
+    "POST /portal/staff/applications/{bid_external_id}": Case(
+        "/portal/staff/applications/BID-A",
+        portal(303, *STAFF),
+        data={"status": "qualified", "note": "材料齐全"},
+    ),
     "GET /portal/staff/accounts": Case("/portal/staff/accounts", portal(200, *STAFF)),
     "POST /portal/staff/accounts": Case(
         "/portal/staff/accounts",
@@ -395,11 +427,8 @@ MATRIX: dict[str, Case] = {
     "GET /staff/campaigns/{campaign_id}/progress": Case(
         lambda w: f"/staff/campaigns/{w.ids['campaign']}/progress", page()
     ),
-    "GET /staff/accounts/new": Case("/staff/accounts/new", page(), params={"q": "研究所"}),
-    "POST /staff/accounts/new": Case(
-        "/staff/accounts/new",
-        page(),
-        data=lambda r, _w: {"username": f"inst-{r}", "org": "INST-1", "csrf_token": ""},
+    "GET /staff/accounts/new": Case(  # the old address: 303 to /portal/staff/accounts
+        "/staff/accounts/new", page(303), params={"q": "研究所"}
     ),
     "GET /staff/bounty-proposals": Case("/staff/bounty-proposals", page()),
     "POST /staff/bounty-proposals/{external_id}/{action}": Case(

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from service import auth
 from service import bounty_lifecycle as bl
 from service.errors import Forbidden
-from service.models import AuditLog, Bid, Bounty, Organisation, User
+from service.models import AuditLog, Bid, Bounty, Message, Organisation, User
 from tests.service.api_support import (  # noqa: F401 (fixtures)
     FakeHandle,
     FakeRecommender,
@@ -307,3 +307,68 @@ def test_the_api_route_refuses_with_reasons_and_moves(world: World) -> None:
         assert r.status_code == 422
         r = client.get("/api/v1/bounties", params={"status": "screening"}, headers=poster)
         assert [b["external_id"] for b in r.json()["items"]] == ["BT-1"]
+
+
+def test_the_award_marks_the_losing_bids_and_messages_every_applicant(store: Store) -> None:
+    bounty_id, _ent_id, uni_id = _seed(store)
+    with store.factory() as s:
+        others = []
+        for ext, name in (("U2", "另一大学"), ("U3", "第三院所"), ("U4", "被取消资格的院所")):
+            org = Organisation(external_id=ext, name=name, kind="university", in_region=True)
+            s.add(org)
+            s.flush()
+            others.append(org.id)
+            s.add(User(username=f"user-{ext}", role="institute", org_id=org.id))
+        s.add(User(username="user-U1", role="institute", org_id=uni_id))
+        for n, org_id in enumerate(others, start=2):
+            status = "disqualified" if n == 4 else "qualified"
+            s.add(Bid(external_id=f"BID-{n}", bounty_id=bounty_id, respondent_org_id=org_id,
+                      price=80 + n, status=status))  # fmt: skip
+        s.commit()
+        bounty = s.get(Bounty, bounty_id)
+        assert bounty is not None
+        staff = _principal("staff")
+        bl.advance(s, user=staff, bounty=bounty, target=bl.NEGOTIATING,
+                   deadline=NOW.date() + timedelta(days=3), now=NOW)  # fmt: skip
+        assert not s.scalars(select(Message)).all()  # no award yet, no message
+        bl.transition(s, user=staff, bounty=bounty,
+                      move=bl.Move(target=bl.AWARDED, award=bl.Award("BID-9", 85.0)), now=NOW)  # fmt: skip
+        s.commit()
+    with store.factory() as s:
+        status = dict(s.execute(select(Bid.external_id, Bid.status)).all())
+        assert status == {
+            "BID-9": "awarded", "BID-2": "not_awarded", "BID-3": "not_awarded",
+            "BID-4": "disqualified",
+        }  # fmt: skip
+        rows = s.execute(
+            select(User.username, Message.title).join(User, User.id == Message.user_id)
+        ).all()
+        inbox = dict(rows)
+        assert inbox == {
+            "user-U1": "揭榜申报中榜：榜单",
+            "user-U2": "揭榜申报未中榜：榜单",
+            "user-U3": "揭榜申报未中榜：榜单",
+        }
+        award = s.scalars(
+            select(AuditLog).where(AuditLog.action == "bounty.transition").order_by(AuditLog.id)
+        ).all()[-1]
+        assert award.detail["to"] == "awarded" and award.detail["not_awarded"] == ["BID-2", "BID-3"]
+
+
+def test_advance_walks_the_table_and_stops_at_a_refused_step(store: Store) -> None:
+    bounty_id, _, _ = _seed(store)
+    staff = _principal("staff")
+    with store.factory() as s:
+        bounty = s.get(Bounty, bounty_id)
+        assert bounty is not None
+        with pytest.raises(bl.TransitionRefused, match="开始申报前须设定申报截止日期"):
+            bl.advance(s, user=staff, bounty=bounty, target=bl.OPEN, now=NOW)
+        s.rollback()
+        bounty = s.get(Bounty, bounty_id)
+        assert bounty is not None and bounty.status == bl.PROPOSED
+        with pytest.raises(bl.TransitionRefused, match="不能再推进"):
+            bl.advance(s, user=staff, bounty=bounty, target=bl.PROPOSED, now=NOW)
+        bl.advance(s, user=staff, bounty=bounty, target=bl.PUBLISHED, now=NOW)
+        s.commit()
+        audit = s.scalars(select(AuditLog).order_by(AuditLog.id)).all()
+        assert [a.detail["to"] for a in audit] == [bl.ASSESSING, bl.PUBLISHED]

@@ -5,7 +5,12 @@ model and real index builds. Each journey checks the database as well as the pag
 (a) an institute edits a capability → ``duijie reindex`` → sees a matching need → applies to a
     bounty; an institute of the poster's corporate group is refused with its reason and
     nothing is stored;
-(b) staff create a campaign from the form, watch it finish, approve an item.
+(b) staff create a campaign from the form, watch it finish, approve an item;
+(c) an enterprise proposes a bounty, staff publish it through the lifecycle (a closing date is
+    required) and open its ranking; staff open the account page;
+(d) staff check applications in the 申报审核 queue (a refusal needs a reason).
+
+Each test makes the data it needs (no test relies on another having run first).
 
 With ``DUIJIE_SHOT_DIR`` set, every page visited is also saved there at 1366 px and 375 px.
 """
@@ -17,6 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -234,14 +240,13 @@ def test_institute_edits_capability_reindexes_sees_need_and_applies(
     assert "已提交" in page.locator("#applications").inner_text()
     shot(page, "inst-applications")
     with factory() as s:
-        bid = s.scalar(select(m.Bid))
-        assert bid is not None
-        assert (bid.price, bid.members, bid.status, bid.respondent.external_id) == (
-            150.0,
-            ["T"],
-            "submitted",
-            "U",
+        bounty = s.scalar(select(m.Bounty.id).where(m.Bounty.external_id == "BT-E1"))
+        uni = s.scalar(select(m.Organisation.id).where(m.Organisation.external_id == "U"))
+        bid = s.scalar(
+            select(m.Bid).where(m.Bid.bounty_id == bounty, m.Bid.respondent_org_id == uni)
         )
+        assert bid is not None
+        assert (bid.price, bid.members, bid.status) == (150.0, ["T"], "submitted")
 
 
 def test_institute_of_the_poster_group_is_refused(page: Any, server: dict[str, Any]) -> None:
@@ -297,6 +302,24 @@ def test_staff_creates_campaign_watches_it_and_approves(page: Any, server: dict[
         assert {"campaign.create", "campaign.run", "shortlist.approve"} <= actions
 
 
+def _tea_applies(factory: Any, bounty_ext: str) -> str:
+    """An application of the tea institute to ``bounty_ext`` (made once); its id."""
+    with factory() as s:
+        bounty = s.scalar(select(m.Bounty).where(m.Bounty.external_id == bounty_ext))
+        tea = s.scalar(select(m.Organisation).where(m.Organisation.external_id == "T"))
+        assert bounty is not None and tea is not None
+        bid = s.scalar(
+            select(m.Bid).where(m.Bid.bounty_id == bounty.id, m.Bid.respondent_org_id == tea.id)
+        )
+        if bid is None:
+            bid = m.Bid(external_id=f"BID-T-{bounty_ext}", bounty_id=bounty.id,
+                        respondent_org_id=tea.id, price=120.0,
+                        proposal="茶叶所的联合攻关方案。")  # fmt: skip
+            s.add(bid)
+            s.commit()
+        return bid.external_id
+
+
 def test_enterprise_proposes_staff_publish_and_open_the_ranking(
     page: Any, server: dict[str, Any]
 ) -> None:
@@ -317,14 +340,20 @@ def test_enterprise_proposes_staff_publish_and_open_the_ranking(
         assert b is not None and b.budget == 80.0 and b.need_id is not None
         ext = b.external_id
 
+    _tea_applies(factory, "BT-E1")  # BT-E1 has an application whatever ran before
     staff = page.context.browser.new_context(locale="zh-CN", java_script_enabled=False)
     spage = staff.new_page()
+    closing = (date.today() + timedelta(days=45)).isoformat()
     try:
         sign_in(spage, base, "staff1")
         spage.goto(f"{base}/staff/bounty-proposals")
+        spage.locator(f"#proposal-{ext} button").click()  # no closing date yet: refused
+        assert "开始申报前须设定申报截止日期" in spage.locator(f"#proposal-{ext}").inner_text()
+        shot(spage, "staff-bounty-publish-refused")
+        spage.fill(f"#deadline-{ext}", closing)
         spage.locator(f"#proposal-{ext} button").click()
         spage.wait_for_url(re.compile(r"done=published"))
-        spage.locator("#published-BT-E1 button").click()  # BT-E1 has an application
+        spage.locator("#published-BT-E1 button").click()
         spage.wait_for_url(re.compile(r"done=ranking"))
         shot(spage, "staff-bounty-proposals")
         spage.goto(f"{base}/staff/needs?q=聚丙烯")
@@ -333,22 +362,82 @@ def test_enterprise_proposes_staff_publish_and_open_the_ranking(
         spage.goto(f"{base}/staff/organisations?kind=institute")
         assert "广西茶叶研究所" in spage.locator("#orgs").inner_text()
         shot(spage, "staff-orgs")
-        spage.goto(f"{base}/staff/accounts/new")
-        spage.fill("#f-username", "tea_inst")
-        spage.select_option("#f-org", "T")
-        spage.click("button.primary")
-        assert spage.locator("#initial-password").inner_text()
+        spage.goto(f"{base}/staff/accounts/new")  # the old address leads to the one page
+        assert spage.url.endswith("/portal/staff/accounts")
+        spage.fill("#q", "茶叶")
+        spage.click("form.lookup button")
+        assert "广西茶叶研究所" in spage.locator("#found").inner_text()
+        assert spage.locator("#org").input_value() == "T"  # the one match is filled in
+        spage.fill("#username", "tea_inst")
+        spage.select_option("#role", "institute")
+        spage.click("form.stack button.primary")
+        assert "tea_inst" in spage.locator("#issued").inner_text()
         shot(spage, "staff-account-created")
     finally:
         staff.close()
     with factory() as s:
         row = s.scalar(select(m.Bounty).where(m.Bounty.external_id == ext))
-        assert row is not None and row.status == "open"
+        assert (
+            row is not None and row.status == "open" and row.deadline == date.fromisoformat(closing)
+        )
+        moves = s.scalars(
+            select(m.AuditLog.detail).where(
+                m.AuditLog.action == "bounty.transition", m.AuditLog.entity_id == ext
+            )
+        ).all()
+        assert [d["to"] for d in moves] == ["assessing", "published", "open"]
         user = s.scalar(select(m.User).where(m.User.username == "tea_inst"))
         assert user is not None and user.must_change_password and user.role == "institute"
 
     page.goto(f"{base}/portal/bounties/BT-E1")
-    assert "广西大学材料学院" in page.locator("#applications").inner_text()
+    assert "广西茶叶研究所" in page.locator("#applications").inner_text()
     ranking = page.locator("#ranking")
-    assert "广西大学材料学院" in ranking.inner_text()
+    assert "广西茶叶研究所" in ranking.inner_text()
     shot(page, "ent-bounty-ranking")
+
+
+def test_staff_check_applications_in_the_queue(page: Any, server: dict[str, Any]) -> None:
+    """申报审核: refused without a reason (kept what was typed), then saved; the applicant's
+    users get a message."""
+    base, factory = server["base"], server["factory"]
+    bid = _tea_applies(factory, "BT-G")
+    with factory() as s:
+        tea = s.scalar(select(m.Organisation.id).where(m.Organisation.external_id == "T"))
+        if not s.scalar(select(m.User.id).where(m.User.username == "teauser")):
+            s.add(m.User(username="teauser", role="institute", org_id=tea,
+                         password_hash=auth.hash_password(PASSWORD)))  # fmt: skip
+            s.commit()
+    sign_in(page, base, "staff1")
+    page.goto(f"{base}/portal/staff/needs")
+    page.locator("header nav details summary", has_text="待办").click()  # the staff queues
+    page.locator("header nav a", has_text="申报审核").click()
+    page.wait_for_url(re.compile(r"/portal/staff/applications"))
+    card = page.locator(f"#{bid}")
+    assert "广西茶叶研究所" in card.inner_text() and "整车轻量化材料攻关" in card.inner_text()
+    card.locator("input[value=disqualified]").check()
+    card.locator("textarea").fill("   ")
+    card.locator("button.primary").click()
+    card = page.locator(f"#{bid}")
+    assert "请填写资格审查未通过的原因" in card.locator(".field-error").inner_text()
+    assert card.locator("input[value=disqualified]").is_checked()
+    shot(page, "staff-applications-error")
+    with factory() as s:
+        row = s.scalar(select(m.Bid).where(m.Bid.external_id == bid))
+        assert row is not None and row.status == "submitted"
+    card.locator("textarea").fill("缺少中试场地证明材料。")
+    card.locator("button.primary").click()
+    page.wait_for_url(re.compile(r"done=application_checked"))
+    assert "审查结果已保存" in page.locator(".flash.ok").inner_text()
+    assert page.locator(f"#{bid}").count() == 0  # left the 待审查 queue
+    page.goto(f"{base}/portal/staff/applications?show=done")
+    assert "缺少中试场地证明材料" in page.locator(f"#{bid}").inner_text()
+    shot(page, "staff-applications")
+    with factory() as s:
+        row = s.scalar(select(m.Bid).where(m.Bid.external_id == bid))
+        assert row is not None and (row.status, row.status_note) == (
+            "disqualified",
+            "缺少中试场地证明材料。",
+        )
+        user = s.scalar(select(m.User.id).where(m.User.username == "teauser"))
+        titles = s.scalars(select(m.Message.title).where(m.Message.user_id == user)).all()
+        assert titles == ["揭榜申报资格审查未通过：整车轻量化材料攻关"]

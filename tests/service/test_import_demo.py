@@ -8,6 +8,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -143,10 +144,48 @@ def test_demo_loads_and_meets_the_counts(
             top = sum(n for _f, n in counter.most_common(3))
             assert top / sum(counter.values()) >= 0.7
         assert ext["ORG-E0001"].name.endswith("集团有限公司")
+        _an_institute_can_apply_today(s, bounties, orgs)
     engine.dispose()
 
     again = _run_demo(monkeypatch, tmp_path, capsys)  # idempotent
     assert again.count("新增 0，更新 0，") == 5 and "拒绝 0" in again
+
+
+def _an_institute_can_apply_today(
+    s: Any, bounties: list[Bounty], orgs: dict[int, Organisation]
+) -> None:
+    """Loaded today, the demo's open bounties close in the future and take applications."""
+    from datetime import date
+
+    from service import applications, auth
+    from service.models import User
+
+    today = date.today()
+    open_ = [b for b in bounties if b.status == "open"]
+    assert len(open_) >= 20
+    assert all(b.deadline is not None and b.deadline > today for b in open_)
+    tackle = next(b for b in open_ if b.kind == "tackle")
+    applicant = next(
+        o
+        for o in orgs.values()
+        if o.kind == "university"
+        and o.status == "active"
+        and not applications.check_eligibility(
+            s, bounty=tackle, applicant_ext=o.external_id, members=()
+        )
+        and not any(d.respondent_org_id == o.id for d in tackle.bids)
+    )
+    user = User(username="demo-inst", role="institute", org_id=applicant.id)
+    s.add(user)
+    s.flush()
+    principal = auth.Principal(user_id=user.id, username=user.username, role="institute",
+                               org_id=applicant.id)  # fmt: skip
+    bid = applications.submit_application(
+        s, applicant=principal, bounty_external_id=tackle.external_id,
+        proposal="演示数据上的揭榜方案。", price="100",
+    )  # fmt: skip
+    assert bid.status == "submitted" and bid.bounty_id == tackle.id
+    s.rollback()  # the demo stays as loaded (the idempotence check below)
 
 
 def test_scale_generator_is_reproducible_and_importable(tmp_path: Path) -> None:
@@ -164,3 +203,37 @@ def test_scale_generator_is_reproducible_and_importable(tmp_path: Path) -> None:
     assert (a / "needs.csv").read_bytes() != (c / "needs.csv").read_bytes()
     measured = gen_scale.import_files(a)
     assert measured["rows"] == sum(counts.values()) and measured["probe_failures"] == 0
+
+
+def test_staged_demo_moves_open_closing_dates_to_the_load_date(tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    from service.demo_dates import DEMO_BASE_DATE, staged_demo_dir
+
+    today = date(2031, 7, 15)
+    stage = staged_demo_dir(DEMO, tmp_path / "demo", today=today)
+    offset = today - DEMO_BASE_DATE
+    import csv
+
+    def rows(path: Path) -> dict[str, dict[str, str]]:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            return {r["榜单编号"]: r for r in csv.DictReader(fh)}
+
+    before, after = rows(DEMO / "bounties.csv"), rows(stage / "bounties.csv")
+    assert before.keys() == after.keys()
+    moved = 0
+    for ext, row in before.items():
+        new = after[ext]
+        assert {k: v for k, v in new.items() if k != "截止日期"} == {
+            k: v for k, v in row.items() if k != "截止日期"
+        }
+        old_day, new_day = date.fromisoformat(row["截止日期"]), date.fromisoformat(new["截止日期"])
+        if row["状态"] == "征集中":
+            assert new_day == old_day + offset and new_day > today + timedelta(days=60)
+            moved += 1
+        else:  # awarded: history keeps its dates
+            assert new_day == old_day
+    assert moved >= 20
+    others = {p.name for p in DEMO.iterdir() if p.is_file()} - {"bounties.csv"}
+    assert {p.name for p in stage.iterdir() if p.is_symlink()} == others
+    assert (DEMO / "bounties.csv").read_bytes() != (stage / "bounties.csv").read_bytes()

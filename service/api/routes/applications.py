@@ -3,7 +3,7 @@ changes (each one a message to the applicant)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 from service import applications, schemas
 from service.api import convert
 from service.api.deps import CurrentUser, Pagination, SessionDep, StaffUser
+from service.api.routes.bounties import form_error_response
 from service.errors import Forbidden
+from service.forms import FormErrors
 
 router = APIRouter(prefix="/applications", tags=["bounties"])
 
@@ -49,9 +51,19 @@ def my_applications(
 )
 def change_status(
     bid_external_id: ExtId, body: StatusChange, session: SessionDep, user: StaffUser
-) -> schemas.BidPublic:
-    bid = applications.set_application_status(
-        session, user=user, bid_external_id=bid_external_id, status=body.status, note=body.note
-    )
+) -> Any:
+    """The staff page's rule (:func:`service.applications.set_application_status`): 资格审查
+    未通过 needs a ``note``, else 422 with the field's Chinese message."""
+    try:
+        bid = applications.set_application_status(
+            session,
+            user=user,
+            bid_external_id=bid_external_id,
+            status=body.status,
+            note=body.note,
+        )
+    except FormErrors as exc:
+        session.rollback()
+        return form_error_response(exc)
     session.commit()
     return convert.bids(session, [bid])[0]

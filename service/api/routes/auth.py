@@ -1,4 +1,11 @@
-"""Login/logout (session cookie + CSRF token, for staff pages and scripts) and ``/auth/me``.
+"""Login/logout (session cookie + CSRF token, for staff pages and scripts), ``/auth/me`` and
+the caller's own password change (``/auth/password``).
+
+An account whose password was issued by staff may log in, but ``/me`` and the login answer
+report ``must_change_password`` and every other API call is refused with 403
+``password_change_required`` (:data:`service.api.deps.CurrentUser`) until
+``POST /auth/password`` sets a new one (the rule of :func:`service.sessions.change_password`,
+shared with the portal page).
 
 ``POST /auth/login`` is the one API route open to anonymous callers (besides ``/healthz``). It
 accepts JSON only (a cross-site form cannot send JSON without a CORS preflight, which is never
@@ -8,11 +15,15 @@ store (:mod:`service.sessions`, shared with the staff login page).
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from service import auth, schemas, sessions
-from service.api.deps import CurrentUser, SessionDep, SettingsDep
-from service.errors import ERROR_RESPONSES, ErrorBody, NotAuthenticated
+from service.api.deps import PASSWORD_CHANGE_REQUIRED, Caller, SessionDep, SettingsDep
+from service.errors import ERROR_RESPONSES, ErrorBody, NotAuthenticated, error_response
+from service.forms import FormErrors
+from service.models import User
 from service.sessions import LoginThrottle, TooManyAttempts
 
 __all__ = ["LoginThrottle", "TooManyAttempts", "client_address", "router"]
@@ -54,13 +65,20 @@ def login(
         raise NotAuthenticated("invalid username or password", code="invalid_credentials")
     user = result.user
     auth.set_session_cookie(response, result.cookie, secure=settings.environment == "prod")
+    return _me(user, settings, result.session_id)
+
+
+def _me(user: User, settings: SettingsDep, session_id: str) -> schemas.Me:
+    must = bool(user.must_change_password)
     return schemas.Me(
         user_id=user.id,
         username=user.username,
         role=user.role,
         org_external_id=user.org.external_id if user.org is not None else None,
         via="session",
-        csrf_token=auth.csrf_token(settings.secret_key, result.session_id),
+        csrf_token=auth.csrf_token(settings.secret_key, session_id),
+        must_change_password=must,
+        notice=PASSWORD_CHANGE_REQUIRED if must else None,
     )
 
 
@@ -70,7 +88,7 @@ def login(
     summary="Log out: ends the server-side session and clears the cookie",
     response_class=Response,
 )
-def logout(user: CurrentUser, session: SessionDep) -> Response:
+def logout(user: Caller, session: SessionDep) -> Response:
     if user.via == "session" and user.session_id:
         sessions.revoke_session(session, user.session_id)
         session.commit()
@@ -80,7 +98,7 @@ def logout(user: CurrentUser, session: SessionDep) -> Response:
 
 
 @router.get("/me", response_model=schemas.Me, summary="Who am I (role, organisation)")
-def me(user: CurrentUser, settings: SettingsDep) -> schemas.Me:
+def me(user: Caller, settings: SettingsDep) -> schemas.Me:
     return schemas.Me(
         user_id=user.user_id,
         username=user.username,
@@ -90,4 +108,49 @@ def me(user: CurrentUser, settings: SettingsDep) -> schemas.Me:
         csrf_token=auth.csrf_token(settings.secret_key, user.session_id)
         if user.session_id
         else None,
+        must_change_password=user.must_change_password,
+        notice=PASSWORD_CHANGE_REQUIRED if user.must_change_password else None,
     )
+
+
+@router.post(
+    "/password",
+    response_model=schemas.Me,
+    summary="Change my password (required first when staff issued it); a new session starts",
+    responses=ERROR_RESPONSES,
+)
+def change_password(
+    body: schemas.PasswordChange,
+    request: Request,
+    response: Response,
+    user: Caller,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Any:
+    """The portal's rule (:func:`service.sessions.change_password`): 422 ``invalid_form`` with
+    one Chinese message per field; on success every session of the user ends and this call
+    sets the cookie of a new one (API keys keep working)."""
+    row = session.get(User, user.user_id)
+    if row is None:
+        raise NotAuthenticated("user no longer exists", code="invalid_credentials")
+    try:
+        cookie, sid = sessions.change_password(
+            session,
+            settings,
+            user=row,
+            current=body.current,
+            new=body.new,
+            again=body.again,
+            client=client_address(request),
+        )
+    except FormErrors as exc:
+        return error_response(
+            422,
+            exc.detail,
+            exc.code,
+            errors=[
+                {"loc": ["body", k], "msg": v, "type": "value_error"} for k, v in exc.fields.items()
+            ],
+        )
+    auth.set_session_cookie(response, cookie, secure=settings.environment == "prod")
+    return _me(row, settings, sid)

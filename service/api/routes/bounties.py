@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
 from service import applications, auth, crud, schemas
+from service import bounty_lifecycle as bl
 from service.api import convert
 from service.api.deps import (
     CurrentUser,
@@ -39,7 +40,7 @@ def _visible_bounty(session: SessionDep, user: auth.Principal, external_id: str)
     """A bounty the caller may see: proposals only for their poster and staff."""
     bounty = crud.get_bounty(session, external_id=external_id)
     if (
-        bounty.status == applications.PROPOSED
+        bl.state_of(bounty.status) in bl.UNPUBLISHED
         and not user.is_staff
         and bounty.poster_org_id != user.org_id
     ):
@@ -382,8 +383,18 @@ def propose(body: BountyProposal, session: SessionDep, user: CurrentUser) -> Any
     response_model=schemas.BountyPublic,
     summary="Publish a proposed bounty (staff)",
 )
-def publish(external_id: ExtId, session: SessionDep, user: StaffUser) -> schemas.BountyPublic:
-    bounty = applications.publish_bounty(session, user=user, bounty_external_id=external_id)
+def publish(
+    external_id: ExtId,
+    session: SessionDep,
+    user: StaffUser,
+    body: schemas.BountyPublish | None = None,
+) -> schemas.BountyPublic:
+    """征集 → 论证 → 发榜 → 申报中 through the lifecycle table (each step audited); a refused
+    step (no closing date, or one in the past) is a 422 ``illegal_transition``."""
+    deadline = body.deadline if body is not None else None
+    bounty = applications.publish_bounty(
+        session, user=user, bounty_external_id=external_id, deadline=deadline
+    )
     session.commit()
     return convert.bounties(session, [bounty], crud.bid_counts(session, bounty_ids=[bounty.id]))[0]
 
@@ -410,8 +421,6 @@ def transition_bounty(
     """One move of :mod:`service.bounty_lifecycle` (audited); a refused move is a 422 with
     the reasons in Chinese (``code`` ``illegal_transition``), a move the caller may not make
     a 403."""
-    from service import bounty_lifecycle as bl
-
     bounty = crud.get_bounty(session, external_id=external_id)
     award = None
     if body.to == bl.AWARDED and body.bid_external_id is not None and body.price is not None:
