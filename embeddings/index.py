@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from embeddings.errors import IndexCorrupted
+from embeddings.runtime import faiss_threads
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,16 @@ def check_matrix(x: Any, dim: int, what: str) -> NDArray[np.float32]:
     return np.ascontiguousarray(x)
 
 
+def _recall_at_10(got: NDArray[np.int64], truth: NDArray[np.int64]) -> float:
+    """Mean share of the exact 10 nearest other vectors found (each query's own id, the
+    query being a stored vector, is left out of both lists)."""
+    hits = 0
+    for g, t in zip(got, truth, strict=True):
+        own = t[0]
+        hits += len(set(g[g != own].tolist()[:10]) & set(t[t != own].tolist()[:10]))
+    return hits / (10 * max(len(truth), 1))
+
+
 class VectorIndex:
     """Inner-product index over external string ids.
 
@@ -59,7 +71,21 @@ class VectorIndex:
     hnsw_m : int
         HNSW graph degree.
     ef_construction, ef_search : int
-        HNSW build/search breadth (recall vs speed).
+        HNSW build/search breadth (recall vs speed); ``ef_search`` is the first breadth tried
+        by the calibration.
+    target_recall : float
+        HNSW replaces exact search only if, on ``calibration_queries`` stored vectors used
+        as queries (their own entry left out), its recall@10 against exact search reaches
+        this at some ``efSearch`` up to ``ef_max`` (the smallest such breadth is kept);
+        otherwise the index stays exact.
+    calibration_queries, ef_max : int
+    random_state : int
+        Seed of the calibration sample.
+
+    Attributes
+    ----------
+    calibration_ : dict or None
+        The last calibration: ``ef_search``, ``recall`` and whether HNSW was taken.
     """
 
     def __init__(
@@ -70,12 +96,21 @@ class VectorIndex:
         hnsw_m: int = 32,
         ef_construction: int = 80,
         ef_search: int = 128,
+        target_recall: float = 0.95,
+        calibration_queries: int = 200,
+        ef_max: int = 1024,
+        random_state: int = 0,
     ) -> None:
         self.dim = dim
         self.exact_max = exact_max
         self.hnsw_m = hnsw_m
         self.ef_construction = ef_construction
         self.ef_search = ef_search
+        self.target_recall = target_recall
+        self.calibration_queries = calibration_queries
+        self.ef_max = ef_max
+        self.random_state = random_state
+        self.calibration_: dict[str, Any] | None = None
         self.index_: Any = None
         self.ext_by_int_: dict[int, str] = {}
         self.int_by_ext_: dict[str, int] = {}
@@ -91,7 +126,7 @@ class VectorIndex:
         else:
             base = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efConstruction = self.ef_construction
-            base.hnsw.efSearch = self.ef_search
+            base.hnsw.efSearch = int((self.calibration_ or {}).get("ef_search") or self.ef_search)
         return faiss.IndexIDMap2(base)
 
     def _ensure(self) -> Any:
@@ -157,21 +192,56 @@ class VectorIndex:
         if not np.isfinite(vectors).all():
             raise ValueError("vectors contain NaN or infinity")
         index = self._ensure()
-        if self.kind == "flat" and len(self) + len(ids) > self.exact_max:
-            logger.info(
-                "index grows past exact_max=%d: switching to HNSW (M=%d)",
-                self.exact_max,
-                self.hnsw_m,
-            )
-            self._rebuild("hnsw")
-            index = self.index_
+        crossing = self.kind == "flat" and len(self) + len(ids) > self.exact_max
         ints = np.arange(self.next_id_, self.next_id_ + len(ids), dtype=np.int64)
-        index.add_with_ids(vectors, ints)
+        with faiss_threads():
+            index.add_with_ids(vectors, ints)
         for i, e in zip(ints.tolist(), ids, strict=True):
             self.ext_by_int_[i] = e
             self.int_by_ext_[e] = i
         self.next_id_ += len(ids)
+        if crossing:
+            self._try_hnsw()
         return self
+
+    def _try_hnsw(self) -> None:
+        """Build HNSW over the stored vectors and keep it if it reaches ``target_recall``."""
+        flat = self.index_
+        ints, vecs = self._all_vectors()
+        hnsw = self._new_faiss("hnsw")
+        t0 = time.perf_counter()
+        with faiss_threads():
+            hnsw.add_with_ids(vecs, ints)
+        build_s = time.perf_counter() - t0
+        rng = np.random.default_rng(self.random_state)
+        sample = vecs[
+            rng.choice(len(vecs), min(self.calibration_queries, len(vecs)), replace=False)
+        ]
+        _, truth = flat.search(sample, 11)
+        base: Any = faiss.downcast_index(hnsw.index)
+        ef, recall = self.ef_search, 0.0
+        while True:
+            base.hnsw.efSearch = ef
+            _, got = hnsw.search(sample, 11)
+            recall = _recall_at_10(got, truth)
+            if recall >= self.target_recall or ef >= self.ef_max:
+                break
+            ef = min(ef * 2, self.ef_max)
+        taken = recall >= self.target_recall
+        self.calibration_ = {"ef_search": ef, "recall": round(recall, 4), "hnsw": taken}
+        logger.info(
+            "%d vectors (> exact_max=%d): HNSW M=%d built in %.1fs, recall@10 %.3f at "
+            "efSearch=%d: %s",
+            len(ints),
+            self.exact_max,
+            self.hnsw_m,
+            build_s,
+            recall,
+            ef,
+            "HNSW taken" if taken else f"below {self.target_recall}, staying exact",
+        )
+        if taken:
+            self.index_ = hnsw
 
     def remove(self, ids: Sequence[str]) -> int:
         """Remove external ids (unknown ones are ignored); returns how many were removed.
@@ -202,7 +272,40 @@ class VectorIndex:
             out[row] = self.index_.reconstruct(self.int_by_ext_[e])
         return out
 
+    def reconstruct_ints(self, ints: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Stored vectors of FAISS int ids (as returned by :meth:`search_ints`): float32
+        (len(ints), dim)."""
+        if len(ints) == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
+        out = self.index_.reconstruct_batch(np.ascontiguousarray(ints, dtype=np.int64))
+        return np.asarray(out, dtype=np.float32).reshape(len(ints), self.dim)
+
     # ------------------------------------------------------------------ search
+    def search_ints(
+        self, queries: NDArray[np.float32], k: int
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Raw k-NN: FAISS scores and int ids (``ext_by_int_`` maps them; -1 = missing).
+
+        Parameters
+        ----------
+        queries : ndarray of float32, shape (n, dim)
+        k : int, >= 1
+
+        Returns
+        -------
+        scores : ndarray of float32, shape (n, min(k, len(self)))
+        ints : ndarray of int64, same shape
+        """
+        queries = check_matrix(queries, self.dim, "queries")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        kk = min(k, len(self))
+        n = queries.shape[0]
+        if kk == 0 or n == 0:
+            return np.empty((n, 0), dtype=np.float32), np.empty((n, 0), dtype=np.int64)
+        scores, ints = self.index_.search(queries, kk)
+        return scores, ints
+
     def search(
         self, queries: NDArray[np.float32], k: int
     ) -> tuple[NDArray[np.float32], list[list[str]]]:
@@ -251,6 +354,8 @@ class VectorIndex:
             "hnsw_m": self.hnsw_m,
             "ef_construction": self.ef_construction,
             "ef_search": self.ef_search,
+            "target_recall": self.target_recall,
+            "calibration": self.calibration_,
             "next_id": self.next_id_,
             "int_ids": ints,
             "ext_ids": [self.ext_by_int_[i] for i in ints],
@@ -297,14 +402,17 @@ class VectorIndex:
             hnsw_m=int(meta.get("hnsw_m", 32)),
             ef_construction=int(meta.get("ef_construction", 80)),
             ef_search=int(meta.get("ef_search", 128)),
+            target_recall=float(meta.get("target_recall", 0.95)),
         )
+        obj.calibration_ = meta.get("calibration")
         # read_index already returns the concrete type; faiss.downcast_index would return a
         # non-owning wrapper (the index would be freed with this local).
         if not isinstance(index, faiss.IndexIDMap2):
             raise IndexCorrupted(f"{index_path}: not an IndexIDMap2 ({type(index).__name__})")
         base = faiss.downcast_index(index.index)
         if isinstance(base, faiss.IndexHNSW):
-            base.hnsw.efSearch = obj.ef_search
+            calibrated = (obj.calibration_ or {}).get("ef_search")
+            base.hnsw.efSearch = int(calibrated or obj.ef_search)
         obj.index_ = index
         obj.ext_by_int_ = dict(zip(int_ids, ext_ids, strict=True))
         obj.int_by_ext_ = {e: i for i, e in obj.ext_by_int_.items()}

@@ -103,6 +103,10 @@ class MemoQueryEncoder(_QueryEncoderWrapper):
         Query texts kept (least recently used first out).
     """
 
+    #: Query vectors asked for once are kept: a caller may encode a batch ahead of the
+    #: single-query calls that follow (``matcher.matrices`` does for campaign rows).
+    memoises_queries = True
+
     def __init__(self, encoder: Encoder, maxsize: int = 4096) -> None:
         super().__init__(encoder)
         self.maxsize = maxsize
@@ -127,3 +131,55 @@ class MemoQueryEncoder(_QueryEncoderWrapper):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
+
+
+def approximate_neighbours(
+    vectors: NDArray[np.float32],
+    k: int,
+    *,
+    hnsw_m: int = 16,
+    ef_construction: int = 64,
+    ef_search: int = 64,
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Approximate k nearest other rows of every row by inner product (FAISS HNSW).
+
+    For the document neighbour graph of large collections (``matcher.neighbours``); its
+    agreement with the exact graph is measured by ``benchmarks/bench_graph.py``. Uses every
+    core (batch work).
+
+    Parameters
+    ----------
+    vectors : ndarray of float32, shape (n, d), L2-normalised
+    k : int, >= 1
+    hnsw_m, ef_construction, ef_search : int
+        HNSW degree and build/search breadth.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (n, k)
+        Best first, self excluded, -1 for padding.
+    sims : ndarray of float32, shape (n, k)
+    """
+    import faiss
+
+    from embeddings.runtime import faiss_threads
+
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    n = x.shape[0]
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    index = faiss.IndexHNSWFlat(x.shape[1], hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = ef_construction
+    index.hnsw.efSearch = max(ef_search, k + 1)
+    with faiss_threads():
+        index.add(x)
+        sims, idx = index.search(x, k + 1)
+    # drop each row's own entry (normally first); rows that did not find themselves lose
+    # their last result instead
+    own = idx == np.arange(n)[:, None]
+    drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
+    keep = np.ones_like(own)
+    keep[np.arange(n), drop] = False
+    out_i = idx[keep].reshape(n, k).astype(np.int64)
+    out_s = sims[keep].reshape(n, k).astype(np.float32)
+    return out_i, out_s

@@ -23,11 +23,12 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import faiss
 import numpy as np
 from numpy.typing import NDArray
 
@@ -81,16 +82,57 @@ def fsync_dir(path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- reading side
+class _ChunkLayout(NamedTuple):
+    """Where each chunk of a chunk index belongs, as arrays (built once per searcher)."""
+
+    doc_ids: list[str]  # document of each row
+    doc_of_int: NDArray[np.int32]  # FAISS int id -> document row (-1: no chunk)
+    chunk_of_int: NDArray[np.int32]  # FAISS int id -> chunk number
+    row_of_doc: dict[str, int]
+    starts: NDArray[np.int64]  # chunks of row r: ints_by_doc[starts[r]:starts[r + 1]]
+    ints_by_doc: NDArray[np.int64]
+
+
+def _chunk_layout(vectors: VectorIndex) -> _ChunkLayout:
+    ints = np.fromiter(vectors.ext_by_int_, dtype=np.int64, count=len(vectors.ext_by_int_))
+    row_of_doc: dict[str, int] = {}
+    rows = np.empty(len(ints), dtype=np.int32)
+    chunk = np.empty(len(ints), dtype=np.int32)
+    for j, key in enumerate(vectors.ext_by_int_.values()):
+        doc_id, _, c = key.rpartition("#")
+        rows[j] = row_of_doc.setdefault(doc_id, len(row_of_doc))
+        chunk[j] = int(c)
+    size = int(ints.max()) + 1 if len(ints) else 0
+    doc_of_int = np.full(size, -1, dtype=np.int32)
+    chunk_of_int = np.zeros(size, dtype=np.int32)
+    doc_of_int[ints] = rows
+    chunk_of_int[ints] = chunk
+    order = np.argsort(rows, kind="stable")
+    starts = np.searchsorted(rows[order], np.arange(len(row_of_doc) + 1)).astype(np.int64)
+    return _ChunkLayout(list(row_of_doc), doc_of_int, chunk_of_int, row_of_doc, starts, ints[order])
+
+
 class DenseChunkSearcher:
     """Document-level dense search over a chunk index (``DenseSearcher`` protocol).
 
     A document is scored by its best chunk and appears once; ``Hits.chunks`` holds the
-    number of that chunk.
+    number of that chunk. A search asks FAISS for about ``k`` times the mean number of chunks
+    per document (more only when that does not hold ``k`` documents) and groups the hits with
+    numpy: the first hit of a document in a sorted list is its best chunk, so once ``k``
+    distinct documents are among the hits they are exactly the top ``k``.
     """
 
     def __init__(self, vectors: VectorIndex, n_docs: int) -> None:
         self.vectors = vectors
         self.n_docs = n_docs
+
+    def _layout(self) -> _ChunkLayout:
+        # derived from the (immutable once loaded) index; computed once, a race only repeats it
+        layout: _ChunkLayout | None = getattr(self, "layout_", None)
+        if layout is None or len(layout.ints_by_doc) != len(self.vectors):
+            layout = _chunk_layout(self.vectors)
+            self.layout_ = layout
+        return layout
 
     def search(self, queries: NDArray[np.float32], k: int) -> list[Hits]:
         """Top-k documents per query.
@@ -108,31 +150,87 @@ class DenseChunkSearcher:
             raise ValueError(f"k must be >= 1, got {k}")
         total = len(self.vectors)
         want = min(k, self.n_docs)
-        fetch = min(total, max(4 * k, k + 16))
+        per_doc = total / max(self.n_docs, 1)
+        fetch = min(total, int(k * per_doc * 1.25) + 16)
+        layout = self._layout()
         while True:
-            scores, keys = self.vectors.search(queries, max(fetch, 1))
-            results = [self._aggregate(s, ks, k) for s, ks in zip(scores, keys, strict=True)]
+            scores, ints = self.vectors.search_ints(queries, max(fetch, 1))
+            results = [self._aggregate(layout, s, i, k) for s, i in zip(scores, ints, strict=True)]
             if fetch >= total or all(len(h.ids) >= want for h in results):
                 return results
             fetch = min(total, fetch * 4)
 
     @staticmethod
-    def _aggregate(scores: NDArray[np.float32], keys: list[str], k: int) -> Hits:
-        ids: list[str] = []
-        best: list[float] = []
-        chunks: list[int] = []
-        seen: set[str] = set()
-        for score, key in zip(scores, keys, strict=False):
-            doc_id, _, chunk = key.rpartition("#")
-            if doc_id in seen:
-                continue  # results are sorted: the first hit of a document is its best chunk
-            seen.add(doc_id)
-            ids.append(doc_id)
-            best.append(float(score))
-            chunks.append(int(chunk))
-            if len(ids) == k:
-                break
-        return Hits(ids, np.asarray(best, dtype=np.float32), np.asarray(chunks, dtype=np.int32))
+    def _aggregate(
+        layout: _ChunkLayout, scores: NDArray[np.float32], ints: NDArray[np.int64], k: int
+    ) -> Hits:
+        ints = ints[ints >= 0]
+        rows = layout.doc_of_int[ints]
+        # results are sorted: the first hit of a document is its best chunk
+        _, first = np.unique(rows, return_index=True)
+        first = np.sort(first)[:k]
+        ids = [layout.doc_ids[r] for r in rows[first].tolist()]
+        return Hits(
+            ids,
+            np.ascontiguousarray(scores[first], dtype=np.float32),
+            layout.chunk_of_int[ints[first]].astype(np.int32),
+        )
+
+    def score_documents(
+        self, queries: NDArray[np.float32], doc_ids: Sequence[Sequence[str]], k: int
+    ) -> list[Hits]:
+        """The best ``k`` of given documents per query, each scored by its best chunk.
+
+        Exact inner products with the stored chunk vectors (FAISS's own kernel, as a
+        single-query search computes them); unknown document ids are skipped.
+
+        Parameters
+        ----------
+        queries : ndarray of float32, shape (n, dim)
+        doc_ids : n sequences of str, the documents to score for each query
+        k : int, >= 1
+
+        Returns
+        -------
+        list of n Hits, best first (ties: the order of ``doc_ids``).
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if len(doc_ids) != queries.shape[0]:
+            raise ValueError(f"{queries.shape[0]} queries but {len(doc_ids)} document lists")
+        layout = self._layout()
+        return [
+            self._score_one(
+                layout, q, [layout.row_of_doc[d] for d in ds if d in layout.row_of_doc], k
+            )
+            for q, ds in zip(queries, doc_ids, strict=True)
+        ]
+
+    def _score_one(
+        self, layout: _ChunkLayout, query: NDArray[np.float32], rows: list[int], k: int
+    ) -> Hits:
+        rows_a = np.asarray(list(dict.fromkeys(rows)), dtype=np.int64)
+        if len(rows_a) == 0:
+            return Hits([], np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int32))
+        lo, hi = layout.starts[rows_a], layout.starts[rows_a + 1]
+        counts = hi - lo
+        seg = np.repeat(np.cumsum(counts) - counts, counts)
+        ints = layout.ints_by_doc[np.arange(int(counts.sum())) - seg + np.repeat(lo, counts)]
+        vecs = self.vectors.reconstruct_ints(ints)
+        sims = np.empty(len(ints), dtype=np.float32)
+        faiss.fvec_inner_products_ny(  # type: ignore[attr-defined]
+            faiss.swig_ptr(sims), faiss.swig_ptr(query), faiss.swig_ptr(vecs), len(query), len(ints)
+        )
+        offsets = np.cumsum(counts) - counts
+        best = np.maximum.reduceat(sims, offsets)
+        # best chunk of each document: the first position reaching the maximum
+        pos = np.flatnonzero(sims == np.repeat(best, counts))
+        first_pos = pos[np.searchsorted(pos, offsets)]
+        order = np.argsort(-best, kind="stable")[:k]
+        return Hits(
+            [layout.doc_ids[r] for r in rows_a[order].tolist()],
+            best[order].astype(np.float32),
+            layout.chunk_of_int[ints[first_pos[order]]].astype(np.int32),
+        )
 
 
 @dataclass

@@ -7,7 +7,7 @@ Pure numpy: :func:`rrf_scores` and :func:`weighted_scores` combine per-source ra
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -151,19 +151,146 @@ def weighted_scores(
     for (ids, scores), wi in zip(results, w, strict=True):
         if len(ids) == 0:
             continue
-        s = np.asarray(scores, dtype=np.float64)
-        lo, hi = float(s.min()), float(s.max())
-        if hi <= lo:
-            norm = np.ones_like(s)
-        elif normalise == "minmax":
-            norm = (s - lo) / (hi - lo)
-        else:
-            norm = (s - lo) / float(s.std())
+        norm = normalised(scores, normalise)
         for doc_id, v in zip(ids, norm, strict=True):
             out[doc_id] = out.get(doc_id, 0.0) + wi * float(v)
     return out
 
 
+def normalised(
+    scores: NDArray[np.floating[Any]], normalise: Literal["minmax", "zscore"]
+) -> NDArray[np.float64]:
+    """One source's scores normalised over its own list (see :func:`weighted_scores`)."""
+    s = np.asarray(scores, dtype=np.float64)
+    lo, hi = float(s.min()), float(s.max())
+    if hi <= lo:
+        return np.ones_like(s)
+    if normalise == "minmax":
+        return (s - lo) / (hi - lo)
+    return (s - lo) / float(s.std())
+
+
+class FusedRows(NamedTuple):
+    """:func:`weighted_scores` over the rows of a fixed document list.
+
+    scores : float64 array of shape (n,): fused score of every row (0 where no source
+        returned the document).
+    pooled : int64 array of the rows some source returned, sorted.
+    extra : fused scores of returned documents that have no row.
+    """
+
+    scores: NDArray[np.float64]
+    pooled: NDArray[np.int64]
+    extra: dict[str, float]
+
+
+def weighted_rows(
+    results: Sequence[tuple[Sequence[str], NDArray[np.float32]]],
+    row_of: Mapping[str, int],
+    n: int,
+    *,
+    weights: Sequence[float],
+    normalise: Literal["minmax", "zscore"] = "minmax",
+) -> FusedRows:
+    """:func:`weighted_scores` as an array over ``n`` rows (same arithmetic, same values).
+
+    Parameters
+    ----------
+    results : sequence of (ids, scores)
+        Each source's documents (each at most once) and scores.
+    row_of : mapping of str -> int
+        Row of each known document id, in ``range(n)``.
+    n : int
+        Number of rows.
+    weights : sequence of float
+        One weight per source.
+    normalise : {"minmax", "zscore"}
+
+    Returns
+    -------
+    FusedRows
+    """
+    if len(weights) != len(results):
+        raise InvalidParameter(f"{len(weights)} weights for {len(results)} result lists")
+    f = np.zeros(n, dtype=np.float64)
+    pooled: list[NDArray[np.int64]] = []
+    extra: dict[str, float] = {}
+    for (ids, scores), wi in zip(results, weights, strict=True):
+        if len(ids) == 0:
+            continue
+        norm = normalised(scores, normalise)
+        rows = np.fromiter((row_of.get(d, -1) for d in ids), dtype=np.int64, count=len(ids))
+        ok = rows >= 0
+        f[rows[ok]] += wi * norm[ok]
+        pooled.append(rows[ok])
+        for j in np.flatnonzero(~ok).tolist():
+            extra[ids[j]] = extra.get(ids[j], 0.0) + wi * float(norm[j])
+    rows_all = np.unique(np.concatenate(pooled)) if pooled else np.empty(0, dtype=np.int64)
+    return FusedRows(f, rows_all, extra)
+
+
+def top_rows(
+    rows: NDArray[np.int64], scores: NDArray[np.float64], k: int, id_rank: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """The ``k`` best of ``rows`` by ``scores[rows]``, ties by document id (``id_rank``: the
+    position of each row's id in sorted order), as :func:`ranked_items` orders them."""
+    if len(rows) == 0 or k < 1:
+        return np.empty(0, dtype=np.int64)
+    s = scores[rows]
+    if len(rows) > k:
+        cut = np.partition(s, len(s) - k)[len(s) - k]
+        keep = s >= cut  # every tie of the k-th score, ordered by id below
+        rows, s = rows[keep], s[keep]
+    order = np.lexsort((id_rank[rows], -s))[:k]
+    return rows[order]
+
+
 def ranked_items(scores: Mapping[str, float]) -> list[tuple[str, float]]:
     """``scores`` as (id, score) pairs, best first; ties by id (deterministic)."""
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class RowSpace(NamedTuple):
+    """The fixed document rows array fusion works on: ids, their rows, and each row's rank
+    in sorted id order (for ties)."""
+
+    ids: list[str]
+    row_of: Mapping[str, int]
+    id_rank: NDArray[np.int64]
+
+
+def row_space(ids: Sequence[str], row_of: Mapping[str, int] | None = None) -> RowSpace:
+    """A :class:`RowSpace` over ``ids`` (``row_of`` given when already built)."""
+    ids = list(ids)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+    return RowSpace(ids, row_of if row_of is not None else {d: i for i, d in enumerate(ids)}, rank)
+
+
+def fused_ranking(
+    results: Sequence[tuple[Sequence[str], NDArray[np.float32]]],
+    weights: Sequence[float],
+    space: RowSpace,
+    k: int,
+    *,
+    normalise: Literal["minmax", "zscore"],
+    smoothing: Any = None,
+    smooth_weight: float = 0.0,
+) -> list[tuple[str, float]]:
+    """The ``k`` best documents of :func:`weighted_scores`, optionally smoothed
+    ``f + smooth_weight * (smoothing @ f)`` over the rows (every document with a pooled
+    neighbour can enter), ties by id: what ``ranked_items`` of the dictionary version gives.
+
+    ``smoothing``: row-normalised (n, n) adjacency (scipy sparse) of the graph, or None.
+    Documents without a row keep their unsmoothed score.
+    """
+    ids = space.ids
+    fr = weighted_rows(results, space.row_of, len(ids), weights=weights, normalise=normalise)
+    rows, scores = fr.pooled, fr.scores
+    if smoothing is not None and smooth_weight > 0:
+        scores = scores + smooth_weight * (smoothing @ scores)
+        rows = np.union1d(np.flatnonzero(scores), rows)
+    if fr.extra:
+        merged = {ids[r]: float(scores[r]) for r in rows.tolist()}
+        return ranked_items({**fr.extra, **merged})[:k]
+    return [(ids[r], float(scores[r])) for r in top_rows(rows, scores, k, space.id_rank).tolist()]

@@ -3,6 +3,14 @@ enterprise × organisation, each cell the score the pair has in a ranked list.
 
 Used through :meth:`matcher.pipeline.Recommender.pair_matrix` and
 :meth:`~matcher.pipeline.Recommender.enterprise_matrix`.
+
+A campaign row (one enterprise × every institute) scores ~1,000 organisations of which a
+query retrieves documents of at most ``fetch_k``. An organisation none of whose documents was
+retrieved has only organisation-level features (field match with the query, region, load, past
+outcomes; see :meth:`matcher.features.FeatureBuilder.org_features` with no candidates), so its
+score depends on the query's field alone: :class:`_Unretrieved` scores each (field,
+organisation) once per matrix and the rows reuse it, and only retrieved organisations are
+featurised per query. The cells are the ones the per-organisation path gives (tested).
 """
 
 from __future__ import annotations
@@ -15,8 +23,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.constraints import CAPABILITY_ORG_KINDS
+from matcher.content import technical_text
 from matcher.errors import UnknownEntity
-from matcher.features import Query
+from matcher.features import OrgMatch, Query, Scored
 from matcher.orgscoring import OrgScorer
 from matcher.types import OrgKind
 
@@ -138,17 +147,110 @@ def enterprise_matrix(
     matches = np.full((n, m), None, dtype=object)
     row_keys: list[list[str]] = []
     empty: list[int] = []
+    # Scored from their documents when not retrieved: every cell needs the per-org path.
+    per_org = scorer.score_unretrieved
+    unretrieved = _Unretrieved(scorer, org_ids)
     for i, ent in enumerate(enterprise_ids):
+        if i % PREFETCH_ROWS == 0:
+            _prefetch_queries(scorer, enterprise_ids[i : i + PREFETCH_ROWS])
         needs = [d for d in scorer.needs_of(ent) if scorer.active(d)]
         row_keys.append([d.id for d in needs])
         if not needs or not scorer.orgs[ent].active:
             empty.append(i)
             continue
         queries = [Query.from_document(d) for d in needs]
-        scored = scorer.score_queries(queries, "capabilities", ent, org_ids)
-        scores[i] = [scored[o].score for o in org_ids]
-        best[i] = [scored[o].query.id for o in org_ids]
-        matches[i] = [scored[o] for o in org_ids]
+        if per_org:
+            scored = scorer.score_queries(queries, "capabilities", ent, org_ids)
+            cells = [scored[o] for o in org_ids]
+        else:
+            cells = _best_cells(scorer, queries, ent, org_ids, unretrieved)
+        scores[i] = [c.score for c in cells]
+        best[i] = [c.query.id for c in cells]
+        matches[i] = cells
     forbidden = forbidden_mask(scorer, enterprise_ids, row_keys, org_ids, kinds, require_in_region)
     forbidden[empty] = True
     return PairMatrix(tuple(enterprise_ids), tuple(org_ids), scores, forbidden, best, matches)
+
+
+#: Enterprises whose need texts are encoded in one batch ahead of their retrievals.
+PREFETCH_ROWS = 64
+
+
+def _prefetch_queries(scorer: OrgScorer, enterprise_ids: Sequence[str]) -> None:
+    """Encode the query texts of these enterprises' active needs in one call.
+
+    Only for an encoder that keeps query vectors (``memoises_queries``, e.g. the service's
+    ``embeddings.serving.MemoQueryEncoder``): each retrieval then finds its vector, and a
+    model that batches (padding, threads) encodes the block at its batch rate instead of one
+    call per need.
+    """
+    encoder = getattr(scorer.retrievers.get("capabilities"), "encoder", None)
+    if not getattr(encoder, "memoises_queries", False):
+        return
+    texts = [
+        technical_text(Query.from_document(d).text)
+        for ent in enterprise_ids
+        if scorer.orgs[ent].active
+        for d in scorer.needs_of(ent)
+        if scorer.active(d)
+    ]
+    if texts:
+        encoder.encode_queries(list(dict.fromkeys(texts)))  # type: ignore[union-attr]
+
+
+class _Unretrieved:
+    """Scores of organisations none of whose documents a query retrieved, per query field.
+
+    Such an organisation's features are its organisation-level ones (the query enters only
+    through its field), so each (field, organisation) is featurised and scored once.
+    """
+
+    def __init__(self, scorer: OrgScorer, org_ids: Sequence[str]) -> None:
+        self.scorer = scorer
+        self.org_ids = list(org_ids)
+        self.column = {o: j for j, o in enumerate(self.org_ids)}
+        self._by_field: dict[str | None, list[Scored]] = {}
+
+    def row(self, query: Query) -> list[Scored]:
+        """One :class:`Scored` per organisation (in ``org_ids`` order) for ``query``."""
+        base = self._by_field.get(query.field)
+        if base is None:
+            features = self.scorer.features
+            matches = [
+                features.org_features(query, o, [], lexical_max=0.0, query_keywords=frozenset())
+                for o in self.org_ids
+            ]
+            base = self.scorer.score(query, matches)
+            self._by_field[query.field] = base
+        return [Scored(query, b.match, b.score, b.contributions, b.bias) for b in base]
+
+
+def _query_row(
+    scorer: OrgScorer, query: Query, ent: str, unretrieved: _Unretrieved
+) -> list[Scored]:
+    """One query's cells: retrieved organisations featurised, the others from ``unretrieved``."""
+    (cands,) = scorer.retrieve("capabilities", [technical_text(query.text)])
+    retrieved: list[OrgMatch] = scorer.match_orgs(query, cands, "capabilities", ent)
+    row = unretrieved.row(query)
+    for s in scorer.score(query, retrieved):
+        j = unretrieved.column.get(s.match.org_id)
+        if j is not None:
+            row[j] = s
+    return row
+
+
+def _best_cells(
+    scorer: OrgScorer,
+    queries: Sequence[Query],
+    ent: str,
+    org_ids: Sequence[str],
+    unretrieved: _Unretrieved,
+) -> list[Scored]:
+    """Per organisation the best cell over ``queries`` (ties: the earlier query), as
+    :meth:`OrgScorer.score_queries` picks it."""
+    best = _query_row(scorer, queries[0], ent, unretrieved)
+    for q in queries[1:]:
+        for j, s in enumerate(_query_row(scorer, q, ent, unretrieved)):
+            if s.score > best[j].score:
+                best[j] = s
+    return best

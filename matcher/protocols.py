@@ -58,6 +58,16 @@ class DenseSearcher(Protocol):
 
 
 @runtime_checkable
+class DocumentScorer(Protocol):
+    """A dense source that can also score given documents exactly (best chunk), without a
+    search over the whole collection (``embeddings.store.DenseChunkSearcher``)."""
+
+    def score_documents(
+        self, queries: NDArray[np.float32], doc_ids: Sequence[Sequence[str]], k: int
+    ) -> Sequence[Hits]: ...
+
+
+@runtime_checkable
 class LexicalSearcher(Protocol):
     """Lexical (BM25) candidate source over the same documents, indexed with the tokens of
     :func:`matcher.textutil.tokenize`; queries arrive tokenized the same way."""

@@ -80,7 +80,6 @@ BM25 hits), ``chunk`` the best chunk of the first dense search (0 otherwise).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,33 +87,30 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
+from matcher.feedback import expand_queries, feedback_pool, head_hits, is_keyword_list
 from matcher.fusion import (
     FUSIONS,
     Fusion,
     NeighbourGraph,
+    RowSpace,
     build_neighbour_graph,
+    fused_ranking,
     ranked_items,
+    row_space,
     rrf_scores,
     weighted_scores,
 )
-from matcher.protocols import Candidate, DenseSearcher, Hits, LexicalSearcher, TextEncoder
+from matcher.protocols import (
+    Candidate,
+    DenseSearcher,
+    DocumentScorer,
+    Hits,
+    LexicalSearcher,
+    TextEncoder,
+)
 from matcher.textutil import tokenize
 
 logger = logging.getLogger(__name__)
-
-
-_LIST_SEPARATOR = re.compile(r"[，,、;；]")
-_TERMINATOR = re.compile(r"[。！？!?]")
-
-
-def is_keyword_list(text: str, *, max_term_chars: int = 20) -> bool:
-    """Whether ``text`` is a list of terms ("搅拌摩擦焊，焊接变形，反变形") rather than a
-    sentence or a title: at least two separated items, each at most ``max_term_chars``
-    characters, and no sentence terminator."""
-    if _TERMINATOR.search(text):
-        return False
-    items = [t.strip() for t in _LIST_SEPARATOR.split(text)]
-    return len(items) >= 2 and all(0 < len(t) <= max_term_chars for t in items)
 
 
 class HybridRetriever:
@@ -144,6 +140,16 @@ class HybridRetriever:
         0 means ``prf_docs``.
     prf_weight : float
         Rocchio weight beta of the feedback centroid (>= 0).
+    prf_rescore : bool
+        Score the expanded query on a pool of documents instead of a second search over the
+        whole collection, when ``dense`` can score given documents
+        (:class:`~matcher.protocols.DocumentScorer`): the pool is what the first dense and
+        lexical searches found plus the feedback documents and their graph neighbours. The
+        same ranking as the second search unless a document outside the pool would enter
+        the expanded query's top ``depth`` (see the module docstring for how often).
+    prf_pool : int
+        With ``prf_rescore``: the first dense search fetches ``prf_pool * depth`` documents
+        (its top ``depth`` are the first dense list, all of them join the pool).
     doc_ids : sequence of str, optional
         Ids of the rows of ``doc_vectors``; required when ``prf_docs > 0``.
     doc_vectors : ndarray of float32, shape (n, d), optional
@@ -178,6 +184,8 @@ class HybridRetriever:
         prf_docs: int = 0,
         keyword_prf_docs: int = 0,
         prf_weight: float = 0.0,
+        prf_rescore: bool = False,
+        prf_pool: int = 10,
         doc_ids: Sequence[str] | None = None,
         doc_vectors: NDArray[np.float32] | None = None,
         graph: NeighbourGraph | None = None,
@@ -198,6 +206,8 @@ class HybridRetriever:
         self.prf_docs = prf_docs
         self.keyword_prf_docs = keyword_prf_docs
         self.prf_weight = prf_weight
+        self.prf_rescore = prf_rescore
+        self.prf_pool = prf_pool
         self.doc_ids = doc_ids
         self.doc_vectors = doc_vectors
         self.graph = graph
@@ -222,6 +232,8 @@ class HybridRetriever:
             "prf_docs": self.prf_docs,
             "keyword_prf_docs": self.keyword_prf_docs,
             "prf_weight": self.prf_weight,
+            "prf_rescore": self.prf_rescore,
+            "prf_pool": self.prf_pool,
             "doc_ids": self.doc_ids,
             "doc_vectors": self.doc_vectors,
             "graph": self.graph,
@@ -268,6 +280,9 @@ class HybridRetriever:
 
     def _uses_prf(self) -> bool:
         return self.prf_docs > 0 and self.prf_weight > 0
+
+    def _rescores(self) -> bool:
+        return self._uses_prf() and self.prf_rescore and isinstance(self.dense, DocumentScorer)
 
     def _row_of(self) -> dict[str, int]:
         # derived lookup, computed once (idempotent, so a race only repeats work)
@@ -323,7 +338,14 @@ class HybridRetriever:
             return []
         depth = max(self.depth, k)
         qvecs = np.ascontiguousarray(self.encoder.encode_queries(texts), dtype=np.float32)
-        dense_hits = self.dense.search(qvecs, depth)
+        pool_hits: Sequence[Hits] = ()
+        if self._rescores():
+            # one deeper search: its top ``depth`` are the first dense list, all of it the
+            # pool the expanded query is scored on
+            pool_hits = self.dense.search(qvecs, depth * self.prf_pool)
+            dense_hits: Sequence[Hits] = [head_hits(h, depth) for h in pool_hits]
+        else:
+            dense_hits = self.dense.search(qvecs, depth)
         lex_hits: Sequence[Hits | None] = [None] * len(texts)  # None: source not used
         if self.lexical is not None and self.lexical_weight > 0:
             lex_hits = self.lexical.search_tokens([tokenize(t) for t in texts], depth)
@@ -333,18 +355,17 @@ class HybridRetriever:
         en_hits = self._english_search(texts, depth)
         ranking_hits = dense_hits
         if self._uses_prf():
+            n_fb = max(self.prf_docs, self.keyword_prf_docs)
             first = [
-                self._fuse(d, lx, en)
+                self._ranked(d, lx, en, n_fb, smooth=False)
                 for d, lx, en in zip(dense_hits, lex_hits, en_hits, strict=True)
             ]
-            ranking_hits = self._prf_search(qvecs, first, depth, texts)
+            ranking_hits = self._prf_search(qvecs, first, depth, texts, pool_hits, lex_hits)
 
         out: list[list[Candidate]] = []
         for i in range(len(texts)):
-            fused = self._fuse(ranking_hits[i], lex_hits[i], en_hits[i])
-            if self.graph_weight > 0:
-                fused = self._smooth(fused)
-            out.append(self._candidates(fused, dense_hits[i], lex_hits[i], k, en_hits[i]))
+            ranked = self._ranked(ranking_hits[i], lex_hits[i], en_hits[i], k)
+            out.append(self._candidates(ranked, dense_hits[i], lex_hits[i], en_hits[i]))
         return out
 
     def score_documents(self, query: str, doc_ids: Sequence[str]) -> list[Candidate]:
@@ -394,9 +415,9 @@ class HybridRetriever:
             out[i] = h
         return out
 
-    def _fuse(
-        self, dense: Hits, lexical: Hits | None, english: Hits | None = None
-    ) -> dict[str, float]:
+    def _sources(
+        self, dense: Hits, lexical: Hits | None, english: Hits | None
+    ) -> tuple[list[Hits], list[float]]:
         # a missing or empty source adds nothing to either fusion
         sources = [dense]
         weights = [self.dense_weight]
@@ -406,6 +427,52 @@ class HybridRetriever:
         if english is not None and english.ids:
             sources.append(english)
             weights.append(self.english_weight)
+        return sources, weights
+
+    def _rows(self) -> RowSpace | None:
+        """The document rows fusion works on: the graph's, else ``doc_ids`` (None: none)."""
+        cached: RowSpace | None = getattr(self, "rows_", None)
+        if cached is None:
+            if self.graph is not None:
+                cached = row_space(self.graph.ids, self._graph_operator()[0])
+            elif self.doc_ids is not None:
+                cached = row_space(self.doc_ids, self._row_of())
+            else:
+                return None
+            self.rows_ = cached
+        return cached
+
+    def _ranked(
+        self,
+        dense: Hits,
+        lexical: Hits | None,
+        english: Hits | None,
+        k: int,
+        *,
+        smooth: bool = True,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best fused (and smoothed) documents with their scores, ties by id:
+        :meth:`_fuse` and :meth:`_smooth` computed over arrays of document rows."""
+        smooth = smooth and self.graph_weight > 0
+        space = self._rows() if self.fusion != "rrf" else None
+        if space is None or (smooth and self.graph is None):
+            fused = self._fuse(dense, lexical, english)
+            return ranked_items(self._smooth(fused) if smooth else fused)[:k]
+        sources, weights = self._sources(dense, lexical, english)
+        return fused_ranking(
+            [(h.ids, h.scores) for h in sources],
+            weights,
+            space,
+            k,
+            normalise="minmax" if self.fusion == "weighted" else "zscore",
+            smoothing=self._graph_operator()[1] if smooth else None,
+            smooth_weight=self.graph_weight,
+        )
+
+    def _fuse(
+        self, dense: Hits, lexical: Hits | None, english: Hits | None = None
+    ) -> dict[str, float]:
+        sources, weights = self._sources(dense, lexical, english)
         if self.fusion == "rrf":
             return rrf_scores([h.ids for h in sources], k=self.rrf_k, weights=weights)
         return weighted_scores(
@@ -417,23 +484,31 @@ class HybridRetriever:
     def _prf_search(
         self,
         qvecs: NDArray[np.float32],
-        first: list[dict[str, float]],
+        first: list[list[tuple[str, float]]],
         depth: int,
         texts: Sequence[str] = (),
+        pool_hits: Sequence[Hits] = (),
+        lex_hits: Sequence[Hits | None] = (),
     ) -> Sequence[Hits]:
-        row_of = self._row_of()
-        vecs = np.asarray(self.doc_vectors, dtype=np.float32)
-        expanded = qvecs.copy()
-        for i, fused in enumerate(first):
-            n = self.prf_docs
-            if self.keyword_prf_docs and i < len(texts) and is_keyword_list(texts[i]):
-                n = self.keyword_prf_docs
-            rows = [row_of[d] for d, _ in ranked_items(fused)[:n] if d in row_of]
-            if rows:
-                expanded[i] += self.prf_weight * vecs[rows].mean(axis=0)
-        norms = np.linalg.norm(expanded, axis=1, keepdims=True)
-        expanded /= np.maximum(norms, 1e-12)
-        return self.dense.search(np.ascontiguousarray(expanded, dtype=np.float32), depth)
+        counts = [
+            self.keyword_prf_docs
+            if self.keyword_prf_docs and i < len(texts) and is_keyword_list(texts[i])
+            else self.prf_docs
+            for i in range(len(first))
+        ]
+        expanded, feedback = expand_queries(
+            qvecs, first, counts, self._row_of(), self.doc_vectors, self.prf_weight
+        )
+        dense = self.dense
+        if self._rescores() and pool_hits and isinstance(dense, DocumentScorer):
+            graph = self.graph
+            rows = self._graph_operator()[0] if graph is not None else None
+            pools = [
+                feedback_pool(fb, hits, lex, graph, rows)
+                for fb, hits, lex in zip(feedback, pool_hits, lex_hits, strict=True)
+            ]
+            return dense.score_documents(expanded, pools, depth)
+        return self.dense.search(expanded, depth)
 
     def _smooth(self, fused: dict[str, float]) -> dict[str, float]:
         if not fused:
@@ -460,17 +535,16 @@ class HybridRetriever:
 
     @staticmethod
     def _candidates(
-        fused: dict[str, float],
+        ranked: list[tuple[str, float]],
         dense: Hits,
         lexical: Hits | None,
-        k: int,
         english: Hits | None = None,
     ) -> list[Candidate]:
         dense_at = {d: j for j, d in enumerate(dense.ids)}
         lex_at = {} if lexical is None else {d: j for j, d in enumerate(lexical.ids)}
         en_at = {} if english is None else {d: j for j, d in enumerate(english.ids)}
         out = []
-        for doc_id, score in ranked_items(fused)[:k]:
+        for doc_id, score in ranked:
             j = dense_at.get(doc_id)
             li = lex_at.get(doc_id)
             chunk = 0

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,15 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
 from embeddings.encoder import Encoder
-from embeddings.serving import MemoQueryEncoder, document_vectors
+from embeddings.serving import MemoQueryEncoder, approximate_neighbours, document_vectors
 from embeddings.store import IndexBuild
 from matcher.constraints import EligibilityPolicy
 from matcher.errors import IndexNotReady
+from matcher.fusion import NeighbourGraph
+from matcher.neighbours import update_neighbour_graph
 from matcher.pipeline import Recommender
 from matcher.registry import load_ranker
-from matcher.retrieval import DEFAULT_METHOD, HybridRetriever, make_retriever
+from matcher.retrieval import DEFAULT_METHOD, RETRIEVAL_METHODS, HybridRetriever, make_retriever
 from service.settings import Settings
 from service.snapshot import Snapshot, data_stamp, decision_stamp, load_snapshot, pairing_load
 
@@ -81,9 +84,12 @@ def build_retrievers(
     method: str = DEFAULT_METHOD,
     english_build: IndexBuild | None = None,
     english_encoder: Encoder | None = None,
+    previous: Mapping[str, HybridRetriever] | None = None,
 ) -> dict[str, HybridRetriever]:
     """One hybrid retriever per collection of ``build`` (the expensive, per-build part);
     with an English build, English queries are also ranked by the English model.
+    ``previous`` (the retrievers of the build before) lets the neighbour graphs be updated
+    for the changed documents only (:func:`matcher.neighbours.update_neighbour_graph`).
 
     The embeddings objects go straight into matcher's protocols (``TextEncoder``,
     ``DenseSearcher``, ``LexicalSearcher``); mypy checks here that they conform."""
@@ -92,6 +98,7 @@ def build_retrievers(
         col = build.collection(name)
         ids, vecs = document_vectors(col)
         en = english_build.collection(name) if english_build is not None else None
+        prev = previous.get(name) if previous is not None else None
         retrievers[name] = make_retriever(
             method if ids else "rrf",
             encoder=encoder,
@@ -99,10 +106,30 @@ def build_retrievers(
             lexical=col.lexical,
             doc_ids=ids,
             doc_vectors=vecs if ids else None,
+            graph=neighbour_graph(method, ids, vecs, prev) if ids else None,
             english_encoder=english_encoder if en is not None and en.doc_ids else None,
             english_dense=en.dense if en is not None and en.doc_ids else None,
         )
     return retrievers
+
+
+def neighbour_graph(
+    method: str, ids: list[str], vecs: NDArray[np.float32], previous: HybridRetriever | None
+) -> NeighbourGraph | None:
+    """The neighbour graph preset ``method`` smooths over: updated from ``previous``'s graph
+    where possible, approximate (FAISS HNSW) for a large first build; None if unused."""
+    params = RETRIEVAL_METHODS.get(method, {})
+    if not float(params.get("graph_weight", 0.0)) > 0:  # type: ignore[arg-type]
+        return None
+    n_nb = int(params.get("graph_neighbors", 10))  # type: ignore[call-overload]
+    prev_graph = previous.graph if previous is not None else None
+    prev_vecs = previous.doc_vectors if previous is not None else None
+    t0 = time.perf_counter()
+    graph = update_neighbour_graph(
+        prev_graph, prev_vecs, ids, vecs, n_nb, knn=approximate_neighbours
+    )
+    log.info("neighbour graph of %d documents in %.2fs", len(ids), time.perf_counter() - t0)
+    return graph
 
 
 def build_recommender(
@@ -243,7 +270,11 @@ class RecommenderHandle:
             self._retrievers = (
                 (build_id, en_id),
                 build_retrievers(
-                    build, encoder, english_build=en_build, english_encoder=self._english
+                    build,
+                    encoder,
+                    english_build=en_build,
+                    english_encoder=self._english,
+                    previous=self._retrievers[1] if self._retrievers is not None else None,
                 ),
             )
         with self.session_factory() as session:
