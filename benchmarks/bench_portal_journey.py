@@ -54,8 +54,8 @@ def main() -> int:
     from service.main import create_app
     from service.models import Need, Organisation, User
     from service.settings import get_settings
+    from tests.service.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port
     from tests.service.portal_journey import Journey, run_journey
-    from tests.service.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port
 
     get_settings.cache_clear()
     settings = get_settings()
@@ -95,7 +95,7 @@ def main() -> int:
                 )
         return name, "yuansuo-mima-1"
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -355,13 +355,17 @@ def notify_bid_status(session: Session, *, bid: m.Bid) -> int:
     body = f"您单位对榜单“{bid.bounty.title}”的揭榜申报状态已更新为：{name}。"
     if bid.status_note:
         body += f"\n说明：{bid.status_note}"
+    # Institutes follow their applications on a page of their own; an enterprise applicant
+    # has none, so its message carries no link.
+    respondent = session.get(m.Organisation, bid.respondent_org_id)
+    page = respondent is not None and respondent.kind != "enterprise"
     return notify_org(
         session,
         org_id=bid.respondent_org_id,
         kind="application.status",
         title=f"揭榜申报{name}：{bid.bounty.title}"[:200],
         body=body,
-        link=f"/portal/institute/applications#{bid.external_id}",
+        link=f"/portal/institute/applications#{bid.external_id}" if page else None,
     )
 
 

@@ -117,6 +117,7 @@ def _bid_rows(
                 "excluded": [reason_label(c) for c in sb.reasons],
                 "priority": sb.priority,
                 "academic_share": sb.academic_share,
+                "status": bid.status,
             }
         )
     return rows

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from service import auth
 from service.api.deps import SessionDep, SettingsDep, authenticate_api_key, authenticate_session
-from service.bounty_lifecycle import STATE_LABELS
+from service.bounty_lifecycle import BID_STATUS_LABELS, STATE_LABELS
 from service.errors import NotAuthenticated
 from service.settings import Settings
 
@@ -142,6 +142,7 @@ def templates() -> Jinja2Templates:
         bounty_kind_labels=BOUNTY_KIND_LABELS,
         bounty_status_labels=BOUNTY_STATUS_LABELS,
         staff_menu=STAFF_MENU,
+        bid_status_labels=BID_STATUS_LABELS,
     )
     return env
 

@@ -76,6 +76,8 @@ def test_staff_move_a_bounty_to_the_public_notice(
     form.locator("input[name=funding_academic]").fill("56")
     _click_move(page, bl.AWARDED)
     assert WINNER in page.locator(".winner").inner_text()
+    statuses = page.locator("#bids").inner_text()
+    assert "中榜" in statuses and "未中榜" in statuses  # the losing bid is marked
     _click_move(page, bl.NOTICE)
     assert page.locator("#bounty-state").inner_text() == "公示"
     page.locator("details.history summary").click()
@@ -87,6 +89,9 @@ def test_staff_move_a_bounty_to_the_public_notice(
         bid = db.get(Bid, bounty.awarded_bid_id)
         assert bid is not None and bid.external_id == "BID1"
         assert (bounty.awarded_price, bid.funding_academic) == (176.0, 56.0)
+        others = db.scalars(select(Bid).where(Bid.bounty_id == bounty.id, Bid.id != bid.id)).all()
+        assert bid.status == "awarded" and others
+        assert all(o.status == "not_awarded" for o in others)
         n_moves = len(
             db.scalars(select(AuditLog.id).where(AuditLog.action == "bounty.transition")).all()
         )

@@ -63,6 +63,9 @@ def test_staff_qualify_an_application_and_the_applicant_is_told(client: Any, wor
     assert r.status_code == 303 and "done=application_checked" in r.headers["location"]
     assert _bid(world, "BID-U").status == "qualified"
     assert _inbox(world, "inst_a") == ["揭榜申报资格审查通过：糖厂废水揭榜"]
+    with session_scope(world.factory) as s:
+        link = s.scalar(select(Message.link).where(Message.kind == "application.status"))
+        assert link == "/portal/institute/applications#BID-U"
     # it left the queue and shows under 已通过
     assert "BID-U" not in client.get(URL, headers=h).text
     assert _card(client.get(URL, params={"show": "qualified"}, headers=h).text, "BID-U")
@@ -87,6 +90,13 @@ def test_disqualifying_needs_a_reason_and_keeps_what_was_typed(client: Any, worl
     bid = _bid(world, "BID-A")
     assert (bid.status, bid.status_note) == ("disqualified", "缺少资质证明")
     assert len(_inbox(world, "ent_a")) == 1
+    with session_scope(world.factory) as s:  # an enterprise applicant has no page to link to
+        links = dict(
+            s.execute(
+                select(Message.kind, Message.link).where(Message.kind == "application.status")
+            ).all()
+        )
+        assert links == {"application.status": None}
     with session_scope(world.factory) as s:
         entry = s.scalar(select(AuditLog).where(AuditLog.action == "application.status"))
         assert entry is not None and entry.detail == {

@@ -195,7 +195,7 @@ def test_campaign_list_shows_review_counts(client: TestClient, world: World) -> 
     assert r.status_code == 200
     assert "2026年春季结对子" in r.text
     assert f'href="/staff/campaigns/{world.campaign_id}"' in r.text  # relative: proxy-safe
-    counts = re.findall(r'<td class="num">(\d+)</td>', r.text)
+    counts = re.findall(r'<td class="num" data-label="[^"]+">(\d+)</td>', r.text)
     assert counts[:4] == ["2", "0", "0", "1"]  # pending, approved, rejected, uncovered
 
 
