@@ -21,6 +21,10 @@ Public API (stable; the service and the benchmarks code against it)::
                     progress=lambda stage, done, total: ...)
     summary.build_id, summary.added, summary.changed, summary.removed, summary.unchanged,
     summary.encoded_chunks, summary.seconds
+    # the same build with the chunk texts encoded on a Ray cluster (pip install 'duijie[ray]')
+    from embeddings.distributed import EncoderSpec, RayChunkEncoder
+    build(index_dir, collections, enc, ..., full=True,
+          encode_chunks=RayChunkEncoder.for_encoder(enc, EncoderSpec("e5"), "head:6379"))
 
     store = BuildStore(index_dir)
     store.current_build_id()                       # cheap (pointer file, mtime-cached) or None
