@@ -35,8 +35,12 @@ than before while the exact-match tasks keep or beat their figures. Measurements
 tried and what did not help: ``docs/retrieval.md`` (``python benchmarks/eval_csl.py``).
 
 Latency: single-query p50 about 10-15 ms at 12k documents plus query encoding; building the
-neighbour graph takes a few seconds at 12k documents, once per index load
-(:func:`make_retriever` builds it when not given one).
+neighbour graph exactly takes a few seconds at 12k documents (:func:`make_retriever` builds
+it when not given one); the service updates the previous build's graph instead
+(:func:`matcher.neighbours.update_neighbour_graph`). Fusion and smoothing run over arrays of
+document rows (:func:`matcher.fusion.fused_ranking`, the same arithmetic as the dictionary
+functions). ``prf_rescore`` (off by default: it changes rankings) scores the expanded query on
+a pool instead of a second dense search; see ``docs/retrieval.md``.
 
 Evidence kept on each :class:`~matcher.protocols.Candidate`: ``dense`` is the cosine of the
 document's best chunk for the *original* query (from the first dense search; None if the
