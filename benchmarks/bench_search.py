@@ -60,7 +60,9 @@ def p50_ms(fn, queries: np.ndarray) -> float:  # type: ignore[no-untyped-def]
     return float(np.median(times) * 1000)
 
 
-def measure(n: int, real: np.ndarray, queries: np.ndarray, exact_max: int) -> tuple[str, str]:
+def measure(
+    n: int, real: np.ndarray, queries: np.ndarray, exact_max: int, target: float
+) -> tuple[str, str]:
     """One size: the table row and the summary fragment."""
     vecs = derived(real, n)
     sizes = np.random.default_rng(n).integers(1, 4, size=n)
@@ -69,7 +71,7 @@ def measure(n: int, real: np.ndarray, queries: np.ndarray, exact_max: int) -> tu
     keys = [f"d{d}#{c}" for d, c in zip(doc_of.tolist(), chunk_no.tolist(), strict=True)]
     n_docs = int(doc_of[-1]) + 1
     t0 = time.perf_counter()
-    index = VectorIndex(384, exact_max=exact_max).add(vecs, keys)
+    index = VectorIndex(384, exact_max=exact_max, target_recall=target).add(vecs, keys)
     build_s = time.perf_counter() - t0
     searcher = DenseChunkSearcher(index, n_docs)
     searcher.search(queries[:1], DEPTH)  # layout arrays, once per loaded build
@@ -86,7 +88,9 @@ def measure(n: int, real: np.ndarray, queries: np.ndarray, exact_max: int) -> tu
         exact_docs = list(dict.fromkeys(f"d{doc_of[j]}" for j in t.tolist()))[:10]
         rec.append(len(set(h.ids) & set(exact_docs)) / len(exact_docs))
     cal = index.calibration_ or {}
-    kind = index.kind + (f" ef={cal.get('ef_search')}" if index.kind == "hnsw" else "")
+    kind = index.kind
+    if cal:
+        kind += f" (HNSW calibration: recall@10 {cal['recall']:.3f} at ef={cal['ef_search']})"
     row = (
         f"{n} | {n_docs} | {kind} | {build_s:.0f} | {raw:.2f} | {ours:.2f} | "
         f"{ours / raw:.2f} | {prev:.2f} | {np.mean(rec):.3f}"
@@ -100,6 +104,12 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--exact-max", type=int, default=50_000)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument(
+        "--target-recall",
+        type=float,
+        default=0.95,
+        help="VectorIndex target_recall (0 forces HNSW, to measure it where it is refused)",
+    )
     args = ap.parse_args()
     real = load_real(args.cache)
     rng = np.random.default_rng(0)
@@ -112,7 +122,7 @@ def main() -> None:
     print("---|---|---|---|---|---|---|---|---")
     summary = []
     for n in args.sizes:
-        row, line = measure(n, real, queries, args.exact_max)
+        row, line = measure(n, real, queries, args.exact_max, args.target_recall)
         print(row)
         summary.append(line)
     print("\nSUMMARY bench_search: " + "; ".join(summary))

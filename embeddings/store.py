@@ -167,8 +167,11 @@ class DenseChunkSearcher:
         ints = ints[ints >= 0]
         rows = layout.doc_of_int[ints]
         # results are sorted: the first hit of a document is its best chunk
-        _, first = np.unique(rows, return_index=True)
-        first = np.sort(first)[:k]
+        order = np.argsort(rows, kind="stable")
+        by_doc = rows[order]
+        new_doc = np.ones(len(by_doc), dtype=bool)
+        new_doc[1:] = by_doc[1:] != by_doc[:-1]
+        first = np.sort(order[new_doc])[:k]
         ids = [layout.doc_ids[r] for r in rows[first].tolist()]
         return Hits(
             ids,

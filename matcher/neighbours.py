@@ -7,8 +7,10 @@ of changed documents are computed in full (one ``changed x n`` product, which al
 other document's similarity to them), and the other rows merge the changed documents into
 their kept list. Each row keeps ``reserve`` neighbours beyond the ``n_neighbors`` smoothing
 uses, so a removed or changed neighbour is replaced from the reserve without a recomputation;
-a row is recomputed only when fewer than ``n_neighbors`` known-exact neighbours remain. The
-result equals a full exact rebuild (up to float rounding in ties).
+a row is recomputed only when fewer than ``n_neighbors`` known-exact neighbours remain. From
+an exact previous graph the result equals a full exact rebuild (up to float rounding in
+ties); from an approximate one it stays approximate (kept rows are as good as before, changed
+documents' rows are exact).
 
 Rows may end in padding (index -1) whose weight is an upper bound of the similarity of every
 unlisted document (what makes the next update exact); a graph of fewer than

@@ -15,61 +15,32 @@ Method (preset ``hybrid``, the default)
    (:func:`matcher.language.is_english`) are also searched with the English model, if given.
 2. Fuse by z-score: each source's scores are standardised over its own list, shifted so its
    worst listed document is 0 (absent documents get 0), and summed with weights
-   dense 2 : BM25 1 (: English model 2).
+   dense 2 : BM25 1 (: English model 2). This first-stage ranking is kept.
 3. Dense pseudo-relevance feedback (Rocchio) from the single best fused document:
-   ``q' = normalise(q + 0.5 * v_top1)``, from the two best for keyword-list queries
+   ``q' = normalise(q + 0.5 * v_top1)``, from the three best for keyword-list queries
    (:func:`is_keyword_list`: "术语，术语，术语", the vocabulary-gap case); a second dense search
    with ``q'`` replaces the dense ranking, and step 2 is repeated.
-4. Graph smoothing (cluster hypothesis): ``f'(d) = f(d) + 1.0 * sum_n W[d, n] f(n)`` over the
+4. Graph smoothing (cluster hypothesis): ``f'(d) = f(d) + 3.0 * sum_n W[d, n] f(n)`` over the
    10 nearest neighbours of ``d`` (row-normalised cosine weights); every document with a
-   pooled neighbour can enter the list.
+   pooled neighbour can enter the list. Routed by query type: keyword lists are not smoothed
+   (they name the document's own terms; its neighbours only dilute the match).
+5. The head of the first stage is kept (:func:`matcher.fusion.keep_head`): its best document, and up to two
+   more within 0.2 of its lead over the tenth, stay first in first-stage order, so feedback
+   and smoothing reorder what follows a clear match and never push the match itself down.
 
-Why (measured with ``benchmarks/eval_csl.py``, nDCG@10; CSL dev set, deterministic quarter of
-the documents, ``--sample 4``, because encoding the full 12k-abstract corpus did not fit the
-session's shared CPU; same pipeline as ``duijie eval retrieval``)::
+Why: smoothing is what lifts the topical task (CSL title2disc, a title against every abstract
+of its discipline) and what costs the exact-match tasks (title → its abstract, keyword list →
+its abstract); with step 5 and the routing of step 4 the smoothing can be three times stronger
+than before while the exact-match tasks keep or beat their figures. Measurements, what was
+tried and what did not help: ``docs/retrieval.md`` (``python benchmarks/eval_csl.py``).
 
-    method          title2abs  kw2abs  kw2abs_nolex  title2disc
-    dense             0.979    0.986     0.563        0.285
-    bm25              0.971    0.985     0.554        0.226
-    rrf (k=60)        0.982    0.991     0.587        0.289   <- reference-style fusion
-    weighted (minmax) 0.980    0.994     0.608        0.303
-    zscore            0.979    0.994     0.615        0.305
-    hybrid-light      0.980    0.994     0.603        0.344   (graph 0.5 over 5 neighbours)
-    hybrid            0.981    0.994     0.613        0.352   <- default
-
-Confirmed on the full dev half (12,169 abstracts; ``python benchmarks/eval_csl.py
---cache-dir var/evalcache --methods rrf,hybrid``)::
-
-    rrf (k=60)        0.978    0.974     0.513        0.384
-    hybrid            0.979    0.973     0.516        0.466   <- default
-
-* Score fusion beats RRF (+0.02 to +0.03 on kw2abs_nolex, +0.015 on title2disc): RRF throws
-  away how far ahead the best documents are. z-score and min-max are within noise; dense
-  weight 2 beat 1, 1.5, 2.5, 3 and 4 (matrix sweeps on a random third of the corpus).
-* PRF and graph smoothing are what lift the topical task (title2disc +0.05 over zscore) while
-  leaving the known-item tasks flat. PRF from the top 3 to 10 documents and stronger smoothing
-  (weight 2, raw weights) help title2disc more but cost kw2abs_nolex 0.01 to 0.05; feedback
-  from the top 1 document is the best trade-off.
-* Did not help: a char 1-3-gram TF-IDF source (+0.00 to +0.005, a third index), per-keyword
-  query splitting for keyword lists (-0.01 to -0.03), mean-of-chunks document vectors instead
-  of the best chunk (-0.05 on kw2abs_nolex), RRF k=20, smoothing the BM25 scores only
-  (document expansion, +-0.005), TF-IDF-space PRF for kw2abs_nolex.
-* Keyword lists (measured on a cached prefix of the dev half: every dev query, the first
-  4,322 abstracts as the corpus, 2,983 for title2disc, because the full re-encode did not
-  finish in the session; ``python benchmarks/eval_csl.py --first 4322``): feedback from the
-  top 2 documents for every query gives kw2abs_nolex 0.591 -> 0.603 but costs title2disc
-  0.408 -> 0.397 and title2abs 0.989 -> 0.987 (kw2abs 0.983 -> 0.982); applied to keyword-list
-  queries only (``keyword_prf_docs=2``), titles keep the top-1 feedback and their figures.
-  Full dev-half figures of this preset not measured yet.
-* Did not help on that prefix (kw2abs_nolex, hybrid 0.591): 20 graph neighbours instead of
-  10 (0.592, noise), dense weight 3 instead of 2 (0.586).
-* English: on 515 English docstring pairs (``--english``) the e5 pipeline alone reaches 0.770
-  against 0.795 for all-MiniLM-L6-v2; adding the MiniLM ranking for English queries gives
-  0.814, so English queries are never served worse than by the English model.
-
-Latency: single-query p50 about 35-50 ms at 2k-12k documents on this 2-core machine (query
-encoding dominates); building the neighbour graph takes about 7 s at 12k documents, once
-per index load (:func:`make_retriever` builds it when not given one).
+Latency: single-query p50 about 10-15 ms at 12k documents plus query encoding; building the
+neighbour graph exactly takes a few seconds at 12k documents (:func:`make_retriever` builds
+it when not given one); the service updates the previous build's graph instead
+(:func:`matcher.neighbours.update_neighbour_graph`). Fusion and smoothing run over arrays of
+document rows (:func:`matcher.fusion.fused_ranking`, the same arithmetic as the dictionary
+functions). ``prf_rescore`` (off by default: it changes rankings) scores the expanded query on
+a pool instead of a second dense search; see ``docs/retrieval.md``.
 
 Evidence kept on each :class:`~matcher.protocols.Candidate`: ``dense`` is the cosine of the
 document's best chunk for the *original* query (from the first dense search; None if the
@@ -95,6 +66,7 @@ from matcher.fusion import (
     RowSpace,
     build_neighbour_graph,
     fused_ranking,
+    keep_head,
     ranked_items,
     row_space,
     rrf_scores,
@@ -168,6 +140,15 @@ class HybridRetriever:
         its ranking as one more fused source; other queries ignore it.
     english_weight : float
         Weight of the English ranking in the fusion (>= 0; 0 or missing resources disable it).
+    keyword_graph_weight : float or None
+        Smoothing weight for keyword-list queries (:func:`is_keyword_list`); None means
+        ``graph_weight``. Keyword lists name a document's own terms, so its neighbours add
+        little and smoothing costs them exact matches.
+    head_tolerance : float or None
+        Keep the first-stage leaders (the best fused document of the original query and its
+        near ties, :func:`matcher.fusion.keep_head`) at the head after feedback and smoothing; None disables.
+    head_max : int
+        Most documents :func:`matcher.fusion.keep_head` keeps at the head (>= 1).
     """
 
     def __init__(
@@ -194,6 +175,9 @@ class HybridRetriever:
         english_encoder: TextEncoder | None = None,
         english_dense: DenseSearcher | None = None,
         english_weight: float = 0.0,
+        keyword_graph_weight: float | None = None,
+        head_tolerance: float | None = None,
+        head_max: int = 3,
     ) -> None:
         self.encoder = encoder
         self.dense = dense
@@ -216,6 +200,9 @@ class HybridRetriever:
         self.english_encoder = english_encoder
         self.english_dense = english_dense
         self.english_weight = english_weight
+        self.keyword_graph_weight = keyword_graph_weight
+        self.head_tolerance = head_tolerance
+        self.head_max = head_max
 
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, object]:
@@ -242,6 +229,9 @@ class HybridRetriever:
             "english_encoder": self.english_encoder,
             "english_dense": self.english_dense,
             "english_weight": self.english_weight,
+            "keyword_graph_weight": self.keyword_graph_weight,
+            "head_tolerance": self.head_tolerance,
+            "head_max": self.head_max,
         }
 
     def _validate(self) -> None:
@@ -258,6 +248,10 @@ class HybridRetriever:
         ):
             if getattr(self, name) < 0:
                 raise InvalidParameter(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.keyword_graph_weight is not None and self.keyword_graph_weight < 0:
+            raise InvalidParameter(
+                f"keyword_graph_weight must be >= 0, got {self.keyword_graph_weight}"
+            )
         if self.depth < 1:
             raise InvalidParameter(f"depth must be >= 1, got {self.depth}")
         if self.prf_docs < 0 or self.keyword_prf_docs < 0:
@@ -275,7 +269,11 @@ class HybridRetriever:
                     f"doc_vectors has {np.shape(self.doc_vectors)[0]} rows for "
                     f"{len(self.doc_ids)} doc_ids"
                 )
-        if self.graph_weight > 0 and self.graph is None:
+        if self.head_tolerance is not None and self.head_tolerance < 0:
+            raise InvalidParameter(f"head_tolerance must be >= 0, got {self.head_tolerance}")
+        if self.head_max < 1:
+            raise InvalidParameter(f"head_max must be >= 1, got {self.head_max}")
+        if max(self.graph_weight, self.keyword_graph_weight or 0.0) > 0 and self.graph is None:
             raise InvalidParameter("graph_weight > 0 needs a graph")
 
     def _uses_prf(self) -> bool:
@@ -354,17 +352,25 @@ class HybridRetriever:
 
         en_hits = self._english_search(texts, depth)
         ranking_hits = dense_hits
-        if self._uses_prf():
-            n_fb = max(self.prf_docs, self.keyword_prf_docs)
+        first: list[list[tuple[str, float]]] = []
+        if self._uses_prf() or self.head_tolerance is not None:
+            # the first-stage ranking: feedback documents and the head kept at the end
+            n_first = max(self.prf_docs, self.keyword_prf_docs, 10)
             first = [
-                self._ranked(d, lx, en, n_fb, smooth=False)
+                self._ranked(d, lx, en, n_first, alpha=0.0)
                 for d, lx, en in zip(dense_hits, lex_hits, en_hits, strict=True)
             ]
+        if self._uses_prf():
             ranking_hits = self._prf_search(qvecs, first, depth, texts, pool_hits, lex_hits)
 
         out: list[list[Candidate]] = []
         for i in range(len(texts)):
-            ranked = self._ranked(ranking_hits[i], lex_hits[i], en_hits[i], k)
+            alpha = self.graph_weight
+            if self.keyword_graph_weight is not None and is_keyword_list(texts[i]):
+                alpha = self.keyword_graph_weight
+            ranked = self._ranked(ranking_hits[i], lex_hits[i], en_hits[i], k, alpha=alpha)
+            if self.head_tolerance is not None:
+                ranked = keep_head(ranked, first[i], self.head_tolerance, self.head_max)
             out.append(self._candidates(ranked, dense_hits[i], lex_hits[i], en_hits[i]))
         return out
 
@@ -449,15 +455,16 @@ class HybridRetriever:
         english: Hits | None,
         k: int,
         *,
-        smooth: bool = True,
+        alpha: float,
     ) -> list[tuple[str, float]]:
-        """The ``k`` best fused (and smoothed) documents with their scores, ties by id:
-        :meth:`_fuse` and :meth:`_smooth` computed over arrays of document rows."""
-        smooth = smooth and self.graph_weight > 0
+        """The ``k`` best fused documents, smoothed with weight ``alpha`` (0: not smoothed),
+        with their scores, ties by id: :meth:`_fuse` and :meth:`_smooth` computed over
+        arrays of document rows."""
+        smooth = alpha > 0
         space = self._rows() if self.fusion != "rrf" else None
         if space is None or (smooth and self.graph is None):
             fused = self._fuse(dense, lexical, english)
-            return ranked_items(self._smooth(fused) if smooth else fused)[:k]
+            return ranked_items(self._smooth(fused, alpha) if smooth else fused)[:k]
         sources, weights = self._sources(dense, lexical, english)
         return fused_ranking(
             [(h.ids, h.scores) for h in sources],
@@ -466,7 +473,7 @@ class HybridRetriever:
             k,
             normalise="minmax" if self.fusion == "weighted" else "zscore",
             smoothing=self._graph_operator()[1] if smooth else None,
-            smooth_weight=self.graph_weight,
+            smooth_weight=alpha,
         )
 
     def _fuse(
@@ -510,7 +517,7 @@ class HybridRetriever:
             return dense.score_documents(expanded, pools, depth)
         return self.dense.search(expanded, depth)
 
-    def _smooth(self, fused: dict[str, float]) -> dict[str, float]:
+    def _smooth(self, fused: dict[str, float], alpha: float) -> dict[str, float]:
         if not fused:
             return fused
         row_of, op = self._graph_operator()
@@ -524,7 +531,7 @@ class HybridRetriever:
             else:
                 f[r] = v
         # every document with a pooled neighbour gains, even if no source returned it
-        smoothed = f + self.graph_weight * (op @ f)
+        smoothed = f + alpha * (op @ f)
         for nz in np.flatnonzero(smoothed):
             out[ids[int(nz)]] = float(smoothed[nz])
         for d in fused:
@@ -577,8 +584,22 @@ RETRIEVAL_METHODS: dict[str, dict[str, object]] = {
     "rrf": {"fusion": "rrf", "rrf_k": 60.0},
     "weighted": {"fusion": "weighted", "dense_weight": 2.0},
     "zscore": {"fusion": "zscore", "dense_weight": 2.0},
-    # z-score fusion + dense PRF from the best document + graph smoothing (the default)
+    # z-score fusion + dense PRF + graph smoothing routed by query type, first-stage leaders
+    # kept at the head (the default)
     "hybrid": {
+        "fusion": "zscore",
+        "dense_weight": 2.0,
+        "prf_docs": 1,
+        "keyword_prf_docs": 3,
+        "prf_weight": 0.5,
+        "graph_weight": 3.0,
+        "keyword_graph_weight": 0.0,
+        "graph_neighbors": 10,
+        "head_tolerance": 0.2,
+        "english_weight": 2.0,
+    },
+    # the previous default: one smoothing weight for every query, no head kept
+    "hybrid-uniform": {
         "fusion": "zscore",
         "dense_weight": 2.0,
         "prf_docs": 1,
@@ -642,7 +663,8 @@ def make_retriever(
             f"unknown retrieval method {method!r}; valid: {sorted(RETRIEVAL_METHODS)}"
         )
     params: dict[str, object] = {**RETRIEVAL_METHODS[method], **overrides}
-    needs_graph = float(params.get("graph_weight", 0.0)) > 0  # type: ignore[arg-type]
+    weights = (params.get("graph_weight", 0.0), params.get("keyword_graph_weight", 0.0))
+    needs_graph = any(float(w or 0.0) > 0 for w in weights)  # type: ignore[arg-type]
     if needs_graph and graph is None:
         if doc_ids is None or doc_vectors is None:
             raise InvalidParameter(f"method {method!r} needs doc_ids and doc_vectors")

@@ -119,7 +119,8 @@ def neighbour_graph(
     """The neighbour graph preset ``method`` smooths over: updated from ``previous``'s graph
     where possible, approximate (FAISS HNSW) for a large first build; None if unused."""
     params = RETRIEVAL_METHODS.get(method, {})
-    if not float(params.get("graph_weight", 0.0)) > 0:  # type: ignore[arg-type]
+    weights = (params.get("graph_weight"), params.get("keyword_graph_weight"))
+    if not any(float(w or 0.0) > 0 for w in weights):  # type: ignore[arg-type]
         return None
     n_nb = int(params.get("graph_neighbors", 10))  # type: ignore[call-overload]
     prev_graph = previous.graph if previous is not None else None

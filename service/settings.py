@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # model id; switching backends needs `duijie reindex --full`).
     embedding_backend: Literal["e5", "e5-torch", "sentence-transformers"] = "e5"
     model_path: str | None = None
-    exact_index_max: int = Field(default=200_000, ge=1)
+    exact_index_max: int = Field(default=50_000, ge=1)
     keep_builds: int = Field(default=3, ge=1, le=100)
     # Unset: a random per-install secret kept in DATA_DIR/secret_key (see session_secret).
     secret_key: str = ""

@@ -106,3 +106,6 @@ def test_hnsw_is_taken_only_at_the_measured_recall(tmp_path) -> None:  # type: i
     assert refused.calibration_ is not None and not refused.calibration_["hnsw"]
     scores, ids = refused.search(x[:3], 1)
     assert [i[0] for i in ids] == keys[:3]
+    before = refused.calibration_
+    refused.add(x[:10] * 1.0, [f"e{i}#0" for i in range(10)])  # not retried until doubled
+    assert refused.calibration_ is before and refused.kind == "flat"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,22 @@ def test_rows_come_back_in_input_order(torch_e5: TorchE5Encoder) -> None:
     assert torch_e5.encode_documents([]).shape == (0, 384)
     with pytest.raises(TypeError):
         torch_e5.encode_queries("a single string")
+
+
+@pytest.mark.slow
+def test_concurrent_calls_give_the_serial_vectors(torch_e5: TorchE5Encoder) -> None:
+    texts = ["产学研合作", "技术需求", "成果转化", "专利许可"]
+    expected = torch_e5.encode_queries(texts)
+    results: dict[int, np.ndarray] = {}
+
+    def work(i: int) -> None:
+        results[i] = torch_e5.encode_queries(texts)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3
+    for r in results.values():
+        np.testing.assert_array_equal(r, expected)

@@ -11,7 +11,7 @@ import pytest
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
-from matcher.fusion import build_neighbour_graph, rrf_scores, weighted_scores
+from matcher.fusion import build_neighbour_graph, keep_head, rrf_scores, weighted_scores
 from matcher.protocols import Candidate, CandidateRetriever
 from matcher.retrieval import RETRIEVAL_METHODS, HybridRetriever, make_retriever
 
@@ -262,6 +262,72 @@ def test_graph_smoothing_lifts_documents_whose_neighbours_match() -> None:
     )
     order = [c.doc_id for c in r.retrieve(["q"], 4)[0]]
     assert order.index("c") < order.index("d")
+
+
+def _smoothing_retriever(**params: object) -> HybridRetriever:
+    ids, vecs = _toy_space()
+    # "d" leads the first stage alone; "a" and "b" are each other's neighbours
+    dense = FixedDense(_hits(["d", "a", "b", "c"], [0.9, 0.85, 0.84, 0.3]))
+    return HybridRetriever(
+        encoder=ENC,
+        dense=dense,
+        fusion="zscore",
+        lexical_weight=0.0,
+        graph=build_neighbour_graph(ids, vecs, 1),
+        graph_neighbors=1,
+        **params,  # type: ignore[arg-type]
+    )
+
+
+def test_keep_head_restores_the_first_stage_leader_after_smoothing() -> None:
+    smoothed = [c.doc_id for c in _smoothing_retriever(graph_weight=3.0).retrieve(["q"], 4)[0]]
+    assert smoothed[0] != "d"  # smoothing alone lets the a/b cluster overtake the leader
+    kept = _smoothing_retriever(graph_weight=3.0, head_tolerance=0.0)
+    res = kept.retrieve(["q"], 4)[0]
+    assert res[0].doc_id == "d"
+    assert [c.doc_id for c in res[1:]] == [d for d in smoothed if d != "d"]
+    assert res[0].score == pytest.approx(res[1].score, rel=1e-5)  # scale kept
+
+
+def test_keep_head_keeps_near_ties_only_within_tolerance() -> None:
+    first = [("x", 10.0), ("y", 9.5), ("z", 7.0), ("w", 0.0)]
+    final = [("z", 5.0), ("w", 4.0), ("y", 2.0), ("x", 1.0)]
+
+    def order(tol: float, head_max: int = 3, k: int = 4) -> list[str]:
+        out = keep_head(final[:k], first, tol, head_max)
+        assert [s for _, s in out] == sorted((s for _, s in out), reverse=True)
+        return [d for d, _ in out]
+
+    assert order(0.1) == ["x", "y", "z", "w"]  # y within 0.1 * (10 - 0) of x
+    assert order(0.01) == ["x", "z", "w", "y"]
+    assert order(1.0, head_max=2) == ["x", "y", "z", "w"]
+    assert order(1.0, head_max=1) == ["x", "z", "w", "y"]
+    assert order(0.1, k=2) == ["x", "y"]  # head documents the final top k lacked come in
+    assert keep_head([], first, 0.2) == []
+    assert final[0] == ("z", 5.0)  # not mutated
+
+
+def test_keyword_lists_get_their_own_smoothing_weight() -> None:
+    ids, vecs = _toy_space()
+    # "c" (a neighbour of "b") is just below "d" on its own score
+    dense = FixedDense(_hits(["a", "b", "d", "c"], [0.9, 0.85, 0.52, 0.5]))
+    r = HybridRetriever(
+        encoder=ENC,
+        dense=dense,
+        fusion="weighted",
+        lexical_weight=0.0,
+        graph=build_neighbour_graph(ids, vecs, 1),
+        graph_weight=1.0,
+        keyword_graph_weight=0.0,
+        graph_neighbors=1,
+    )
+    title, keywords = r.retrieve(["一种焊接变形控制方法", "搅拌摩擦焊，焊接变形"], 4)
+    assert [c.doc_id for c in title].index("c") < [c.doc_id for c in title].index("d")
+    assert [c.doc_id for c in keywords] == ["a", "b", "d", "c"]  # unsmoothed
+    with pytest.raises(InvalidParameter):
+        HybridRetriever(encoder=ENC, dense=dense, keyword_graph_weight=-1.0).retrieve(["q"], 1)
+    with pytest.raises(InvalidParameter):
+        HybridRetriever(encoder=ENC, dense=dense, keyword_graph_weight=1.0).retrieve(["q"], 1)
 
 
 def test_presets_build_on_small_collections() -> None:

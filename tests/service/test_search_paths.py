@@ -27,10 +27,14 @@ QUERIES = [
 ]
 
 
+def _docs() -> list[DocRecord]:
+    rows = [json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines()[:40]]
+    return [DocRecord(r["external_id"], f"{r['title']}。{r['description']}") for r in rows]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    rows = [json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines()[:40]]
-    docs = [DocRecord(r["external_id"], f"{r['title']}。{r['description']}") for r in rows]
+    docs = _docs()
     encoder = MemoQueryEncoder(make_encoder("e5"))
     index_dir = tmp_path_factory.mktemp("index")
     build(
@@ -71,3 +75,26 @@ def test_retrievers_update_the_previous_graph(built) -> None:  # type: ignore[no
     vecs = np.asarray(first["capabilities"].doc_vectors)
     exact = build_neighbour_graph(ids, vecs, 10)
     np.testing.assert_array_equal(g.indices[:, :10], exact.indices)
+
+
+def test_a_changed_build_updates_the_graph_as_a_fresh_build(built, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    b, encoder = built
+    before = build_retrievers(b, encoder)
+    docs = _docs()
+    docs[3] = DocRecord(docs[3].doc_id, "甘蔗收获机刀片的耐磨涂层与热处理工艺。")  # changed
+    docs = docs[:-1] + [DocRecord("CAP-NEW", "工业视觉缺陷检测的深度学习算法平台。")]
+    build(
+        tmp_path,
+        {"capabilities": docs, "needs": docs[:5]},
+        encoder,
+        tokenizer=tokenize,
+        tokenizer_id=TOKENIZER_ID,
+        keep=2,
+    )
+    b2 = BuildStore(tmp_path).load_current(encoder=encoder)
+    updated = build_retrievers(b2, encoder, previous=before)["capabilities"].graph
+    fresh = build_retrievers(b2, encoder)["capabilities"].graph
+    assert updated is not None and fresh is not None
+    assert updated.ids == fresh.ids
+    np.testing.assert_array_equal(updated.indices[:, :10], fresh.indices[:, :10])
+    np.testing.assert_allclose(updated.weights[:, :10], fresh.weights[:, :10], atol=1e-6)
