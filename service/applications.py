@@ -48,6 +48,11 @@ DEADLINE_MAX_DAYS = 3 * 366
 STATUS_NOTE_MAX = 2_000
 
 APPLICATION_STATUSES: dict[str, str] = bl.BID_STATUS_LABELS
+#: What staff may set when they check an application. 中榜 / 未中榜 come only from the award
+#: (which ranks every bid at once) and 已撤回 only from the applicant.
+REVIEW_STATUSES: frozenset[str] = frozenset({"submitted", "qualified", "disqualified"})
+#: Applications that are decided: no status change any more.
+FINAL_BID_STATUSES: frozenset[str] = frozenset({"awarded", "not_awarded", "withdrawn"})
 BOUNTY_KIND_LABELS: dict[str, str] = {"tackle": "技术攻关类", "transfer": "成果转化类"}
 ORG_KIND_LABELS: dict[str, str] = {
     "enterprise": "企业",
@@ -339,19 +344,25 @@ def set_application_status(
     Forbidden
         The caller is not staff.
     InvalidRequest
-        Unknown status.
+        A status outside REVIEW_STATUSES (中榜 / 未中榜 are set by the award only).
     NotFound
         No such application.
+    Conflict
+        The application is already decided (FINAL_BID_STATUSES).
     FormErrors
         ``note`` is too long, or missing for 资格审查未通过 (the applicant is told why).
     """
     if not user.is_staff:
         raise Forbidden("requires role: staff")
-    if status not in APPLICATION_STATUSES:
-        raise InvalidRequest(f"status must be one of {', '.join(APPLICATION_STATUSES)}")
+    if status not in REVIEW_STATUSES:
+        allowed = ", ".join(sorted(REVIEW_STATUSES))
+        raise InvalidRequest(f"status must be one of {allowed} (中榜/未中榜 are set by the award)")
     bid = session.scalar(select(m.Bid).where(m.Bid.external_id == bid_external_id))
     if bid is None:
         raise NotFound(f"application {bid_external_id!r} not found")
+    if bid.status in FINAL_BID_STATUSES:
+        label = APPLICATION_STATUSES.get(bid.status, bid.status)
+        raise Conflict(f"该申报已是“{label}”，不能再更改审查状态")
     errors = FormErrors()
     note = (
         parse_text_field(errors, "note", note, "说明", max_len=STATUS_NOTE_MAX, required=False)

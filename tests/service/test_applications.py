@@ -13,7 +13,7 @@ from service import applications as app
 from service import auth
 from service import bounty_lifecycle as bl
 from service import models as m
-from service.errors import Conflict, Forbidden, NotFound
+from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.forms import FormErrors
 
 
@@ -280,3 +280,31 @@ def test_bad_proposal_fields(kw: dict[str, Any], field: str) -> None:
     with pytest.raises(FormErrors) as err:
         app.parse_bounty_proposal(**fields)
     assert field in err.value.fields
+
+
+def test_staff_check_cannot_award_or_reopen_a_decided_application(
+    world: dict[str, Any],
+) -> None:
+    """中榜/未中榜 come only from the award; a decided application keeps its status."""
+    bid = _submit(world, "uni")
+    staff = world["p"]["staff"]
+    with world["factory"]() as s:
+        for status in ("awarded", "not_awarded", "withdrawn"):
+            with pytest.raises(InvalidRequest):
+                app.set_application_status(
+                    s, user=staff, bid_external_id=bid.external_id, status=status
+                )
+        app.set_application_status(
+            s, user=staff, bid_external_id=bid.external_id, status="qualified"
+        )
+        row = s.scalar(select(m.Bid).where(m.Bid.external_id == bid.external_id))
+        assert row is not None and row.status == "qualified"
+        row.status = "awarded"  # as the award leaves it
+        s.commit()
+        with pytest.raises(Conflict, match="中榜"):
+            app.set_application_status(
+                s, user=staff, bid_external_id=bid.external_id, status="disqualified", note="迟交"
+            )
+        s.rollback()
+        row = s.scalar(select(m.Bid).where(m.Bid.external_id == bid.external_id))
+        assert row is not None and row.status == "awarded"

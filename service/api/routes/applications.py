@@ -18,7 +18,8 @@ from service.forms import FormErrors
 router = APIRouter(prefix="/applications", tags=["bounties"])
 
 ExtId = Annotated[str, Path(min_length=1, max_length=64)]
-Status = Literal["submitted", "qualified", "disqualified", "awarded", "not_awarded", "withdrawn"]
+# applications.REVIEW_STATUSES: 中榜/未中榜 come from the award, 已撤回 from the applicant.
+Status = Literal["submitted", "qualified", "disqualified"]
 
 
 class StatusChange(BaseModel):
