@@ -112,7 +112,16 @@ class EncodeActor:
         return {"row": np.asarray(batch["row"], dtype=np.int64), "vector": vectors}
 
 
+#: Set (unless the operator set them) before Ray is used in this process: no usage reports
+#: leave the machine, and Ray Data does not start its metrics poller, a thread that would poll
+#: a Prometheus server every 10 s for the rest of the process (formatting a traceback each
+#: time it is unreachable).
+RAY_ENV_DEFAULTS: dict[str, str] = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DATA_USAGE_DISABLED": "1"}
+
+
 def _import_ray() -> Any:
+    for key, value in RAY_ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     try:
         import ray
         import ray.data

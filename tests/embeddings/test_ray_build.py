@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,15 @@ def test_ray_full_build_equals_in_process_build(
     for path in files_a:
         if vectors_equal or not path.endswith("index.faiss"):
             assert files_a[path] == files_b[path], path
+
+
+@pytest.mark.slow
+def test_a_ray_build_leaves_no_thread_behind(ray_cluster: str) -> None:
+    """After the builds above: no usage reports, and Ray Data's metrics poller (a thread that
+    would run for the rest of the process) was never started."""
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
+    names = {t.name for t in threading.enumerate()}
+    assert "data-usage-metrics-poller" not in names, names
 
 
 @pytest.mark.slow
