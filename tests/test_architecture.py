@@ -85,12 +85,13 @@ def _imports(tree: ast.AST, *, top_level_only: bool) -> Iterator[str]:
 
 
 def _parse(path: Path) -> ast.Module:
-    """``ast.parse`` of one file, in a fresh interpreter if this one's AST builder is broken.
+    """``ast.parse`` of one file, in a fresh interpreter if this one's AST builder misfires.
 
-    CPython 3.11 (gh-106905) can leave the AST constructor's recursion counter wrong after an
-    error elsewhere in the process, and every later ``ast.parse`` raises "AST constructor
-    recursion depth mismatch" although the source is fine. Unpickling the tree built by a
-    fresh interpreter does not go through that counter.
+    CPython 3.11 keeps the AST constructor's recursion counter per interpreter (gh-106905):
+    when another thread builds AST objects at the same time (a library thread formatting a
+    traceback does), ``ast.parse`` raises "AST constructor recursion depth mismatch" although
+    the source is fine. Unpickling the tree built by a fresh interpreter does not use that
+    counter.
     """
     source = path.read_text(encoding="utf-8")
     try:
