@@ -37,7 +37,6 @@ import random
 import resource
 import sys
 import time
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,40 +52,11 @@ from gen_scale import load_gen_demo  # noqa: E402
 from embeddings import Encoder, build, make_encoder  # noqa: E402
 from embeddings.cache import CACHE_FILE, EmbeddingCache  # noqa: E402
 from embeddings.serving import CachedQueryEncoder, MemoQueryEncoder  # noqa: E402
+from tests.conftest import HashingEncoder  # noqa: E402  (the tests' model-free encoder)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-class HashingEncoder(Encoder):
-    """Deterministic character uni/bigram hashing, L2-normalised (no model)."""
-
-    def __init__(self, dim: int = 384) -> None:
-        self._dim = dim
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def model_id(self) -> str:
-        return f"hashing-bigram-{self._dim}"
-
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            chars = [c for c in t.lower() if not c.isspace()]
-            for g in chars + [a + b for a, b in zip(chars, chars[1:], strict=False)]:
-                out[i, zlib.crc32(g.encode()) % self._dim] += 1.0 if len(g) == 2 else 0.3
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
-
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
 
 
 class TimedEncoder(Encoder):
@@ -316,7 +286,7 @@ def main() -> None:
     if not (out / "duijie.sqlite3").exists():
         stages["import"] = import_store(out)
     rss["import"] = peak_rss_mb()
-    base = HashingEncoder() if args.encoder == "hashing" else make_encoder(args.encoder)
+    base = HashingEncoder(384) if args.encoder == "hashing" else make_encoder(args.encoder)
     _ = base.dim  # the model loads before the clocks start
     enc = TimedEncoder(base)
     ix = index(settings, enc)

