@@ -1,7 +1,7 @@
 """Retrieval quality on the CSL dev set: every task × every retrieval method, plus latency.
 
 Runs the production pipeline of ``duijie eval retrieval`` (``embeddings.build`` into a
-throwaway directory, :func:`matcher.retrieval.make_retriever` presets, exclusion, metrics of
+throwaway directory, :func:`matcher.presets.make_retriever` presets, exclusion, metrics of
 :mod:`matcher.evaluation`) over the four CSL tasks, building each corpus once, and prints a
 markdown table of nDCG@10 per task × method, the other metrics of the chosen method and its
 per-query latency (one query per call, as the service runs it).
@@ -177,7 +177,7 @@ def run_english(args: argparse.Namespace) -> int:
     from embeddings import BuildStore, DocRecord, build, make_encoder
     from embeddings.cache import CACHE_FILE, EmbeddingCache
     from matcher.evaluation import evaluate_rankings
-    from matcher.retrieval import make_retriever
+    from matcher.presets import make_retriever
     from matcher.textutil import TOKENIZER_ID, tokenize
     from service.commands.evaluate import copy_cache, merge_cache
 
@@ -269,7 +269,7 @@ def synthetic_latency(args: argparse.Namespace) -> int:
     from embeddings import BM25Index, VectorIndex, make_encoder
     from embeddings.store import DenseChunkSearcher
     from matcher.fusion import build_neighbour_graph
-    from matcher.retrieval import RETRIEVAL_METHODS, make_retriever
+    from matcher.presets import RETRIEVAL_METHODS, make_retriever
     from matcher.textutil import tokenize
 
     corpus = read_corpus(args.data / "corpus.jsonl")[: args.latency_docs]
@@ -318,7 +318,7 @@ def latency(retriever: object, queries: list[EvalQuery], n: int, k: int) -> tupl
 
 def main() -> int:
     from embeddings.cache import CACHE_FILE, EmbeddingCache
-    from matcher.retrieval import DEFAULT_METHOD, RETRIEVAL_METHODS
+    from matcher.presets import DEFAULT_METHOD, RETRIEVAL_METHODS
     from service.commands.evaluate import copy_cache, merge_cache
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

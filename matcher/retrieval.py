@@ -3,8 +3,8 @@ pseudo-relevance feedback and by score smoothing over a document-document neighb
 English queries also get an English-model ranking.
 
 Owns :class:`HybridRetriever` (the :class:`matcher.protocols.CandidateRetriever` used by the
-recommender), the named presets :data:`RETRIEVAL_METHODS` and :func:`make_retriever`; the
-fusion functions and the neighbour graph live in :mod:`matcher.fusion`. Pure numpy/scipy:
+recommender); its named presets and :func:`matcher.presets.make_retriever` live in
+:mod:`matcher.presets`, the fusion functions and the neighbour graph live in :mod:`matcher.fusion`. Pure numpy/scipy:
 the encoders and searchers arrive through the protocols of :mod:`matcher.protocols` (the
 embeddings package satisfies them without being imported here).
 
@@ -35,7 +35,7 @@ than before while the exact-match tasks keep or beat their figures. Measurements
 tried and what did not help: ``docs/retrieval.md`` (``python benchmarks/eval_csl.py``).
 
 Latency: single-query p50 about 10-15 ms at 12k documents plus query encoding; building the
-neighbour graph exactly takes a few seconds at 12k documents (:func:`make_retriever` builds
+neighbour graph exactly takes a few seconds at 12k documents (:func:`matcher.presets.make_retriever` builds
 it when not given one); the service updates the previous build's graph instead
 (:func:`matcher.neighbours.update_neighbour_graph`). Fusion and smoothing run over arrays of
 document rows (:func:`matcher.fusion.fused_ranking`, the same arithmetic as the dictionary
@@ -64,7 +64,6 @@ from matcher.fusion import (
     Fusion,
     NeighbourGraph,
     RowSpace,
-    build_neighbour_graph,
     fused_ranking,
     keep_head,
     ranked_items,
@@ -572,112 +571,3 @@ class HybridRetriever:
                 )
             )
         return out
-
-
-#: Named retriever configurations (constructor parameters other than the resources). The
-#: service and ``duijie eval retrieval`` build retrievers only through these names.
-RETRIEVAL_METHODS: dict[str, dict[str, object]] = {
-    # single sources
-    "dense": {"lexical_weight": 0.0},
-    "bm25": {"dense_weight": 0.0},
-    # fusion only
-    "rrf": {"fusion": "rrf", "rrf_k": 60.0},
-    "weighted": {"fusion": "weighted", "dense_weight": 2.0},
-    "zscore": {"fusion": "zscore", "dense_weight": 2.0},
-    # z-score fusion + dense PRF + graph smoothing routed by query type, first-stage leaders
-    # kept at the head (the default)
-    "hybrid": {
-        "fusion": "zscore",
-        "dense_weight": 2.0,
-        "prf_docs": 1,
-        "keyword_prf_docs": 3,
-        "prf_weight": 0.5,
-        "graph_weight": 3.0,
-        "keyword_graph_weight": 0.0,
-        "graph_neighbors": 10,
-        "head_tolerance": 0.2,
-        "english_weight": 2.0,
-    },
-    # the previous default: one smoothing weight for every query, no head kept
-    "hybrid-uniform": {
-        "fusion": "zscore",
-        "dense_weight": 2.0,
-        "prf_docs": 1,
-        "keyword_prf_docs": 2,
-        "prf_weight": 0.5,
-        "graph_weight": 1.0,
-        "graph_neighbors": 10,
-        "english_weight": 2.0,
-    },
-    # the same with half the smoothing over 5 neighbours (measured alternative)
-    "hybrid-light": {
-        "fusion": "zscore",
-        "dense_weight": 2.0,
-        "prf_docs": 1,
-        "prf_weight": 0.5,
-        "graph_weight": 0.5,
-        "graph_neighbors": 5,
-        "english_weight": 2.0,
-    },
-}
-DEFAULT_METHOD = "hybrid"
-
-
-def make_retriever(
-    method: str = DEFAULT_METHOD,
-    *,
-    encoder: TextEncoder,
-    dense: DenseSearcher,
-    lexical: LexicalSearcher | None = None,
-    doc_ids: Sequence[str] | None = None,
-    doc_vectors: NDArray[np.float32] | None = None,
-    graph: NeighbourGraph | None = None,
-    english_encoder: TextEncoder | None = None,
-    english_dense: DenseSearcher | None = None,
-    **overrides: object,
-) -> HybridRetriever:
-    """A :class:`HybridRetriever` configured by the preset ``method``.
-
-    Parameters
-    ----------
-    method : str
-        A key of :data:`RETRIEVAL_METHODS`.
-    encoder, dense, lexical : see :class:`HybridRetriever`
-    doc_ids, doc_vectors : optional
-        Document vectors (normalised mean of chunk vectors), needed by presets with PRF or
-        graph smoothing; the neighbour graph is built from them when ``graph`` is None.
-    graph : NeighbourGraph, optional
-        A precomputed graph (built here otherwise, ~1 s per 10k documents).
-    english_encoder, english_dense : optional
-        The English model and its dense searcher over the same documents (used by the
-        ``hybrid`` presets for English queries only).
-    **overrides
-        Constructor parameters replacing the preset's.
-
-    Returns
-    -------
-    HybridRetriever
-    """
-    if method not in RETRIEVAL_METHODS:
-        raise InvalidParameter(
-            f"unknown retrieval method {method!r}; valid: {sorted(RETRIEVAL_METHODS)}"
-        )
-    params: dict[str, object] = {**RETRIEVAL_METHODS[method], **overrides}
-    weights = (params.get("graph_weight", 0.0), params.get("keyword_graph_weight", 0.0))
-    needs_graph = any(float(w or 0.0) > 0 for w in weights)  # type: ignore[arg-type]
-    if needs_graph and graph is None:
-        if doc_ids is None or doc_vectors is None:
-            raise InvalidParameter(f"method {method!r} needs doc_ids and doc_vectors")
-        n_nb = int(params.get("graph_neighbors", 10))  # type: ignore[call-overload]
-        graph = build_neighbour_graph(doc_ids, doc_vectors, n_nb)
-    return HybridRetriever(
-        encoder=encoder,
-        dense=dense,
-        lexical=lexical,
-        doc_ids=doc_ids,
-        doc_vectors=doc_vectors,
-        graph=graph,
-        english_encoder=english_encoder,
-        english_dense=english_dense,
-        **params,  # type: ignore[arg-type]
-    )

@@ -30,8 +30,9 @@ from matcher.errors import IndexNotReady
 from matcher.fusion import NeighbourGraph
 from matcher.neighbours import update_neighbour_graph
 from matcher.pipeline import Recommender
+from matcher.presets import DEFAULT_METHOD, RETRIEVAL_METHODS, make_retriever
 from matcher.registry import load_ranker
-from matcher.retrieval import DEFAULT_METHOD, RETRIEVAL_METHODS, HybridRetriever, make_retriever
+from matcher.retrieval import HybridRetriever
 from service.settings import Settings
 from service.snapshot import Snapshot, data_stamp, decision_stamp, load_snapshot, pairing_load
 

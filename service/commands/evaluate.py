@@ -3,7 +3,7 @@
 Builds a throwaway index (``embeddings.build`` into a temporary directory: same encoder,
 chunking, FAISS index and BM25 as production) from ``--corpus``, wraps it in the production
 :class:`matcher.retrieval.HybridRetriever` (method presets of
-:data:`matcher.retrieval.RETRIEVAL_METHODS`), runs ``--queries``, drops each query's
+:data:`matcher.presets.RETRIEVAL_METHODS`), runs ``--queries``, drops each query's
 ``exclude`` ids and prints nDCG@10, Recall@10, Recall@100 and MRR@100 as JSON.
 
 File formats (as in the CSL dev set README):
@@ -180,7 +180,7 @@ def add_english_index(run: EvalRun, corpus: list[tuple[str, str]], index_dir: Pa
 
 def make_eval_retriever(run: EvalRun, method: str) -> Any:
     """The production retriever preset ``method`` over an :class:`EvalRun`."""
-    from matcher.retrieval import make_retriever
+    from matcher.presets import make_retriever
 
     en = run.english_collection
     return make_retriever(
@@ -323,7 +323,7 @@ def evaluate_files(
 
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
     """``duijie eval retrieval``."""
-    from matcher.retrieval import RETRIEVAL_METHODS
+    from matcher.presets import RETRIEVAL_METHODS
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     unknown = [m for m in methods if m not in RETRIEVAL_METHODS]
@@ -364,7 +364,7 @@ def _eval_subparsers(subparsers: Any) -> Any:
 
 def register(subparsers: Any) -> None:
     """Add ``eval retrieval`` to the ``duijie`` command line."""
-    from matcher.retrieval import DEFAULT_METHOD, RETRIEVAL_METHODS
+    from matcher.presets import DEFAULT_METHOD, RETRIEVAL_METHODS
 
     sub = _eval_subparsers(subparsers)
     p = sub.add_parser(

@@ -12,8 +12,9 @@ from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
 from matcher.fusion import build_neighbour_graph, keep_head, rrf_scores, weighted_scores
+from matcher.presets import RETRIEVAL_METHODS, make_retriever
 from matcher.protocols import Candidate, CandidateRetriever
-from matcher.retrieval import RETRIEVAL_METHODS, HybridRetriever, make_retriever
+from matcher.retrieval import HybridRetriever
 
 # ---------------------------------------------------------------- fakes
 
