@@ -21,7 +21,7 @@ import math
 import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
-from typing import Final
+from typing import Final, Literal, get_args
 
 from matcher.types import BOUNTY_KINDS, CAPABILITY_KINDS, ORG_KINDS
 
@@ -535,21 +535,24 @@ NEED_STATUS_ALIASES: Final[dict[str, str]] = _enum_parser(
     },
     "状态",
 )
+#: The lifecycle states of service.bounty_lifecycle, which labels them and owns the moves
+#: (listed here because validation imports no model); the importer and the API filter use them.
+BountyState = Literal[
+    "proposed",
+    "assessing",
+    "published",
+    "open",
+    "screening",
+    "reviewing",
+    "negotiating",
+    "awarded",
+    "notice",
+    "completed",
+    "withdrawn",
+]
+BOUNTY_STATES: Final[tuple[str, ...]] = get_args(BountyState)
 BOUNTY_STATUS_ALIASES: Final[dict[str, str]] = _enum_parser(
-    # the lifecycle states of service.bounty_lifecycle (kept here: validation imports no model)
-    (
-        "proposed",
-        "assessing",
-        "published",
-        "open",
-        "screening",
-        "reviewing",
-        "negotiating",
-        "awarded",
-        "notice",
-        "completed",
-        "withdrawn",
-    ),
+    BOUNTY_STATES,
     {
         "征集": "proposed",
         "论证": "assessing",

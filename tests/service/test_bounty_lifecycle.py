@@ -372,3 +372,9 @@ def test_advance_walks_the_table_and_stops_at_a_refused_step(store: Store) -> No
         s.commit()
         audit = s.scalars(select(AuditLog).order_by(AuditLog.id)).all()
         assert [a.detail["to"] for a in audit] == [bl.ASSESSING, bl.PUBLISHED]
+
+
+def test_the_lifecycle_and_the_input_parsers_know_the_same_states() -> None:
+    from service.validation import BOUNTY_STATES
+
+    assert bl.STATES == BOUNTY_STATES

@@ -28,6 +28,7 @@ from service.api.routes.suggestions import _visible_suggestions
 from service.errors import Forbidden, InvalidRequest, NotFound, error_response
 from service.forms import FormErrors
 from service.snapshot import bid_infos, bounty_info
+from service.validation import BountyState
 
 log = logging.getLogger(__name__)
 
@@ -67,23 +68,7 @@ def list_bounties(
     session: SessionDep,
     user: CurrentUser,
     page: Pagination,
-    status: Annotated[
-        Literal[
-            "proposed",
-            "assessing",
-            "published",
-            "open",
-            "screening",
-            "reviewing",
-            "negotiating",
-            "awarded",
-            "notice",
-            "completed",
-            "withdrawn",
-        ]
-        | None,
-        Query(),
-    ] = None,  # fmt: skip
+    status: Annotated[BountyState | None, Query()] = None,
     kind: Annotated[Literal["tackle", "transfer"] | None, Query()] = None,
 ) -> schemas.Page[schemas.BountyPublic]:
     rows, total = crud.list_bounties(
