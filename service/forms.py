@@ -30,6 +30,11 @@ class FormErrors(InvalidRequest):
         """Record the first problem of field ``name``."""
         self.fields.setdefault(name, message)
 
+    def missing(self, name: str, label: str, *, required: bool, verb: str = "填写") -> None:
+        """An empty field: "请填写<label>" when it is required, nothing when optional."""
+        if required:
+            self.add(name, f"请{verb}{label}")
+
     def __bool__(self) -> bool:
         return bool(self.fields)
 
@@ -53,8 +58,7 @@ def parse_text_field(
     """Normalised text of 1..``max_len`` characters (None when optional and empty)."""
     text = normalise_text(raw)
     if not text:
-        if required:
-            errors.add(name, f"请填写{label}")
+        errors.missing(name, label, required=required)
         return None
     if len(text) < min_len:
         errors.add(name, f"{label}至少 {min_len} 个字")
@@ -82,8 +86,7 @@ def parse_number_field(
     else:
         text = normalise_text(raw).replace(",", "").replace("，", "")
         if not text:
-            if required:
-                errors.add(name, f"请填写{label}")
+            errors.missing(name, label, required=required)
             return None
         try:
             value = float(text)
@@ -119,8 +122,7 @@ def parse_int_field(
     else:
         text = normalise_text(raw)
         if not text:
-            if required:
-                errors.add(name, f"请填写{label}")
+            errors.missing(name, label, required=required)
             return None
         try:
             value = int(text)
@@ -148,8 +150,7 @@ def parse_date_field(
     else:
         text = normalise_text(raw)
         if not text:
-            if required:
-                errors.add(name, f"请填写{label}")
+            errors.missing(name, label, required=required)
             return None
         try:
             value = parse_date(text, label)
@@ -175,8 +176,7 @@ def parse_choice_field(
     """One of ``choices`` (value → Chinese label)."""
     text = normalise_text(raw)
     if not text:
-        if required:
-            errors.add(name, f"请选择{label}")
+        errors.missing(name, label, required=required, verb="选择")
         return None
     if text not in choices:
         errors.add(name, f"{label}只能是：" + "、".join(choices.values()))
