@@ -79,3 +79,29 @@ def launched_chromium() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium per test module (import this fixture into the module)."""
+    with launched_chromium() as b:
+        yield b
+
+
+def zh_context(browser: Any, *, width: int = 1366, height: int = 900) -> Any:
+    """A zh-CN browser context with JavaScript off: the pages must work as plain HTML forms."""
+    return browser.new_context(
+        locale="zh-CN", viewport={"width": width, "height": height}, java_script_enabled=False
+    )
+
+
+@contextmanager
+def zh_page(browser: Any, *, width: int, timeout_ms: int) -> Iterator[Any]:
+    """A page in a fresh :func:`zh_context`, closed afterwards."""
+    context = zh_context(browser, width=width)
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    try:
+        yield page
+    finally:
+        context.close()

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the browser fixture is imported from tests.service.browser_support)
 """Staff pages in a real browser: Debian Chromium driven by Playwright against uvicorn.
 
 The app (``service.main.create_app``) runs in a background thread on 127.0.0.1 and a free
@@ -25,8 +26,8 @@ from tests.service._webseed import (
     build_app,
     seed,
 )
+from tests.service.browser_support import browser, serve, zh_page  # noqa: F401 (fixture)
 from tests.service.browser_support import free_port as _free_port
-from tests.service.browser_support import launched_chromium, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -51,22 +52,10 @@ def base_url(world: World) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launched_chromium() as b:
-        yield b
-
-
 @pytest.fixture()
 def page(browser: Any) -> Iterator[Any]:
-    # JavaScript off: the pages are plain HTML forms and must work without it.
-    context = browser.new_context(
-        locale="zh-CN", viewport={"width": 1400, "height": 900}, java_script_enabled=False
-    )
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    yield pg
-    context.close()
+    with zh_page(browser, width=1400, timeout_ms=15_000) as pg:
+        yield pg
 
 
 def _sign_in(page: Any, base_url: str, username: str, password: str) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from service import bounty_lifecycle as bl
 from service.models import AuditLog, Bid, Bounty, ShortlistItem
 from tests.service._webseed import STAFF_PASSWORD, STAFF_USER, World
+from tests.service.browser_support import zh_context
 from tests.service.test_browser import (  # noqa: F401 (fixtures)
     _sign_in,
     base_url,
@@ -46,9 +47,7 @@ def _shots(page: Any, name: str) -> None:
 
 
 def _context(browser: Any) -> Any:
-    return browser.new_context(
-        locale="zh-CN", viewport={"width": WIDTHS[0], "height": 900}, java_script_enabled=False
-    )
+    return zh_context(browser, width=WIDTHS[0])
 
 
 def _click_move(page: Any, target: str) -> None:

