@@ -12,9 +12,6 @@
 from __future__ import annotations
 
 import ast
-import pickle
-import subprocess
-import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -84,37 +81,12 @@ def _imports(tree: ast.AST, *, top_level_only: bool) -> Iterator[str]:
             stack.append(child)
 
 
-def _parse(path: Path) -> ast.Module:
-    """``ast.parse`` of one file, in a fresh interpreter if this one's AST builder misfires.
-
-    CPython 3.11 keeps the AST constructor's recursion counter per interpreter (gh-106905):
-    when another thread builds AST objects at the same time (a library thread formatting a
-    traceback does), ``ast.parse`` raises "AST constructor recursion depth mismatch" although
-    the source is fine. Unpickling the tree built by a fresh interpreter does not use that
-    counter.
-    """
-    source = path.read_text(encoding="utf-8")
-    try:
-        return ast.parse(source, filename=str(path))
-    except SystemError:
-        code = "import ast, pickle, sys; sys.stdout.buffer.write(pickle.dumps(ast.parse(sys.stdin.read())))"
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            input=source.encode("utf-8"),
-            capture_output=True,
-            check=True,
-        )
-        tree = pickle.loads(done.stdout)
-        assert isinstance(tree, ast.Module)
-        return tree
-
-
 @cache
 def edges(*, top_level_only: bool) -> dict[str, frozenset[str]]:
     """module -> the modules of ours it imports."""
     out = {}
     for name, path in modules().items():
-        tree = _parse(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         targets = {_resolve(n) for n in _imports(tree, top_level_only=top_level_only)}
         out[name] = frozenset(t for t in targets if t is not None and t != name)
     return out
