@@ -268,6 +268,9 @@ class TorchE5Encoder(Encoder):
         Rows per forward pass at most.
     sort_by_length : bool
         Batch windows sorted by token length (default; less padding) or in input order.
+    onednn : bool
+        Matrix products through torch's oneDNN linear kernel with GELU fused into the first
+        feed-forward product, where this torch has it (default); ``False``: ``F.linear``.
     """
 
     def __init__(
@@ -279,6 +282,7 @@ class TorchE5Encoder(Encoder):
         max_batch_tokens: int = 8192,
         max_batch: int = 64,
         sort_by_length: bool = True,
+        onednn: bool = True,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -290,6 +294,7 @@ class TorchE5Encoder(Encoder):
         self.max_batch_tokens = max_batch_tokens
         self.max_batch = max_batch
         self.sort_by_length = sort_by_length
+        self.onednn = onednn
         self._lock = threading.Lock()
         self._resolved: str | None = None
         self._file: E5File | None = None
@@ -306,7 +311,7 @@ class TorchE5Encoder(Encoder):
             if self._bert is None:
                 f = read_e5_file(self._path())
                 try:
-                    bert = _TorchBert(f, self.resolved_dtype)
+                    bert = _TorchBert(f, self.resolved_dtype, onednn=self.onednn)
                 except ImportError as exc:  # pragma: no cover - torch is a dependency
                     raise ModelLoadError(f"torch is not importable: {exc}") from exc
                 self._file, self._tok, self._bert = f, E5Tokenizer(f), bert
