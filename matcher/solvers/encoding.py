@@ -6,8 +6,10 @@ and it rewrites the diagnosis messages with institute names.
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import cached_property
 from typing import Literal
@@ -259,6 +261,32 @@ class PairingEncoder:
         eids, iids = self.enterprise_ids, self.institute_ids
         e_arr, i_arr = self._id_arrays
         # Whole columns at once (13,000 pairs and 39,000 alternates in a large campaign).
+        with _gc_paused():
+            pairs, alternates = self._decode_pairs(solution, e_arr, i_arr)
+        uncovered = tuple(self._decode_uncovered(u) for u in solution.uncovered)
+        conflicts = tuple(
+            LockConflict(
+                eids[int(c.enterprise)], iids[int(c.institute)], c.code, c.message, c.reasons
+            )  # fmt: skip
+            for c in solution.lock_conflicts
+        )
+        return Assignment(
+            status=solution.status,
+            solver=solution.solver,
+            pairs=pairs,
+            alternates=alternates,
+            uncovered=uncovered,
+            lock_conflicts=conflicts,
+            churn=solution.churn,
+            objective=solution.objective,
+            min_affinity=solution.min_affinity,
+            threshold=solution.threshold,
+        )
+
+    @staticmethod
+    def _decode_pairs(
+        solution: PairingSolution, e_arr: NDArray[np.object_], i_arr: NDArray[np.object_]
+    ) -> tuple[tuple[Pair, ...], dict[str, tuple[Alternate, ...]]]:
         pairs = tuple(
             map(
                 Pair,
@@ -280,25 +308,7 @@ class PairingEncoder:
                 )
             ),
         )
-        uncovered = tuple(self._decode_uncovered(u) for u in solution.uncovered)
-        conflicts = tuple(
-            LockConflict(
-                eids[int(c.enterprise)], iids[int(c.institute)], c.code, c.message, c.reasons
-            )  # fmt: skip
-            for c in solution.lock_conflicts
-        )
-        return Assignment(
-            status=solution.status,
-            solver=solution.solver,
-            pairs=pairs,
-            alternates=alternates,
-            uncovered=uncovered,
-            lock_conflicts=conflicts,
-            churn=solution.churn,
-            objective=solution.objective,
-            min_affinity=solution.min_affinity,
-            threshold=solution.threshold,
-        )
+        return pairs, alternates
 
     def _decode_uncovered(self, u: Uncovered) -> Uncovered:
         cols = [int(c) for c in u.institutes]
@@ -326,6 +336,20 @@ def _index(ids: Sequence[str], kind: str) -> dict[str, int]:
             raise InvalidParameter(f"duplicate {kind} id {x!r}")
         out[x] = n
     return out
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while tens of thousands of small, acyclic result objects
+    are made: in a process holding millions of objects (a loaded recommender) a full
+    collection triggered by them costs more than making them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _group_alternates(

@@ -165,3 +165,18 @@ def test_encode_rows_refuses_rows_outside_the_encoder() -> None:
     problem = enc.encode_rows(np.array([1]), np.array([0]), np.array([0.5]))
     with pytest.raises(InvalidParameter):
         get_solver("mincostflow").solve(problem)
+
+
+def test_decode_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    enc = PairingEncoder(["a"], ["x"])
+    sol = get_solver("mincostflow").solve(enc.encode([("a", "x", 0.5)]))
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            assert enc.decode(sol).pairs[0].institute == "x"
+            assert gc.isenabled() is state
+    finally:
+        (gc.enable if was else gc.disable)()
