@@ -5,8 +5,10 @@ States, in order::
     征集 proposed → 论证 assessing → 发榜 published → 申报中 open → 资格审查 screening
     → 评审 reviewing → 洽谈 negotiating → 已立项 awarded → 公示 notice → 结项 completed
 
-and 撤榜 ``withdrawn`` from any state before 已立项. ``proposed`` is also the state of an
-enterprise's own proposal; only ``open`` accepts applications, and only until the closing date.
+and 撤榜 ``withdrawn`` from any state before 已立项. An award can be revoked (撤销立项, e.g. after
+an objection during 公示): 已立项 or 公示 → 洽谈, with a reason; every bid gets back the status it
+had before the award. ``proposed`` is also the state of an enterprise's own proposal; only
+``open`` accepts applications, and only until the closing date.
 
 This module owns the rules in one place:
 
@@ -17,7 +19,8 @@ This module owns the rules in one place:
   entry point;
 * :func:`transition`, which loads the facts of a stored bounty, checks, applies the move
   (recording the winner, price and funding split on award, marking the other bids 未中榜 and
-  telling every applicant in the inbox) and writes one audit row;
+  telling every applicant in the inbox; undoing all of it on a revocation) and writes one
+  audit row;
 * :func:`advance`, several moves along the main line in one request (staff publishing an
   enterprise's proposal: 征集 → 论证 → 发榜 → 申报中), each one checked and audited by
   :func:`transition`;
@@ -89,6 +92,10 @@ TRANSITIONS: Final[dict[str, tuple[str, ...]]] = {
 }
 for _s in WITHDRAWABLE:
     TRANSITIONS[_s] = (*TRANSITIONS[_s], WITHDRAWN)
+#: States whose award can be revoked (撤销立项): the bounty goes back to 洽谈.
+REVOCABLE: Final = frozenset({AWARDED, NOTICE})
+for _s in REVOCABLE:
+    TRANSITIONS[_s] = (*TRANSITIONS[_s], NEGOTIATING)
 
 #: The verb on a button for each target state.
 ACTION_LABELS: Final[dict[str, str]] = {
@@ -103,6 +110,7 @@ ACTION_LABELS: Final[dict[str, str]] = {
     COMPLETED: "结项",
     WITHDRAWN: "撤榜",
 }
+REVOKE_LABEL: Final = "撤销立项，退回洽谈"
 
 #: Application (bid) statuses and their Chinese names.
 BID_STATUS_LABELS: Final[dict[str, str]] = {
@@ -189,6 +197,16 @@ def label(status: str) -> str:
     return STATE_LABELS.get(state, state)
 
 
+def is_revocation(status: str, target: str) -> bool:
+    """Whether moving a bounty in ``status`` to ``target`` revokes its award."""
+    return state_of(status) in REVOCABLE and target == NEGOTIATING
+
+
+def action_label(status: str, target: str) -> str:
+    """The verb on the button that moves a bounty in ``status`` to ``target``."""
+    return REVOKE_LABEL if is_revocation(status, target) else ACTION_LABELS[target]
+
+
 def _role_reasons(facts: BountyFacts, target: str, actor: Actor) -> list[str]:
     if actor.is_staff:
         return []
@@ -230,6 +248,8 @@ def _step_reasons(facts: BountyFacts, move: Move, today: date) -> list[str]:
         return ["该榜单没有通过资格审查的申报，不能进入评审或洽谈（可撤榜）"]
     if target == AWARDED:
         return _award_reasons(facts, move.award)
+    if is_revocation(facts.status, target) and not move.reason.strip():
+        return ["撤销立项须说明原因（例如公示期异议的处理结果）"]
     if target == WITHDRAWN and not move.reason.strip():
         return ["撤榜须说明原因"]
     return []
@@ -329,6 +349,71 @@ def _apply_award(session: Session, bounty: m.Bounty, award: Award, now: datetime
     return bid
 
 
+def _prior_state(session: Session, bounty: m.Bounty, award: Award) -> dict[str, object]:
+    """What an award overwrites (every bid's status, the winner's funding split), kept in
+    the award's audit row so that a revocation can restore it."""
+    bids = session.scalars(select(m.Bid).where(m.Bid.bounty_id == bounty.id)).all()
+    winner = next((b for b in bids if b.external_id == award.bid_id), None)
+    funding = [winner.funding_enterprise, winner.funding_academic] if winner else [None, None]
+    return {"statuses": {b.external_id: _bid_status(b) for b in bids}, "funding": funding}
+
+
+def _award_record(session: Session, bounty: m.Bounty) -> dict[str, object]:
+    """The ``prior`` entry of the bounty's latest award audit row ({} for older awards)."""
+    rows = session.scalars(
+        select(m.AuditLog)
+        .where(
+            m.AuditLog.action == "bounty.transition",
+            m.AuditLog.entity == "bounty",
+            m.AuditLog.entity_id == bounty.external_id,
+        )
+        .order_by(m.AuditLog.id.desc())
+    )
+    for row in rows:
+        if row.detail.get("to") == AWARDED:
+            prior = row.detail.get("prior")
+            return prior if isinstance(prior, dict) else {}
+    return {}
+
+
+def _revoke_award(session: Session, bounty: m.Bounty, reason: str) -> dict[str, object]:
+    """Undo the award: no winner, price or dates; each bid back to its status before the
+    award (已提交 when no record says), the winner's funding split restored; every applicant
+    whose bid changed is told why. Returns the audit detail."""
+    prior = _award_record(session, bounty)
+    raw = prior.get("statuses")
+    statuses: dict[str, object] = raw if isinstance(raw, dict) else {}
+    winner = session.get(m.Bid, bounty.awarded_bid_id) if bounty.awarded_bid_id else None
+    funding = prior.get("funding")
+    if winner is not None and isinstance(funding, list) and len(funding) == 2:
+        winner.funding_enterprise, winner.funding_academic = funding
+    restored: list[str] = []
+    bids = session.scalars(select(m.Bid).where(m.Bid.bounty_id == bounty.id).order_by(m.Bid.id))
+    for bid in bids:
+        if _bid_status(bid) not in ("awarded", "not_awarded"):
+            continue
+        bid.status = str(statuses.get(bid.external_id, "submitted"))
+        restored.append(bid.external_id)
+        name = BID_STATUS_LABELS.get(bid.status, bid.status)
+        _notify_applicant(
+            session,
+            bid=bid,
+            title=f"榜单立项已撤销：{bounty.title}",
+            body=f"榜单“{bounty.title}”的立项已撤销，重新进入洽谈；"
+            f"您单位的申报状态恢复为：{name}。\n原因：{reason}",
+        )
+    detail: dict[str, object] = {
+        "revoked_bid": winner.external_id if winner is not None else None,
+        "revoked_price": bounty.awarded_price,
+        "restored": restored,
+    }
+    bounty.awarded_bid_id = None
+    bounty.awarded_price = None
+    bounty.awarded_at = None
+    bounty.noticed_at = None
+    return detail
+
+
 def _settle_bids(session: Session, bounty: m.Bounty, winner: m.Bid) -> list[str]:
     """On award: the winner is 中榜, every other bid still in the running 未中榜; each
     applicant whose bid changed gets a message. Returns the losing bids' ids."""
@@ -355,6 +440,12 @@ def notify_bid_status(session: Session, *, bid: m.Bid) -> int:
     body = f"您单位对榜单“{bid.bounty.title}”的揭榜申报状态已更新为：{name}。"
     if bid.status_note:
         body += f"\n说明：{bid.status_note}"
+    return _notify_applicant(
+        session, bid=bid, title=f"揭榜申报{name}：{bid.bounty.title}", body=body
+    )
+
+
+def _notify_applicant(session: Session, *, bid: m.Bid, title: str, body: str) -> int:
     # Institutes follow their applications on a page of their own; an enterprise applicant
     # has none, so its message carries no link.
     respondent = session.get(m.Organisation, bid.respondent_org_id)
@@ -363,7 +454,7 @@ def notify_bid_status(session: Session, *, bid: m.Bid) -> int:
         session,
         org_id=bid.respondent_org_id,
         kind="application.status",
-        title=f"揭榜申报{name}：{bid.bounty.title}"[:200],
+        title=title[:200],
         body=body,
         link=f"/portal/institute/applications#{bid.external_id}" if page else None,
     )
@@ -407,9 +498,13 @@ def transition(
     if move.target == OPEN and move.deadline is not None:
         bounty.deadline = move.deadline
         detail["deadline"] = move.deadline.isoformat()
+    if is_revocation(old, move.target):
+        detail.update(_revoke_award(session, bounty, move.reason.strip()[:REASON_MAX]))
     if move.target == AWARDED and move.award is not None:
+        prior = _prior_state(session, bounty, move.award)
         bid = _apply_award(session, bounty, move.award, now)
         detail.update(
+            prior=prior,
             bid=bid.external_id,
             respondent=bid.respondent.external_id,
             price=move.award.price,

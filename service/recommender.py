@@ -217,7 +217,8 @@ class RecommenderHandle:
             from embeddings import make_encoder
 
             self.encoder = MemoQueryEncoder(
-                make_encoder(self.settings.embedding_backend, model_path=self.settings.model_path)
+                make_encoder(self.settings.embedding_backend, model_path=self.settings.model_path),
+                maxsize=self.settings.query_cache_size,
             )
         return self.encoder
 
@@ -267,7 +268,7 @@ class RecommenderHandle:
             if en_store is not None and en_id is not None:
                 base = english_encoder(self.settings) if self._english is None else None
                 if base is not None:
-                    self._english = MemoQueryEncoder(base)
+                    self._english = MemoQueryEncoder(base, maxsize=self.settings.query_cache_size)
                 en_build = en_store.load(en_id, encoder=self._english)
             self._retrievers = (
                 (build_id, en_id),

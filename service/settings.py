@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # "prod": Secure cookies. Unset: neither.
     environment: Literal["dev", "prod"] | None = None
     max_text_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+    # Query vectors kept in memory by the service and the commands (LRU; one entry is
+    # 4 * dim + 320 bytes whatever the text's length: 1,856 bytes with the bundled 384-d
+    # model, 30 MB at the default). The default holds every need of a 13,000-enterprise
+    # campaign, so a second run in the same process encodes none again.
+    query_cache_size: int = Field(default=16_384, ge=0, le=1_000_000)
     # Evidence snippets by sentence embeddings instead of keyword overlap: nicer on paraphrase,
     # but each uncached evidence document costs a model call (~0.1–1 s per request on 2 cores).
     snippet_vectors: bool = False

@@ -87,7 +87,8 @@ def cmd_pair(args: argparse.Namespace) -> int:
         sys.stderr.write(_invalid(exc) + "\n")
         return 2
     settings = load_settings()
-    handle = open_handle(settings)
+    # Need vectors persist in the index's embedding cache: a rerun encodes no need again.
+    handle = open_handle(settings, persistent_queries=True)
     factory = handle.session_factory
     with session_scope(factory) as s:
         camp = s.scalar(select(Campaign).where(Campaign.name == args.campaign))

@@ -33,9 +33,9 @@ def open_handle(settings: Settings, *, persistent_queries: bool = False) -> Reco
     """A recommender handle over the configured store and index.
 
     ``persistent_queries``: query vectors are also kept in the index directory's embedding
-    cache, so a command run again (``duijie score --pairs`` on the same needs) encodes
-    nothing it has encoded before; each distinct text is encoded once per run anyway
-    (in-memory memo).
+    cache, so a command run again (``duijie score --pairs``, ``duijie pair`` on the same
+    needs) encodes nothing it has encoded before; each distinct text is encoded once per run
+    anyway (in-memory memo of ``DUIJIE_QUERY_CACHE_SIZE`` queries, as in the service).
     """
     _engine, factory = open_store(settings.resolved_database_url)
     encoder = None
@@ -46,7 +46,9 @@ def open_handle(settings: Settings, *, persistent_queries: bool = False) -> Reco
 
         cache = EmbeddingCache(settings.resolved_index_dir / CACHE_FILE)
         base = make_encoder(settings.embedding_backend, model_path=settings.model_path)
-        encoder = MemoQueryEncoder(CachedQueryEncoder(base, cache))
+        encoder = MemoQueryEncoder(
+            CachedQueryEncoder(base, cache), maxsize=settings.query_cache_size
+        )
     return RecommenderHandle(settings, factory, encoder=encoder)
 
 

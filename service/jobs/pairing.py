@@ -250,29 +250,28 @@ def _solve(
     names = {o.id: o.name for o in rec.orgs.values()}
     enc = PairingEncoder(enterprises, institutes, institute_names=names)
     ex_all = np.concatenate(cands.excluded) if cands.excluded else np.zeros((0, 2), np.int64)
-    ineligible = {(enterprises[i], institutes[j]): INELIGIBLE for i, j in ex_all.tolist()}
     rr = np.concatenate(cands.rows) if cands.rows else np.zeros(0, np.int64)
     cc = np.concatenate(cands.cols) if cands.cols else np.zeros(0, np.int64)
     vv = np.concatenate(cands.vals) if cands.vals else np.zeros(0)
-    triples = [
-        (enterprises[i], institutes[j], s_)
-        for i, j, s_ in zip(rr.tolist(), cc.tolist(), vv.tolist(), strict=True)
-    ]
     bonus = p.stability_bonus
     if bonus is None:
         bonus = 0.05 if inputs.previous_id is not None else 0.0
-    problem = enc.encode(
-        triples,
+    # The candidates are rows and columns of the encoder's own order already: handed over
+    # as arrays (no per-pair id lookups; ~650k pairs at 13,000 enterprises x top 50).
+    problem = enc.encode_rows(
+        rr.astype(np.int64, copy=False),
+        cc.astype(np.int64, copy=False),
+        vv.astype(np.float64, copy=False),
+        excluded=ex_all.astype(np.int64, copy=False),
+        excluded_reasons=(INELIGIBLE,) * len(ex_all),
         k=p.k,
         capacity=p.capacity,
         capacity_overrides=dict(p.capacity_overrides),
         floor=p.floor if p.floor is not None else float("-inf"),
         locked=list(p.locked),
         forbidden=list(p.forbidden),
-        ineligible=ineligible,
         previous=inputs.previous,
         stability_bonus=bonus,
-        unknown="skip",
     )
     result = enc.decode(get_solver(p.solver_name, n_alternates=p.alternates).solve(problem))
     if result.status is SolveStatus.INFEASIBLE:

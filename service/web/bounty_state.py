@@ -69,7 +69,10 @@ def state_context(db: Session, bounty: Bounty, user: auth.Principal) -> dict[str
             "label": bl.label(current),
             "steps": [(s, bl.STATE_LABELS[s]) for s in bl.FORWARD],
             "done": bl.FORWARD[: bl.FORWARD.index(current)] if current in bl.FORWARD else (),
-            "moves": [(t, bl.ACTION_LABELS[t]) for t in bl.allowed_moves(facts, bl.actor_of(user))],
+            "moves": [
+                (t, bl.action_label(current, t), bl.is_revocation(current, t))
+                for t in bl.allowed_moves(facts, bl.actor_of(user))
+            ],
             "eligible": eligible,
             "winner": winner,
             "history": _history(db, bounty),

@@ -320,7 +320,8 @@ def item_views(db: Session, items: Sequence[ShortlistItem]) -> list[ItemView]:
             view, found_in = _evidence_view(ctx, it, need, entry)
             if need is None and found_in is not None:
                 need = found_in
-            evs.append(view)
+            if view.query_html is not None or view.doc_html is not None or view.keywords:
+                evs.append(view)  # an entry with nothing to show would be an empty bullet
         views.append(
             ItemView(
                 id=it.id,

@@ -68,3 +68,38 @@ def test_memo_is_safe_under_threads():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_memo_entries_take_the_same_memory_whatever_the_text_length():
+    import tracemalloc
+
+    class Wide(CountingEncoder):
+        dim = 384
+
+        def encode_queries(self, texts):
+            return np.ones((len(texts), self.dim), dtype=np.float32) / np.sqrt(self.dim)
+
+    memo = MemoQueryEncoder(Wide(), maxsize=1000)
+    memo.encode_queries(["warm-up"])
+    grown = []
+    for length in (10, 20_000):  # a title, a long need description
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        texts = [f"{n}:" + "需" * length for n in range(200)]
+        memo.encode_queries(texts)
+        del texts  # what stays is what the memo keeps
+        grown.append((tracemalloc.get_traced_memory()[0] - before) / 200)
+        tracemalloc.stop()
+    # Each entry costs about entry_bytes(): no copy of the text, no view of the batch.
+    for per_entry in grown:
+        assert per_entry < 1.25 * memo.entry_bytes()
+    assert memo.entry_bytes() == 4 * 384 + MemoQueryEncoder.ENTRY_OVERHEAD_BYTES
+
+
+def test_memo_of_size_zero_keeps_nothing():
+    inner = CountingEncoder()
+    memo = MemoQueryEncoder(inner, maxsize=0)
+    np.testing.assert_array_equal(memo.encode_queries(["ab"]), inner.encode_queries(["ab"]))
+    inner.seen.clear()
+    memo.encode_queries(["ab"])
+    assert inner.seen == ["ab"]

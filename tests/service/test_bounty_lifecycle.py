@@ -378,3 +378,64 @@ def test_the_lifecycle_and_the_input_parsers_know_the_same_states() -> None:
     from service.validation import BOUNTY_STATES
 
     assert bl.STATES == BOUNTY_STATES
+
+
+def test_revoking_an_award_needs_staff_and_a_reason() -> None:
+    for state in (bl.AWARDED, bl.NOTICE):
+        assert bl.NEGOTIATING in bl.allowed_moves(facts(state), STAFF)
+        assert bl.action_label(state, bl.NEGOTIATING) == bl.REVOKE_LABEL
+        bare = bl.Move(target=bl.NEGOTIATING, reason=" ")
+        assert "撤销立项须说明原因" in bl.check_transition(facts(state), bare, STAFF, NOW)[0]
+        assert bl.check_transition(facts(state), good_move(bl.NEGOTIATING), STAFF, NOW) == []
+        assert bl.check_transition(facts(state), good_move(bl.NEGOTIATING), POSTER, NOW)
+    assert bl.action_label(bl.REVIEWING, bl.NEGOTIATING) == "进入洽谈"  # the forward step
+    assert bl.check_transition(facts(bl.COMPLETED), good_move(bl.NEGOTIATING), STAFF, NOW)
+
+
+def test_a_revoked_award_restores_every_bid_and_can_be_made_again(store: Store) -> None:
+    bounty_id, _ent_id, uni_id = _seed(store)
+    with store.factory() as s:
+        other = Organisation(external_id="U2", name="另一大学", kind="university", in_region=True)
+        s.add(other)
+        s.flush()
+        s.add(User(username="user-U1", role="institute", org_id=uni_id))
+        s.add(User(username="user-U2", role="institute", org_id=other.id))
+        s.add(Bid(external_id="BID-2", bounty_id=bounty_id, respondent_org_id=other.id,
+                  price=70, status="qualified", funding_enterprise=40.0))  # fmt: skip
+        s.commit()
+        bounty = s.get(Bounty, bounty_id)
+        assert bounty is not None
+        staff = _principal("staff")
+        bl.advance(s, user=staff, bounty=bounty, target=bl.NEGOTIATING,
+                   deadline=NOW.date() + timedelta(days=3), now=NOW)  # fmt: skip
+        award = bl.Award("BID-2", 72.0, funding_enterprise=50.0, funding_academic=22.0)
+        for move in (bl.Move(target=bl.AWARDED, award=award), bl.Move(target=bl.NOTICE)):
+            bl.transition(s, user=staff, bounty=bounty, move=move, now=NOW)
+        s.commit()
+        s.query(Message).delete()
+        revoke = bl.Move(target=bl.NEGOTIATING, reason="公示期收到异议，经核实报价有误")
+        bl.transition(s, user=staff, bounty=bounty, move=revoke, now=NOW)
+        s.commit()
+    with store.factory() as s:
+        bounty = s.get(Bounty, bounty_id)
+        assert bounty is not None and bounty.status == bl.NEGOTIATING
+        assert (bounty.awarded_bid_id, bounty.awarded_price, bounty.awarded_at) == (None,) * 3
+        assert bounty.noticed_at is None
+        bids = {b.external_id: b for b in s.scalars(select(Bid)).all()}
+        assert {k: b.status for k, b in bids.items()} == {"BID-9": "submitted",
+                                                           "BID-2": "qualified"}  # fmt: skip
+        assert (bids["BID-2"].funding_enterprise, bids["BID-2"].funding_academic) == (40.0, None)
+        rows = s.execute(select(User.username, Message.title, Message.body)
+                         .join(User, User.id == Message.user_id)).all()  # fmt: skip
+        assert sorted(r[0] for r in rows) == ["user-U1", "user-U2"]
+        assert all(r[1] == "榜单立项已撤销：榜单" and "经核实报价有误" in r[2] for r in rows)
+        last = s.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
+        assert last is not None and last.detail["from"] == bl.NOTICE
+        assert last.detail["revoked_bid"] == "BID-2" and last.detail["revoked_price"] == 72.0
+        # the corrected award goes to the other bid
+        bl.transition(s, user=_principal("staff"), bounty=bounty,
+                      move=bl.Move(target=bl.AWARDED, award=bl.Award("BID-9", 88.0)), now=NOW)  # fmt: skip
+        s.commit()
+        assert {b.external_id: b.status for b in s.scalars(select(Bid)).all()} == {
+            "BID-9": "awarded", "BID-2": "not_awarded",
+        }  # fmt: skip

@@ -76,7 +76,9 @@ def env(store, tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
     settings = load_settings(database_url=store.url, index_dir=tmp_path / "index")
     job.run_reindex(settings, encoder=enc)
     monkeypatch.setattr(
-        campaign_cmd, "open_handle", lambda st: RecommenderHandle(st, store.factory, encoder=enc)
+        campaign_cmd,
+        "open_handle",
+        lambda st, **_kw: RecommenderHandle(st, store.factory, encoder=enc),
     )
     yield store
     get_settings.cache_clear()
@@ -150,7 +152,7 @@ def test_bounty_rank_bids_flags_same_group(env, capsys) -> None:  # type: ignore
 )
 def test_pair_refuses_invalid_params_before_running(capsys, args, flag, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # Validated before the store or the index is opened.
-    monkeypatch.setattr(campaign_cmd, "open_handle", lambda st: pytest.fail("store opened"))
+    monkeypatch.setattr(campaign_cmd, "open_handle", lambda st, **_kw: pytest.fail("store opened"))
     assert main(["pair", "--campaign", "bad", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("参数无效") and flag in err
@@ -184,3 +186,25 @@ def test_pair_runs_the_real_engine_with_one_matrix_and_no_retrieval_per_item(
     assert calls.count("enterprise_matrix") == 1  # 3 enterprises: one chunk
     assert calls.count("explain_match") == n_explained > 0
     assert "explain_pair" not in calls and "scored_pairs" not in calls
+
+
+def test_pair_rerun_encodes_no_need_again(env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The real handle of the command (not the fixture's): need vectors go to the index's
+    # embedding cache, so a second process-like run (a fresh handle) encodes none of them.
+    import embeddings
+    from service.commands.match import open_handle
+
+    queries: list[str] = []
+
+    class Counting(FakeEncoder):
+        def encode_queries(self, texts):  # type: ignore[no-untyped-def]
+            queries.extend(texts)
+            return super().encode_queries(texts)
+
+    monkeypatch.setattr(campaign_cmd, "open_handle", open_handle)
+    monkeypatch.setattr(embeddings, "make_encoder", lambda *a, **kw: Counting())
+    assert main(["pair", "--campaign", "first"]) == 0
+    first = len(queries)
+    assert first >= 3  # one query per enterprise's need at least
+    assert main(["pair", "--campaign", "second"]) == 0
+    assert len(queries) == first  # every need vector came from the cache

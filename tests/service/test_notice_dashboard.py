@@ -163,6 +163,26 @@ def test_the_notice_page_shows_the_winner_and_nothing_private(
     assert client.get("/notice/999999").status_code == 404
 
 
+def test_staff_revoke_a_mistaken_award_and_it_leaves_the_notice_page(
+    client: TestClient, world: World
+) -> None:
+    login(client, STAFF_USER, STAFF_PASSWORD)
+    _walk_to_notice(client, world)
+    page = client.get(f"/staff/bounties/{world.bounty_id}").text
+    assert bl.REVOKE_LABEL in page and "撤销原因" in page
+    code, html = _move(client, world, bl.NEGOTIATING, reason="")
+    assert code == 422 and "撤销立项须说明原因" in html
+    assert client.get(f"/notice/{world.bounty_id}").status_code == 200  # still public
+    assert _move(client, world, bl.NEGOTIATING, reason="公示期异议成立")[0] == 303
+    page = client.get(f"/staff/bounties/{world.bounty_id}").text
+    assert 'id="bounty-state">洽谈<' in page and "公示期异议成立" in page  # in the history
+    assert 'class="winner"' not in page and "确定揭榜方，立项" in page
+    assert client.get(f"/notice/{world.bounty_id}").status_code == 404
+    with world.factory() as db:
+        statuses = set(db.scalars(select(Bid.status).where(Bid.bounty_id == world.bounty_id)))
+        assert not statuses & {"awarded", "not_awarded"}
+
+
 def test_dashboard_numbers_match_the_database(client: TestClient, world: World) -> None:
     with world.factory() as db:
         item = db.get(ShortlistItem, world.item_ids[0])

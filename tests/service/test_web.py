@@ -516,6 +516,24 @@ def test_runner_evidence_is_found_in_context(client: TestClient, world: World) -
     assert "共同关键词:甘蔗渣" in row
 
 
+def test_evidence_without_text_is_not_an_empty_bullet(client: TestClient, world: World) -> None:
+    """An entry with no snippet and no keyword is left out; the entry beside it stays."""
+    with world.factory() as db:
+        item = db.get(ShortlistItem, world.item_ids[0])
+        assert item is not None
+        item.evidence = [
+            {"doc_id": "C:C1", "score": 0.4, "query_snippet": "", "doc_snippet": ""},
+            {"doc_id": "C:C1", "score": 0.9, "query_snippet": "", "doc_snippet": "已完成中试。"},
+        ]
+        db.commit()
+    login(client, STAFF_USER, STAFF_PASSWORD)
+    html = client.get(f"/staff/campaigns/{world.campaign_id}").text
+    row = html[html.index(f'id="item-{world.item_ids[0]}"') :]
+    row = row[: row.index("</tr>")]
+    assert "<mark>已完成中试。</mark>" in row
+    assert row.count("<li>") == 1
+
+
 def test_running_and_failed_campaigns_are_explained(client: TestClient, world: World) -> None:
     from service.models import Campaign
 
