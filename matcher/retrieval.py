@@ -15,7 +15,8 @@ Method (preset ``hybrid``, the default)
    (:func:`matcher.language.is_english`) are also searched with the English model, if given.
 2. Fuse by z-score: each source's scores are standardised over its own list, shifted so its
    worst listed document is 0 (absent documents get 0), and summed with weights
-   dense 2 : BM25 1 (: English model 2). This first-stage ranking is kept.
+   dense 2 : BM25 1 (: English model 2); BM25 1.5 for keyword-list queries
+   (:func:`is_keyword_list`). This first-stage ranking is kept.
 3. Dense pseudo-relevance feedback (Rocchio) from the single best fused document:
    ``q' = normalise(q + 0.5 * v_top1)``, from the three best for keyword-list queries
    (:func:`is_keyword_list`: "术语，术语，术语", the vocabulary-gap case); a second dense search
@@ -27,6 +28,8 @@ Method (preset ``hybrid``, the default)
 5. The head of the first stage is kept (:func:`matcher.fusion.keep_head`): its best document, and up to two
    more within 0.2 of its lead over the tenth, stay first in first-stage order, so feedback
    and smoothing reorder what follows a clear match and never push the match itself down.
+   (``near_tolerance``, preset ``hybrid-near``, not the default: the other first-stage near
+   matches may fall at most ``near_slack`` places, :func:`matcher.fusion.bound_drops`.)
 
 Why: smoothing is what lifts the topical task (CSL title2disc, a title against every abstract
 of its discipline) and what costs the exact-match tasks (title → its abstract, keyword list →

@@ -68,3 +68,26 @@ def test_the_retriever_bounds_the_drop_of_its_first_stage_leader() -> None:
         assert [d for d in order if d != "d"] == [d for d in smoothed if d != "d"]
     with pytest.raises(InvalidParameter):
         _smoothing_retriever(graph_weight=3.0, near_tolerance=-1.0).retrieve(["q"], 4)
+
+
+def test_keyword_lists_get_their_own_lexical_weight() -> None:
+    from matcher.retrieval import HybridRetriever
+    from tests.matcher.test_retrieval import ENC, FixedDense, FixedLexical, _hits
+
+    def top(query: str, **params: object) -> str:
+        r = HybridRetriever(
+            encoder=ENC,
+            dense=FixedDense(_hits(["a", "b", "c"], [0.9, 0.5, 0.1])),
+            lexical=FixedLexical(_hits(["b", "a", "c"], [10.0, 1.0, 0.0])),
+            fusion="weighted",
+            dense_weight=2.0,
+            **params,  # type: ignore[arg-type]
+        )
+        return r.retrieve([query], 3)[0][0].doc_id
+
+    # min-max: a = 2 * 1 + 0.1 * w, b = 2 * 0.5 + 1 * w: b leads once w > 1.11
+    assert top("焊接，变形") == "a"
+    assert top("焊接，变形", keyword_lexical_weight=1.5) == "b"
+    assert top("焊接变形的控制方法研究", keyword_lexical_weight=1.5) == "a"  # not a list
+    with pytest.raises(InvalidParameter):
+        top("焊接，变形", keyword_lexical_weight=-1.0)
