@@ -294,7 +294,9 @@ class OrgScorer:
             return list(candidates)
         dense = {c.doc_id: c.dense for c in score_documents(technical_text(query.text), lacking)}
         return [
-            c._replace(dense=dense[c.doc_id]) if c.dense is None and c.doc_id in dense else c
+            c
+            if c.dense is not None or (v := dense.get(c.doc_id)) is None
+            else Candidate(c.doc_id, c.score, v, c.lexical, c.chunk, c.english)
             for c in candidates
         ]
 
