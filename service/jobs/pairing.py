@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from matcher.constraints import CAPABILITY_ORG_KINDS
 from matcher.encoding import external_of
 from matcher.errors import InvalidParameter, MatcherError, NoFeasibleAssignment, UnknownEntity
+from matcher.gcpause import gc_paused
 from matcher.registry import SOLVERS, get_solver
 from matcher.solvers import PairingEncoder, SolveStatus
 from matcher.solvers.problem import top_candidates
@@ -273,7 +274,10 @@ def _solve(
         previous=inputs.previous,
         stability_bonus=bonus,
     )
-    result = enc.decode(get_solver(p.solver_name, n_alternates=p.alternates).solve(problem))
+    # Few tracked objects are made here but the 52,000 decoded ones: a full collection of
+    # the run's objects (the recommender's, the candidates') is left to the shortlist stage.
+    with gc_paused():
+        result = enc.decode(get_solver(p.solver_name, n_alternates=p.alternates).solve(problem))
     if result.status is SolveStatus.INFEASIBLE:
         raise NoFeasibleAssignment(
             "锁定配对无法满足: "
