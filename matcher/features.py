@@ -384,23 +384,28 @@ class FeatureBuilder:
         query: Query,
         groups: Sequence[tuple[str, Sequence[Candidate]]],
         *,
+        presorted: bool = False,
         lexical_max: float,
         semantic_range: tuple[float, float] = (0.0, 0.0),
         query_keywords: frozenset[str] | None = None,
         english_range: tuple[float, float] | None = None,
     ) -> FeatureBatch:
         """:meth:`org_features` of many (organisation, candidates) groups at once: the same
-        values (the same float arithmetic, over arrays), in ``groups`` order."""
+        values (the same float arithmetic, over arrays), in ``groups`` order.
+        ``presorted``: every group's candidates are already in :class:`OrgMatch` order."""
         cand_groups: list[tuple[Candidate, ...]] = []
         flat: list[Candidate] = []
         bounds = [0]
         for _, cands in groups:
-            cs = tuple(sorted(cands, key=_candidate_order)) if len(cands) > 1 else tuple(cands)
+            many = len(cands) > 1 and not presorted
+            cs = tuple(sorted(cands, key=_candidate_order)) if many else tuple(cands)
             cand_groups.append(cs)
             flat.extend(cs)
             bounds.append(len(flat))
         starts = np.asarray(bounds, dtype=np.int64)
-        sims = np.array([doc_similarity(c) for c in flat], dtype=np.float64)
+        sims = np.array(
+            [float(c.dense) if c.dense is not None else 0.0 for c in flat], dtype=np.float64
+        )
         cols = self._document_columns(query, flat, cand_groups, starts, sims, semantic_range)
         cols["lexical"] = self._lexical_column(flat, starts, lexical_max)
         if english_range is not None:
