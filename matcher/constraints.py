@@ -251,6 +251,58 @@ class EligibilityPolicy:
             )
         return out
 
+    def may_exclude(
+        self,
+        source_org_ids: Sequence[str],
+        candidate_org_ids: Sequence[str],
+        *,
+        keys: Sequence[str] = (),
+        kinds: Sequence[OrgKind] | None = None,
+        require_in_region: bool = False,
+    ) -> NDArray[np.bool_]:
+        """For many candidates at once, whether :meth:`check` (without consortium members)
+        reports any exclusion: True exactly where ``check(source_org_ids, candidate, keys=keys,
+        kinds=kinds, require_in_region=require_in_region)`` is non-empty.
+
+        Returns
+        -------
+        ndarray of bool, shape (len(candidate_org_ids),)
+        """
+        info = self._screen_info()
+        sources = list(source_org_ids)
+        src_groups = {self.groups.group(s) for s in sources}
+        blocked: set[str] = set()
+        if self.blocks:
+            ks = {*keys, *sources}
+            blocked = {b for a, b in self.blocks if a in ks} | {
+                a for a, b in self.blocks if b in ks
+            }
+        out = np.zeros(len(candidate_org_ids), dtype=bool)
+        for i, o in enumerate(candidate_org_ids):
+            row = info.get(o)
+            if row is None:
+                raise UnknownEntity(f"unknown organisation {o!r}")
+            active, group, kind, in_region = row
+            out[i] = (
+                not active
+                or group in src_groups
+                or o in blocked
+                or (kinds is not None and kind not in kinds)
+                or (require_in_region and not in_region)
+            )
+        return out
+
+    def _screen_info(self) -> dict[str, tuple[bool, str, OrgKind, bool]]:
+        # derived from the organisations once (like the groups), a race only repeats it
+        info: dict[str, tuple[bool, str, OrgKind, bool]] | None = getattr(self, "screen_", None)
+        if info is None or len(info) != len(self.orgs):
+            info = {
+                o: (org.active, self.groups.group(o), org.kind, org.in_region)
+                for o, org in self.orgs.items()
+            }
+            self.screen_ = info
+        return info
+
     def bounty_sources(
         self, bounty: BountyInfo, documents: Mapping[str, Document] | None = None
     ) -> list[str]:
@@ -305,6 +357,10 @@ class EligibilityPolicy:
                 0, Exclusion(respondent_org_id, "INACTIVE", detail=f"榜单 {bounty.id} 已关闭")
             )
         return out
+
+    def visible(self, doc: Document, viewer_org_id: str | None) -> bool:
+        """True iff :meth:`document_reasons` is empty (without building the list)."""
+        return doc.active and (not doc.confidential or viewer_org_id == doc.org_id)
 
     def document_reasons(self, doc: Document, viewer_org_id: str | None) -> list[ReasonCode]:
         """Why ``doc`` may not be shown to ``viewer_org_id`` (None = anonymous/other).

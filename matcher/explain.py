@@ -104,6 +104,39 @@ class SentenceVectors:
         return v
 
 
+class EvidenceCache:
+    """The snippet pair and shared keywords of (query, document) pairs already explained.
+
+    They depend only on the two texts, the query's keywords and the keyword weights, never
+    on the search result, so a query asked again (staff reviewing, an enterprise reloading)
+    does not match sentences again. At most ``maxsize`` pairs are kept (least recently used
+    first out); thread-safe.
+    """
+
+    def __init__(self, maxsize: int = 16384) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[tuple[object, ...], tuple[str, str, tuple[str, ...]]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> tuple[str, str, tuple[str, ...]] | None:
+        """The cached (query snippet, document snippet, keywords) of ``key``, or None."""
+        with self._lock:
+            v = self._items.get(key)
+            if v is not None:
+                self._items.move_to_end(key)
+            return v
+
+    def put(self, key: tuple[object, ...], value: tuple[str, str, tuple[str, ...]]) -> None:
+        """Keep ``value`` under ``key``."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+
 def best_pair(
     query_units: Sequence[str],
     doc_units: Sequence[str],
@@ -145,6 +178,7 @@ def evidence(
     keyword_limit: int = 8,
     weights: KeywordWeights | None = None,
     floor: float = 0.0,
+    cache: EvidenceCache | None = None,
 ) -> tuple[Evidence, ...]:
     """Evidence of the given documents, in the given order.
 
@@ -159,32 +193,61 @@ def evidence(
     weights : corpus keyword weights; when given, shared keywords are the informative ones,
         most specific first, else the longest first.
     floor : documents with similarity <= 0 or below ``floor`` are left out.
+    cache : optional :class:`EvidenceCache` of the snippet pairs and keywords already found.
 
     Returns
     -------
     tuple of Evidence
     """
     docs = [(d, sim) for d, sim in docs if sim > 0.0 and sim >= floor]
-    q_units = technical_sentences(query_text) if docs else []
-    q_vecs = vectors.query(query_text) if vectors is not None and docs else None
-    if vectors is not None:
-        vectors.prefetch([d for d, _ in docs])
+    keys = [(query_text, d.id, query_keywords, weights is not None, keyword_limit) for d, _ in docs]
+    found = [cache.get(k) if cache is not None else None for k in keys]
+    todo = [d for (d, _), f in zip(docs, found, strict=True) if f is None]
+    q_units = technical_sentences(query_text) if todo else []
+    q_vecs = vectors.query(query_text) if vectors is not None and todo else None
+    if vectors is not None and todo:
+        vectors.prefetch(todo)
     out: list[Evidence] = []
-    for doc, sim in docs:
-        text = doc.full_text
-        d_vecs = vectors.document(doc) if vectors is not None else None
-        q_snip, d_snip = best_pair(
-            q_units, technical_sentences(text), query_vectors=q_vecs, document_vectors=d_vecs
-        )
-        common = query_keywords & doc_keywords[doc.id]
-        if weights is not None:
-            ranked = weights.ranked(common, limit=keyword_limit)
-        else:
-            like = {k for k in common if keyword_like(k)}
-            ranked = shared_keywords(like, like, limit=keyword_limit)
-        kws = tuple(verbatim(k, text) for k in ranked)
+    for (doc, sim), key, parts in zip(docs, keys, found, strict=True):
+        if parts is None:
+            parts = _explain_document(
+                doc,
+                q_units,
+                q_vecs,
+                query_keywords & doc_keywords[doc.id],
+                vectors=vectors,
+                weights=weights,
+                keyword_limit=keyword_limit,
+            )
+            if cache is not None:
+                cache.put(key, parts)
+        q_snip, d_snip, kws = parts
         out.append(Evidence(query_id, doc.id, float(sim), q_snip, d_snip, kws))
     return tuple(out)
+
+
+def _explain_document(
+    doc: Document,
+    q_units: Sequence[str],
+    q_vecs: NDArray[np.float32] | None,
+    common: frozenset[str],
+    *,
+    vectors: SentenceVectors | None,
+    weights: KeywordWeights | None,
+    keyword_limit: int,
+) -> tuple[str, str, tuple[str, ...]]:
+    """The snippet pair and the shared keywords (as spelled in the document) of one document."""
+    text = doc.full_text
+    d_vecs = vectors.document(doc) if vectors is not None else None
+    q_snip, d_snip = best_pair(
+        q_units, technical_sentences(text), query_vectors=q_vecs, document_vectors=d_vecs
+    )
+    if weights is not None:
+        ranked = weights.ranked(common, limit=keyword_limit)
+    else:
+        like = {k for k in common if keyword_like(k)}
+        ranked = shared_keywords(like, like, limit=keyword_limit)
+    return q_snip, d_snip, tuple(verbatim(k, text) for k in ranked)
 
 
 def suggestion(
@@ -196,6 +259,7 @@ def suggestion(
     evidence_k: int,
     vectors: SentenceVectors | None = None,
     floor: float = 0.0,
+    cache: EvidenceCache | None = None,
 ) -> Suggestion:
     """The explained :class:`Suggestion` of one scored pair: its best ``evidence_k``
     documents at or above the similarity ``floor`` as evidence, their shared keywords (at
@@ -214,6 +278,7 @@ def suggestion(
         vectors=vectors,
         weights=features.keyword_weights(build=False),
         floor=floor,
+        cache=cache,
     )
     kws: list[str] = []
     for e in ev:

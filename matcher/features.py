@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,6 +49,9 @@ from matcher.types import Document, OrgInfo
 
 Aggregation = Literal["max", "mean", "topk_mean", "sum", "logsumexp"]
 AGGREGATIONS: tuple[Aggregation, ...] = ("max", "mean", "topk_mean", "sum", "logsumexp")
+
+OVERLAP_QUERIES = 1024
+"""Query keyword sets whose per-document keyword overlaps are kept."""
 
 FEATURE_NAMES: tuple[str, ...] = (
     "semantic",
@@ -190,6 +194,35 @@ def doc_similarity(c: Candidate) -> float:
     return float(c.dense) if c.dense is not None else 0.0
 
 
+def _candidate_order(c: Candidate) -> tuple[float, float, str]:
+    return (-doc_similarity(c), -c.score, c.doc_id)
+
+
+class FeatureBatch(NamedTuple):
+    """The feature vectors of many organisations for one query, as one matrix.
+
+    org_ids : the organisations, one per row.
+    candidates : each organisation's documents, best first (as :class:`OrgMatch`).
+    features : float64 array of shape (n, len(FEATURE_NAMES)).
+    sims : float64 array of every organisation's document similarities, concatenated in
+        row order; row i's are ``sims[starts[i]:starts[i + 1]]``.
+    starts : int64 array of shape (n + 1,).
+    """
+
+    org_ids: list[str]
+    candidates: list[tuple[Candidate, ...]]
+    features: NDArray[np.float64]
+    sims: NDArray[np.float64]
+    starts: NDArray[np.int64]
+
+    def match(self, i: int) -> OrgMatch:
+        """Row ``i`` as the :class:`OrgMatch` :meth:`FeatureBuilder.org_features` returns."""
+        lo, hi = int(self.starts[i]), int(self.starts[i + 1])
+        return OrgMatch(
+            self.org_ids[i], self.candidates[i], self.features[i].copy(), self.sims[lo:hi].copy()
+        )
+
+
 class FeatureBuilder:
     """Builds the named feature vector of (query, organisation) pairs.
 
@@ -225,6 +258,9 @@ class FeatureBuilder:
         self.outcomes = outcomes or {}
         self.keyword_docs = keyword_docs
         self._kw_cache: dict[str, frozenset[str]] = {}
+        self._overlap_cache: OrderedDict[frozenset[str], dict[str | tuple[str, ...], float]] = (
+            OrderedDict()
+        )
         self._weights: KeywordWeights | None = None
         self._weights_lock = threading.Lock()
 
@@ -238,6 +274,21 @@ class FeatureBuilder:
             kw = keyword_set(technical_text(d.full_text), d.keywords) - BOILERPLATE_WORDS
             self._kw_cache[doc_id] = kw
         return kw
+
+    def _overlaps(self, qkw: frozenset[str]) -> dict[str | tuple[str, ...], float]:
+        """doc id (or tuple of the best doc ids of an organisation) -> the keyword overlap
+        of ``qkw`` with their keywords, as found so far for a query's keyword set (it does
+        not depend on the search result; the last :data:`OVERLAP_QUERIES` sets are kept)."""
+        with self._weights_lock:
+            cache = self._overlap_cache
+            found = cache.get(qkw)
+            if found is None:
+                found = cache[qkw] = {}
+                while len(cache) > OVERLAP_QUERIES:
+                    cache.popitem(last=False)
+            else:
+                cache.move_to_end(qkw)
+            return found
 
     def query_keywords(self, query: Query) -> frozenset[str]:
         """Keyword set of the query (as :meth:`doc_keywords` for free text)."""
@@ -327,3 +378,164 @@ class FeatureBuilder:
         }
         vec = np.array([values[n] for n in FEATURE_NAMES], dtype=np.float64)
         return OrgMatch(org_id, tuple(cands), vec, sims)
+
+    def batch_features(
+        self,
+        query: Query,
+        groups: Sequence[tuple[str, Sequence[Candidate]]],
+        *,
+        presorted: bool = False,
+        lexical_max: float,
+        semantic_range: tuple[float, float] = (0.0, 0.0),
+        query_keywords: frozenset[str] | None = None,
+        english_range: tuple[float, float] | None = None,
+    ) -> FeatureBatch:
+        """:meth:`org_features` of many (organisation, candidates) groups at once: the same
+        values (the same float arithmetic, over arrays), in ``groups`` order.
+        ``presorted``: every group's candidates are already in :class:`OrgMatch` order."""
+        cand_groups: list[tuple[Candidate, ...]] = []
+        flat: list[Candidate] = []
+        bounds = [0]
+        for _, cands in groups:
+            many = len(cands) > 1 and not presorted
+            cs = tuple(sorted(cands, key=_candidate_order)) if many else tuple(cands)
+            cand_groups.append(cs)
+            flat.extend(cs)
+            bounds.append(len(flat))
+        starts = np.asarray(bounds, dtype=np.int64)
+        sims = np.array(
+            [float(c.dense) if c.dense is not None else 0.0 for c in flat], dtype=np.float64
+        )
+        cols = self._document_columns(query, flat, cand_groups, starts, sims, semantic_range)
+        cols["lexical"] = self._lexical_column(flat, starts, lexical_max)
+        if english_range is not None:
+            cols["semantic_rel"] = self._english_rel(
+                flat, starts, cols["semantic_rel"], english_range
+            )
+        qkw = query_keywords if query_keywords is not None else self.query_keywords(query)
+        org_ids = [o for o, _ in groups]
+        cols.update(self._org_columns(query, org_ids, cand_groups, qkw))
+        X = np.empty((len(groups), len(FEATURE_NAMES)), dtype=np.float64)
+        for j, name in enumerate(FEATURE_NAMES):
+            X[:, j] = cols[name]
+        return FeatureBatch(org_ids, cand_groups, X, sims, starts)
+
+    def _document_columns(
+        self,
+        query: Query,
+        flat: Sequence[Candidate],
+        groups: Sequence[tuple[Candidate, ...]],
+        starts: NDArray[np.int64],
+        sims: NDArray[np.float64],
+        semantic_range: tuple[float, float],
+    ) -> dict[str, NDArray[np.float64]]:
+        """semantic, semantic_rel (without the English model), maturity and coverage."""
+        n = len(groups)
+        counts = np.diff(starts)
+        full = counts > 0
+        at = starts[:-1][full]
+        semantic = np.zeros(n, dtype=np.float64)
+        if self.aggregation == "max":
+            semantic[full] = sims[at]  # candidates are sorted by similarity
+        else:
+            for i in np.flatnonzero(full).tolist():
+                semantic[i] = aggregate(
+                    sims[starts[i] : starts[i + 1]], self.aggregation, self.agg_k
+                )
+        lo, hi = semantic_range
+        rel = np.zeros(n, dtype=np.float64)
+        if hi - lo > 1e-9:
+            rel[full] = np.minimum(np.maximum((semantic[full] - lo) / (hi - lo), 0.0), 1.0)
+        else:  # one distinct similarity: every retrieved organisation is at the top
+            rel[full] = 1.0
+        docs = self.documents
+        trl = np.array(
+            [t if (t := docs[c.doc_id].trl) is not None else -1 for c in flat], dtype=np.float64
+        )
+        maturity = np.zeros(n, dtype=np.float64)
+        covered = np.zeros(n, dtype=np.float64)
+        if len(at):
+            best_trl = np.maximum.reduceat(trl, at)
+            maturity[full] = np.where(best_trl >= 0, best_trl / 9.0, 0.0)
+            covered[full] = np.add.reduceat((sims >= lo).astype(np.int64), at)
+        return {
+            "semantic": semantic,
+            "semantic_rel": rel,
+            "maturity": maturity,
+            "coverage": np.minimum(covered, 10.0) / 10.0,
+        }
+
+    @staticmethod
+    def _lexical_column(
+        flat: Sequence[Candidate], starts: NDArray[np.int64], lexical_max: float
+    ) -> NDArray[np.float64]:
+        counts = np.diff(starts)
+        out = np.zeros(len(counts), dtype=np.float64)
+        full = counts > 0
+        if lexical_max > 0 and full.any():
+            lex = np.array([c.lexical or 0.0 for c in flat], dtype=np.float64)
+            best = np.maximum.reduceat(lex, starts[:-1][full])
+            out[full] = np.minimum(best / lexical_max, 1.0)
+        return out
+
+    @staticmethod
+    def _english_rel(
+        flat: Sequence[Candidate],
+        starts: NDArray[np.int64],
+        rel: NDArray[np.float64],
+        english_range: tuple[float, float],
+    ) -> NDArray[np.float64]:
+        en_lo, en_hi = english_range
+        out = rel.copy()
+        for i in np.flatnonzero(np.diff(starts) > 0).tolist():
+            cands = flat[starts[i] : starts[i + 1]]
+            en = max((c.english for c in cands if c.english is not None), default=en_lo)
+            en_rel = min(max((en - en_lo) / (en_hi - en_lo), 0.0), 1.0) if en_hi > en_lo else 1.0
+            out[i] = 0.5 * (float(rel[i]) + en_rel)
+        return out
+
+    def _org_columns(
+        self,
+        query: Query,
+        org_ids: Sequence[str],
+        groups: Sequence[tuple[Candidate, ...]],
+        qkw: frozenset[str],
+    ) -> dict[str, NDArray[np.float64]]:
+        """keyword_overlap, field_match, region, load and past_success, organisation by
+        organisation."""
+        n, kd, docs = len(org_ids), self.keyword_docs, self.documents
+        cols = {
+            name: np.zeros(n, dtype=np.float64)
+            for name in ("keyword_overlap", "field_match", "region", "load", "past_success")
+        }
+        overlap, field, region = cols["keyword_overlap"], cols["field_match"], cols["region"]
+        qfield = query.field
+        single = self._overlaps(qkw)
+        for i, (o, cands) in enumerate(zip(org_ids, groups, strict=True)):
+            org = self.orgs[o]
+            top = cands[:kd]
+            if len(top) == 1:
+                d = top[0].doc_id
+                v = single.get(d)
+                if v is None:
+                    v = single[d] = overlap_coefficient(qkw, self.doc_keywords(d))
+                overlap[i] = v
+            elif top:
+                key = tuple(c.doc_id for c in top)
+                v = single.get(key)
+                if v is None:
+                    dkw: frozenset[str] = frozenset()
+                    for c in top:
+                        dkw |= self.doc_keywords(c.doc_id)
+                    v = single[key] = overlap_coefficient(qkw, dkw)
+                overlap[i] = v
+            if qfield and (
+                qfield in org.fields or any(docs[c.doc_id].field == qfield for c in top)
+            ):
+                field[i] = 1.0
+            region[i] = 1.0 if org.in_region else 0.0
+        load, outcomes = self.load, self.outcomes
+        cols["load"][:] = [math.log1p(max(load.get(o, 0), 0)) for o in org_ids]
+        trials = [outcomes.get(o, (0, 0)) for o in org_ids]
+        cols["past_success"][:] = [(s + 1.0) / (t + 2.0) - 0.5 for s, t in trials]
+        return cols

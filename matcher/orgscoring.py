@@ -16,15 +16,23 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from matcher import explain
 from matcher.constraints import EligibilityPolicy
 from matcher.content import technical_text
 from matcher.errors import IndexNotReady, InvalidParameter, UnknownEntity
-from matcher.features import Aggregation, FeatureBuilder, OrgMatch, Query, Scored, doc_similarity
+from matcher.features import (
+    Aggregation,
+    FeatureBatch,
+    FeatureBuilder,
+    OrgMatch,
+    Query,
+    Scored,
+)
 from matcher.protocols import Candidate, CandidateRetriever, TextEncoder
 from matcher.rankers.base import BaseRanker
 from matcher.rankers.scoring import ScoringRanker
@@ -39,6 +47,42 @@ COLLECTION_KINDS: dict[CollectionName, tuple[DocKind, ...]] = {
     "needs": ("need",),
 }
 ENTERPRISE_KINDS: tuple[OrgKind, ...] = ("enterprise", "company")
+
+
+class ScoredBatch(NamedTuple):
+    """Ranker scores of a :class:`~matcher.features.FeatureBatch` (one query): ``scores``
+    float64 (n,), ``contributions`` float64 (n, n_features), ``bias`` float64 (n,)."""
+
+    query: Query
+    batch: FeatureBatch
+    scores: NDArray[np.float64]
+    contributions: NDArray[np.float64]
+    bias: NDArray[np.float64]
+
+    def scored(self, i: int) -> Scored:
+        """Row ``i`` as the :class:`Scored` :meth:`OrgScorer.score` returns."""
+        return Scored(
+            self.query,
+            self.batch.match(i),
+            float(self.scores[i]),
+            self.contributions[i],
+            float(self.bias[i]),
+        )
+
+
+class BestScores(NamedTuple):
+    """Each organisation's best score over several queries: ``org_ids`` sorted, ``scores``
+    float64 (n,), and where each comes from (``batches[which[j]]``, row ``rows[j]``)."""
+
+    org_ids: list[str]
+    scores: NDArray[np.float64]
+    batches: list[ScoredBatch]
+    which: NDArray[np.int64]
+    rows: NDArray[np.int64]
+
+    def scored(self, j: int) -> Scored:
+        """The :class:`Scored` of organisation ``org_ids[j]``."""
+        return self.batches[int(self.which[j])].scored(int(self.rows[j]))
 
 
 class OrgScorer:
@@ -106,6 +150,7 @@ class OrgScorer:
             explain.SentenceVectors(sentence_encoder) if sentence_encoder is not None else None
         )
         self._docs_index: dict[str, list[Document]] | None = None
+        self._evidence_cache = explain.EvidenceCache()
         self.features = FeatureBuilder(
             documents, orgs, aggregation=aggregation, agg_k=agg_k, load=load, outcomes=outcomes
         )
@@ -182,24 +227,46 @@ class OrgScorer:
 
         ``extra_orgs`` are scored even if none of their documents was retrieved; ``pools``
         (consortium lead -> members) adds the members' documents to the lead's."""
+        batch = self.match_batch(query, candidates, collection, viewer_org_id, extra_orgs, pools)
+        return [batch.match(i) for i in range(len(batch.org_ids))]
+
+    def match_batch(
+        self,
+        query: Query,
+        candidates: Sequence[Candidate],
+        collection: CollectionName,
+        viewer_org_id: str | None,
+        extra_orgs: Iterable[str] = (),
+        pools: Mapping[str, Sequence[str]] | None = None,
+    ) -> FeatureBatch:
+        """:meth:`match_orgs` as one feature matrix (rows sorted by org id)."""
         kinds = COLLECTION_KINDS[collection]
-        by_org: dict[str, list[Candidate]] = defaultdict(list)
+        documents, orgs, visible = self.documents, self.orgs, self.policy.visible
+        seen: list[Candidate] = []
+        owners: list[str] = []
         for c in self._fill_dense(query, candidates, collection):
-            doc = self.documents.get(c.doc_id)
+            doc = documents.get(c.doc_id)
             if doc is None:
                 logger.debug("retrieved unknown document %s: skipped", c.doc_id)
                 continue
-            if doc.id == query.id or doc.kind not in kinds or doc.org_id not in self.orgs:
+            if doc.id == query.id or doc.kind not in kinds or doc.org_id not in orgs:
                 continue
-            if self.policy.document_reasons(doc, viewer_org_id):
+            if not visible(doc, viewer_org_id):
                 continue
-            by_org[doc.org_id].append(c)
+            seen.append(c)
+            owners.append(doc.org_id)
         # Normalise BM25 by the best *visible* document: hidden (confidential, inactive)
         # records must not influence anyone's score.
-        lexical_max = max((c.lexical or 0.0 for cs in by_org.values() for c in cs), default=0.0)
-        sims = [doc_similarity(c) for cs in by_org.values() for c in cs]
+        lexical_max = max((c.lexical or 0.0 for c in seen), default=0.0)
+        sims = [float(c.dense) if c.dense is not None else 0.0 for c in seen]
         semantic_range = (min(sims), max(sims)) if sims else (0.0, 0.0)
-        missing = [o for o in dict.fromkeys(extra_orgs) if o in self.orgs and o not in by_org]
+        # one sort in the order of OrgMatch.candidates, so every group comes out sorted
+        keys = [(-x, -c.score, c.doc_id) for x, c in zip(sims, seen, strict=True)]
+        by_org: dict[str, list[Candidate]] = defaultdict(list)
+        for i in sorted(range(len(seen)), key=keys.__getitem__):
+            by_org[owners[i]].append(seen[i])
+        extra = list(dict.fromkeys(extra_orgs))
+        missing = [o for o in extra if o in orgs and o not in by_org]
         if (
             missing and self.score_unretrieved
         ):  # asked about but not retrieved: scored from their documents directly
@@ -208,24 +275,19 @@ class OrgScorer:
             own = {o: list(cs) for o, cs in by_org.items()}
             for lead, members in pools.items():
                 pooled = [c for m in dict.fromkeys(members) if m != lead for c in own.get(m, [])]
-                if pooled and lead in self.orgs:
+                if pooled and lead in orgs:
                     by_org[lead] = own.get(lead, []) + pooled
-        org_ids = set(by_org) | {o for o in extra_orgs if o in self.orgs}
-        qkw = self.features.query_keywords(query)
+        org_ids = set(by_org) | {o for o in extra if o in orgs}
         en = [c.english for cs in by_org.values() for c in cs if c.english is not None]
-        english_range = (min(en), max(en)) if en else None
-        return [
-            self.features.org_features(
-                query,
-                o,
-                by_org.get(o, []),
-                lexical_max=lexical_max,
-                semantic_range=semantic_range,
-                query_keywords=qkw,
-                english_range=english_range,
-            )
-            for o in sorted(org_ids)
-        ]
+        return self.features.batch_features(
+            query,
+            [(o, by_org.get(o, ())) for o in sorted(org_ids)],
+            presorted=not pools and not (missing and self.score_unretrieved),
+            lexical_max=lexical_max,
+            semantic_range=semantic_range,
+            query_keywords=self.features.query_keywords(query),
+            english_range=(min(en), max(en)) if en else None,
+        )
 
     def _fill_dense(
         self, query: Query, candidates: Sequence[Candidate], collection: CollectionName
@@ -239,7 +301,9 @@ class OrgScorer:
             return list(candidates)
         dense = {c.doc_id: c.dense for c in score_documents(technical_text(query.text), lacking)}
         return [
-            c._replace(dense=dense[c.doc_id]) if c.dense is None and c.doc_id in dense else c
+            c
+            if c.dense is not None or (v := dense.get(c.doc_id)) is None
+            else Candidate(c.doc_id, c.score, v, c.lexical, c.chunk, c.english)
             for c in candidates
         ]
 
@@ -283,6 +347,51 @@ class OrgScorer:
             for i, m in enumerate(matches)
         ]
 
+    def score_batch(self, query: Query, batch: FeatureBatch) -> ScoredBatch:
+        """:meth:`score` of a feature matrix: the same values, one ranker call."""
+        contrib, bias = self.ranker.contributions(batch.features)
+        return ScoredBatch(query, batch, contrib.sum(axis=1) + bias, contrib, bias)
+
+    def best_scores(
+        self,
+        queries: Sequence[Query],
+        collection: CollectionName,
+        viewer_org_id: str | None,
+        extra_orgs: Iterable[str] = (),
+        pools: Mapping[str, Sequence[str]] | None = None,
+    ) -> BestScores:
+        """Best-scoring query per organisation over all ``queries`` (ties: earlier query),
+        as arrays: :class:`Scored` objects are made only for the rows asked for."""
+        extra = list(extra_orgs)
+        batches: list[ScoredBatch] = []
+        for q in queries:
+            # One retrieval call per query: batched float32 search may differ in the last
+            # bits from a single-query search, and score_pairs retrieves one query at a time.
+            (cands,) = self.retrieve(collection, [technical_text(q.text)])
+            batch = self.match_batch(q, cands, collection, viewer_org_id, extra, pools)
+            batches.append(self.score_batch(q, batch))
+        if len(batches) == 1:
+            (b,) = batches
+            n = len(b.batch.org_ids)
+            return BestScores(
+                b.batch.org_ids, b.scores, batches, np.zeros(n, np.int64), np.arange(n)
+            )
+        best: dict[str, tuple[float, int, int]] = {}
+        for qi, b in enumerate(batches):
+            for row, (o, sc) in enumerate(zip(b.batch.org_ids, b.scores.tolist(), strict=True)):
+                cur = best.get(o)
+                if cur is None or sc > cur[0]:
+                    best[o] = (sc, qi, row)
+        org_ids = sorted(best)
+        cells = [best[o] for o in org_ids]
+        return BestScores(
+            org_ids,
+            np.array([c[0] for c in cells], dtype=np.float64),
+            batches,
+            np.array([c[1] for c in cells], dtype=np.int64),
+            np.array([c[2] for c in cells], dtype=np.int64),
+        )
+
     def score_queries(
         self,
         queries: Sequence[Query],
@@ -292,19 +401,8 @@ class OrgScorer:
         pools: Mapping[str, Sequence[str]] | None = None,
     ) -> dict[str, Scored]:
         """Best-scoring query per organisation over all ``queries`` (ties: earlier query)."""
-        extra = list(extra_orgs)
-        best: dict[str, Scored] = {}
-        for q in queries:
-            # One retrieval call per query: batched float32 search may differ in the last
-            # bits from a single-query search, and score_pairs retrieves one query at a time.
-            (cands,) = self.retrieve(collection, [technical_text(q.text)])
-            for s in self.score(
-                q, self.match_orgs(q, cands, collection, viewer_org_id, extra, pools)
-            ):
-                cur = best.get(s.match.org_id)
-                if cur is None or s.score > cur.score:
-                    best[s.match.org_id] = s
-        return best
+        best = self.best_scores(queries, collection, viewer_org_id, extra_orgs, pools)
+        return {o: best.scored(j) for j, o in enumerate(best.org_ids)}
 
     # ------------------------------------------------------------------ explicit pairs
     def pair_query(self, query_id: str, viewer_org_id: str | None) -> tuple[Query, CollectionName]:
@@ -341,4 +439,5 @@ class OrgScorer:
             evidence_k=self.evidence_k,
             vectors=self._sentence_vectors,
             floor=self.evidence_floor,
+            cache=self._evidence_cache,
         )

@@ -43,7 +43,7 @@ from matcher import explain
 from matcher import matrices as _matrices
 from matcher.bounty import ADMIN_SENTENCE, BidInputs, bid_inputs
 from matcher.consortium import ConsortiumResult
-from matcher.constraints import CAPABILITY_ORG_KINDS
+from matcher.constraints import CAPABILITY_ORG_KINDS, EligibilityPolicy
 from matcher.errors import InvalidParameter, UnknownEntity
 from matcher.features import FEATURE_NAMES, Query, Scored
 from matcher.matrices import PairMatrix
@@ -54,7 +54,6 @@ from matcher.orgscoring import (
     CollectionName,
     OrgScorer,
 )
-from matcher.rankers.base import top_k
 from matcher.types import (
     CAPABILITY_KINDS,
     BountyInfo,
@@ -73,6 +72,7 @@ __all__ = [
     "SCOPE_CODES",
     "BidInputs",
     "CollectionName",
+    "PairCheck",
     "PairMatrix",
     "Recommender",
     "bid_inputs",
@@ -86,6 +86,37 @@ logger = logging.getLogger(__name__)
 SCOPE_CODES: tuple[str, ...] = ("WRONG_KIND", "NOT_IN_REGION")
 
 CheckFn = Callable[[str], list[Exclusion]]
+
+
+@dataclasses.dataclass(frozen=True)
+class PairCheck:
+    """The eligibility check of one query's owners (a :data:`CheckFn`), with a screen that
+    tells for many organisations at once which ones the check would exclude."""
+
+    policy: EligibilityPolicy
+    sources: list[str]
+    keys: list[str]
+    kinds: Sequence[OrgKind] | None
+    require_in_region: bool
+
+    def __call__(self, org_id: str) -> list[Exclusion]:
+        return self.policy.check(
+            self.sources,
+            org_id,
+            keys=self.keys,
+            kinds=self.kinds,
+            require_in_region=self.require_in_region,
+        )
+
+    def screen(self, org_ids: Sequence[str]) -> NDArray[np.bool_]:
+        """True where :meth:`__call__` reports an exclusion."""
+        return self.policy.may_exclude(
+            self.sources,
+            org_ids,
+            keys=self.keys,
+            kinds=self.kinds,
+            require_in_region=self.require_in_region,
+        )
 
 
 class Recommender(OrgScorer):
@@ -123,37 +154,66 @@ class Recommender(OrgScorer):
             raise InvalidParameter(f"k must be >= 0; got {k}")
         if not queries:
             return RankedOrgs(())
-        scored = self.score_queries(
+        best = self.best_scores(
             queries, collection, viewer_org_id, extra_orgs=restrict_to or (), pools=pools
         )
-        if restrict_to is not None:
-            keep = set(restrict_to)
-            scored = {o: s for o, s in scored.items() if o in keep}
+        keep = set(restrict_to) if restrict_to is not None else None
         skip = set(exclude)
-        org_ids = sorted(o for o in scored if o not in skip)
-        scores = np.array([scored[o].score for o in org_ids], dtype=np.float64)
-        exclusions = {o: check(o) for o in org_ids}
-        mask = np.array([bool(exclusions[o]) for o in org_ids], dtype=bool)
-        kept = top_k(scores, k, mask)
+        rows = [
+            j for j, o in enumerate(best.org_ids) if (keep is None or o in keep) and o not in skip
+        ]
+        scores = best.scores[rows]
+        kept, excluded = self._walk_eligible(
+            [best.org_ids[j] for j in rows], scores, check, k, k_excluded, unreported
+        )
+        matches = [best.scored(rows[i]) for i in kept]
         if self._sentence_vectors is not None:  # one encoder call for all evidence documents
             self._sentence_vectors.prefetch(
                 [
                     self.documents[c.doc_id]
-                    for i in kept
-                    for c in scored[org_ids[i]].match.candidates[: self.evidence_k]
+                    for s in matches
+                    for c in s.match.candidates[: self.evidence_k]
                 ]
             )
-        suggestions = tuple(
-            self.suggestion_of(scored[org_ids[i]], r + 1) for r, i in enumerate(kept)
-        )
-        excluded: list[Exclusion] = []
-        report = np.array(
-            [any(e.code not in unreported for e in exclusions[o]) for o in org_ids], dtype=bool
-        )
-        for i in top_k(scores, k_excluded, ~report) if report.any() else []:
-            o = org_ids[i]
-            excluded.extend(dataclasses.replace(e, score=float(scores[i])) for e in exclusions[o])
+        suggestions = tuple(self.suggestion_of(s, r + 1) for r, s in enumerate(matches))
         return RankedOrgs(suggestions, tuple(excluded))
+
+    @staticmethod
+    def _walk_eligible(
+        org_ids: Sequence[str],
+        scores: NDArray[np.float64],
+        check: CheckFn,
+        k: int,
+        k_excluded: int,
+        unreported: Collection[str],
+    ) -> tuple[list[int], list[Exclusion]]:
+        """The best ``k`` eligible organisations (their positions) and the exclusions of the
+        ``k_excluded`` best excluded ones that have a reason outside ``unreported``, best
+        first, ties by position: ``check`` runs in score order only until both are found."""
+        kept: list[int] = []
+        excluded: list[Exclusion] = []
+        reported = 0
+        screen = getattr(check, "screen", None)
+        may = screen(org_ids) if screen is not None else np.ones(len(org_ids), dtype=bool)
+        left = int(may.sum())  # organisations the check may still exclude
+        order = np.lexsort((np.arange(len(scores)), -scores))
+        for i in order.tolist():
+            if len(kept) >= k and (reported >= k_excluded or left == 0):
+                break
+            if not may[i]:
+                if len(kept) < k:
+                    kept.append(i)
+                continue
+            left -= 1
+            exclusions = check(org_ids[i])
+            if not exclusions:
+                if len(kept) < k:
+                    kept.append(i)
+            elif reported < k_excluded and any(e.code not in unreported for e in exclusions):
+                reported += 1
+                score = float(scores[i])
+                excluded.extend(dataclasses.replace(e, score=score) for e in exclusions)
+        return kept, excluded
 
     def pair_check(
         self,
@@ -161,15 +221,9 @@ class Recommender(OrgScorer):
         keys: Sequence[str],
         kinds: Sequence[OrgKind] | None,
         require_in_region: bool,
-    ) -> CheckFn:
+    ) -> PairCheck:
         """The per-organisation eligibility check of a query owned by ``sources``."""
-
-        def check(org_id: str) -> list[Exclusion]:
-            return self.policy.check(
-                list(sources), org_id, keys=keys, kinds=kinds, require_in_region=require_in_region
-            )
-
-        return check
+        return PairCheck(self.policy, list(sources), list(keys), kinds, require_in_region)
 
     # ------------------------------------------------------------------ directions
     def rank_for_need(
