@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
@@ -48,6 +49,9 @@ from matcher.types import Document, OrgInfo
 
 Aggregation = Literal["max", "mean", "topk_mean", "sum", "logsumexp"]
 AGGREGATIONS: tuple[Aggregation, ...] = ("max", "mean", "topk_mean", "sum", "logsumexp")
+
+OVERLAP_QUERIES = 1024
+"""Query keyword sets whose per-document keyword overlaps are kept."""
 
 FEATURE_NAMES: tuple[str, ...] = (
     "semantic",
@@ -254,6 +258,9 @@ class FeatureBuilder:
         self.outcomes = outcomes or {}
         self.keyword_docs = keyword_docs
         self._kw_cache: dict[str, frozenset[str]] = {}
+        self._overlap_cache: OrderedDict[frozenset[str], dict[str | tuple[str, ...], float]] = (
+            OrderedDict()
+        )
         self._weights: KeywordWeights | None = None
         self._weights_lock = threading.Lock()
 
@@ -267,6 +274,21 @@ class FeatureBuilder:
             kw = keyword_set(technical_text(d.full_text), d.keywords) - BOILERPLATE_WORDS
             self._kw_cache[doc_id] = kw
         return kw
+
+    def _overlaps(self, qkw: frozenset[str]) -> dict[str | tuple[str, ...], float]:
+        """doc id (or tuple of the best doc ids of an organisation) -> the keyword overlap
+        of ``qkw`` with their keywords, as found so far for a query's keyword set (it does
+        not depend on the search result; the last :data:`OVERLAP_QUERIES` sets are kept)."""
+        with self._weights_lock:
+            cache = self._overlap_cache
+            found = cache.get(qkw)
+            if found is None:
+                found = cache[qkw] = {}
+                while len(cache) > OVERLAP_QUERIES:
+                    cache.popitem(last=False)
+            else:
+                cache.move_to_end(qkw)
+            return found
 
     def query_keywords(self, query: Query) -> frozenset[str]:
         """Keyword set of the query (as :meth:`doc_keywords` for free text)."""
@@ -362,23 +384,28 @@ class FeatureBuilder:
         query: Query,
         groups: Sequence[tuple[str, Sequence[Candidate]]],
         *,
+        presorted: bool = False,
         lexical_max: float,
         semantic_range: tuple[float, float] = (0.0, 0.0),
         query_keywords: frozenset[str] | None = None,
         english_range: tuple[float, float] | None = None,
     ) -> FeatureBatch:
         """:meth:`org_features` of many (organisation, candidates) groups at once: the same
-        values (the same float arithmetic, over arrays), in ``groups`` order."""
+        values (the same float arithmetic, over arrays), in ``groups`` order.
+        ``presorted``: every group's candidates are already in :class:`OrgMatch` order."""
         cand_groups: list[tuple[Candidate, ...]] = []
         flat: list[Candidate] = []
         bounds = [0]
         for _, cands in groups:
-            cs = tuple(sorted(cands, key=_candidate_order)) if len(cands) > 1 else tuple(cands)
+            many = len(cands) > 1 and not presorted
+            cs = tuple(sorted(cands, key=_candidate_order)) if many else tuple(cands)
             cand_groups.append(cs)
             flat.extend(cs)
             bounds.append(len(flat))
         starts = np.asarray(bounds, dtype=np.int64)
-        sims = np.array([doc_similarity(c) for c in flat], dtype=np.float64)
+        sims = np.array(
+            [float(c.dense) if c.dense is not None else 0.0 for c in flat], dtype=np.float64
+        )
         cols = self._document_columns(query, flat, cand_groups, starts, sims, semantic_range)
         cols["lexical"] = self._lexical_column(flat, starts, lexical_max)
         if english_range is not None:
@@ -483,16 +510,25 @@ class FeatureBuilder:
         }
         overlap, field, region = cols["keyword_overlap"], cols["field_match"], cols["region"]
         qfield = query.field
+        single = self._overlaps(qkw)
         for i, (o, cands) in enumerate(zip(org_ids, groups, strict=True)):
             org = self.orgs[o]
             top = cands[:kd]
             if len(top) == 1:
-                overlap[i] = overlap_coefficient(qkw, self.doc_keywords(top[0].doc_id))
+                d = top[0].doc_id
+                v = single.get(d)
+                if v is None:
+                    v = single[d] = overlap_coefficient(qkw, self.doc_keywords(d))
+                overlap[i] = v
             elif top:
-                dkw: frozenset[str] = frozenset()
-                for c in top:
-                    dkw |= self.doc_keywords(c.doc_id)
-                overlap[i] = overlap_coefficient(qkw, dkw)
+                key = tuple(c.doc_id for c in top)
+                v = single.get(key)
+                if v is None:
+                    dkw: frozenset[str] = frozenset()
+                    for c in top:
+                        dkw |= self.doc_keywords(c.doc_id)
+                    v = single[key] = overlap_coefficient(qkw, dkw)
+                overlap[i] = v
             if qfield and (
                 qfield in org.fields or any(docs[c.doc_id].field == qfield for c in top)
             ):

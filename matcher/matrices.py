@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from typing import NamedTuple
+from itertools import repeat
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +27,7 @@ from matcher.constraints import CAPABILITY_ORG_KINDS
 from matcher.content import technical_text
 from matcher.errors import UnknownEntity
 from matcher.features import OrgMatch, Query, Scored
+from matcher.gcpause import gc_paused
 from matcher.orgscoring import OrgScorer
 from matcher.types import OrgKind
 
@@ -150,23 +152,25 @@ def enterprise_matrix(
     # Scored from their documents when not retrieved: every cell needs the per-org path.
     per_org = scorer.score_unretrieved
     unretrieved = _Unretrieved(scorer, org_ids)
-    for i, ent in enumerate(enterprise_ids):
-        if i % PREFETCH_ROWS == 0:
-            _prefetch_queries(scorer, enterprise_ids[i : i + PREFETCH_ROWS])
-        needs = [d for d in scorer.needs_of(ent) if scorer.active(d)]
-        row_keys.append([d.id for d in needs])
-        if not needs or not scorer.orgs[ent].active:
-            empty.append(i)
-            continue
-        queries = [Query.from_document(d) for d in needs]
-        if per_org:
-            scored = scorer.score_queries(queries, "capabilities", ent, org_ids)
-            cells = [scored[o] for o in org_ids]
-        else:
-            cells = _best_cells(scorer, queries, ent, org_ids, unretrieved)
-        scores[i] = [c.score for c in cells]
-        best[i] = [c.query.id for c in cells]
-        matches[i] = cells
+    # ~1,000 result objects per need stay alive: no collection passes over them meanwhile.
+    with gc_paused():
+        for i, ent in enumerate(enterprise_ids):
+            if i % PREFETCH_ROWS == 0:
+                _prefetch_queries(scorer, enterprise_ids[i : i + PREFETCH_ROWS])
+            needs = [d for d in scorer.needs_of(ent) if scorer.active(d)]
+            row_keys.append([d.id for d in needs])
+            if not needs or not scorer.orgs[ent].active:
+                empty.append(i)
+                continue
+            queries = [Query.from_document(d) for d in needs]
+            if per_org:
+                scored = scorer.score_queries(queries, "capabilities", ent, org_ids)
+                cells = [scored[o] for o in org_ids]
+            else:
+                cells = _best_cells(scorer, queries, ent, org_ids, unretrieved)
+            scores[i] = [c.score for c in cells]
+            best[i] = [c.query.id for c in cells]
+            matches[i] = cells
     forbidden = forbidden_mask(scorer, enterprise_ids, row_keys, org_ids, kinds, require_in_region)
     forbidden[empty] = True
     return PairMatrix(tuple(enterprise_ids), tuple(org_ids), scores, forbidden, best, matches)
@@ -209,20 +213,27 @@ class _Unretrieved:
         self.scorer = scorer
         self.org_ids = list(org_ids)
         self.column = {o: j for j, o in enumerate(self.org_ids)}
-        self._by_field: dict[str | None, list[Scored]] = {}
+        self._by_field: dict[str | None, tuple[list[Any], ...]] = {}
 
     def row(self, query: Query) -> list[Scored]:
         """One :class:`Scored` per organisation (in ``org_ids`` order) for ``query``."""
-        base = self._by_field.get(query.field)
-        if base is None:
+        columns = self._by_field.get(query.field)
+        if columns is None:
             features = self.scorer.features
             matches = [
                 features.org_features(query, o, [], lexical_max=0.0, query_keywords=frozenset())
                 for o in self.org_ids
             ]
             base = self.scorer.score(query, matches)
-            self._by_field[query.field] = base
-        return [Scored(query, b.match, b.score, b.contributions, b.bias) for b in base]
+            columns = (
+                [b.match for b in base],
+                [b.score for b in base],
+                [b.contributions for b in base],
+                [b.bias for b in base],
+            )
+            self._by_field[query.field] = columns
+        # The field's cells with this query as theirs (a thousand per need: built column-wise).
+        return list(map(Scored, repeat(query), *columns))
 
 
 def _query_row(

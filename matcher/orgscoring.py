@@ -32,7 +32,6 @@ from matcher.features import (
     OrgMatch,
     Query,
     Scored,
-    doc_similarity,
 )
 from matcher.protocols import Candidate, CandidateRetriever, TextEncoder
 from matcher.rankers.base import BaseRanker
@@ -242,8 +241,9 @@ class OrgScorer:
     ) -> FeatureBatch:
         """:meth:`match_orgs` as one feature matrix (rows sorted by org id)."""
         kinds = COLLECTION_KINDS[collection]
-        by_org: dict[str, list[Candidate]] = defaultdict(list)
         documents, orgs, visible = self.documents, self.orgs, self.policy.visible
+        seen: list[Candidate] = []
+        owners: list[str] = []
         for c in self._fill_dense(query, candidates, collection):
             doc = documents.get(c.doc_id)
             if doc is None:
@@ -253,12 +253,18 @@ class OrgScorer:
                 continue
             if not visible(doc, viewer_org_id):
                 continue
-            by_org[doc.org_id].append(c)
+            seen.append(c)
+            owners.append(doc.org_id)
         # Normalise BM25 by the best *visible* document: hidden (confidential, inactive)
         # records must not influence anyone's score.
-        lexical_max = max((c.lexical or 0.0 for cs in by_org.values() for c in cs), default=0.0)
-        sims = [doc_similarity(c) for cs in by_org.values() for c in cs]
+        lexical_max = max((c.lexical or 0.0 for c in seen), default=0.0)
+        sims = [float(c.dense) if c.dense is not None else 0.0 for c in seen]
         semantic_range = (min(sims), max(sims)) if sims else (0.0, 0.0)
+        # one sort in the order of OrgMatch.candidates, so every group comes out sorted
+        keys = [(-x, -c.score, c.doc_id) for x, c in zip(sims, seen, strict=True)]
+        by_org: dict[str, list[Candidate]] = defaultdict(list)
+        for i in sorted(range(len(seen)), key=keys.__getitem__):
+            by_org[owners[i]].append(seen[i])
         extra = list(dict.fromkeys(extra_orgs))
         missing = [o for o in extra if o in orgs and o not in by_org]
         if (
@@ -276,6 +282,7 @@ class OrgScorer:
         return self.features.batch_features(
             query,
             [(o, by_org.get(o, ())) for o in sorted(org_ids)],
+            presorted=not pools and not (missing and self.score_unretrieved),
             lexical_max=lexical_max,
             semantic_range=semantic_range,
             query_keywords=self.features.query_keywords(query),
@@ -294,7 +301,9 @@ class OrgScorer:
             return list(candidates)
         dense = {c.doc_id: c.dense for c in score_documents(technical_text(query.text), lacking)}
         return [
-            c._replace(dense=dense[c.doc_id]) if c.dense is None and c.doc_id in dense else c
+            c
+            if c.dense is not None or (v := dense.get(c.doc_id)) is None
+            else Candidate(c.doc_id, c.score, v, c.lexical, c.chunk, c.english)
             for c in candidates
         ]
 

@@ -84,7 +84,7 @@ from matcher.protocols import (
     LexicalSearcher,
     TextEncoder,
 )
-from matcher.textutil import tokenize
+from matcher.textutil import query_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -379,7 +379,7 @@ class HybridRetriever:
             dense_hits = self.dense.search(qvecs, depth)
         lex_hits: Sequence[Hits | None] = [None] * len(texts)  # None: source not used
         if self.lexical is not None and self.lexical_weight > 0:
-            lex_hits = self.lexical.search_tokens([tokenize(t) for t in texts], depth)
+            lex_hits = self.lexical.search_tokens([query_tokens(t) for t in texts], depth)
         if len(dense_hits) != len(texts) or len(lex_hits) != len(texts):
             raise InvalidParameter("a searcher returned a different number of result lists")
 

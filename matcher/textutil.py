@@ -134,6 +134,17 @@ def tokenize(text: str) -> list[str]:
     return [w for w in _segment(text) if w not in BM25_STOPWORDS]
 
 
+@lru_cache(maxsize=4096)
+def _query_tokens(text: str) -> tuple[str, ...]:
+    return tuple(tokenize(text))
+
+
+def query_tokens(text: str) -> list[str]:
+    """:func:`tokenize` of a query text, memoised (the last 4,096 texts): a need asked again
+    is not segmented again."""
+    return list(_query_tokens(text))
+
+
 @lru_cache(maxsize=65536)
 def _tokens_cached(text: str) -> tuple[str, ...]:
     return tuple(w for w in _segment(text) if len(w) >= 2 and w not in STOPWORDS)

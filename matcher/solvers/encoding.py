@@ -6,10 +6,8 @@ and it rewrites the diagnosis messages with institute names.
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from typing import Literal
@@ -18,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter, UnknownEntity
+from matcher.gcpause import gc_paused
 from matcher.solvers.problem import PairingProblem
 from matcher.solvers.results import (
     Alternate,
@@ -261,7 +260,7 @@ class PairingEncoder:
         eids, iids = self.enterprise_ids, self.institute_ids
         e_arr, i_arr = self._id_arrays
         # Whole columns at once (13,000 pairs and 39,000 alternates in a large campaign).
-        with _gc_paused():
+        with gc_paused():
             pairs, alternates = self._decode_pairs(solution, e_arr, i_arr)
         uncovered = tuple(self._decode_uncovered(u) for u in solution.uncovered)
         conflicts = tuple(
@@ -336,20 +335,6 @@ def _index(ids: Sequence[str], kind: str) -> dict[str, int]:
             raise InvalidParameter(f"duplicate {kind} id {x!r}")
         out[x] = n
     return out
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while tens of thousands of small, acyclic result objects
-    are made: in a process holding millions of objects (a loaded recommender) a full
-    collection triggered by them costs more than making them."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _group_alternates(

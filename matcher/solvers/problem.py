@@ -210,17 +210,25 @@ def _merge_edges(
 def _exclusions(
     all_key: IntArray, ex_key: IntArray, reasons_in: tuple[str, ...]
 ) -> tuple[BoolArray, NDArray[np.object_]]:
-    """Which edges are excluded and why (several entries for one pair: codes joined)."""
+    """Which edges are excluded and why (several entries for one pair: codes joined in input
+    order, each once). Vectorised: a campaign excludes ~10^4 of ~10^6 edges, and only a pair
+    listed more than once takes a Python step."""
     reasons = np.full(len(all_key), "", dtype=object)
-    is_excluded = np.zeros(len(all_key), bool)
-    if len(ex_key):
-        by_key: dict[int, list[str]] = {}
-        for kk, r in zip(ex_key.tolist(), reasons_in, strict=True):
-            by_key.setdefault(kk, []).append(r)
-        uniq = np.fromiter(by_key.keys(), dtype=np.int64, count=len(by_key))
-        is_excluded = np.isin(all_key, uniq)
-        for p_ in np.flatnonzero(is_excluded).tolist():
-            reasons[p_] = ",".join(dict.fromkeys(by_key[int(all_key[p_])]))
+    if not len(ex_key):
+        return np.zeros(len(all_key), bool), reasons
+    codes = np.empty(len(reasons_in), dtype=object)
+    codes[:] = list(reasons_in)
+    order = np.argsort(ex_key, kind="stable")  # keeps input order within a pair
+    keys, codes = ex_key[order], codes[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    counts = np.diff(np.r_[starts, len(keys)])
+    uniq, joined = keys[starts], codes[starts]
+    for u in np.flatnonzero(counts > 1).tolist():
+        lo = int(starts[u])
+        joined[u] = ",".join(dict.fromkeys(codes[lo : lo + int(counts[u])].tolist()))
+    pos = np.minimum(np.searchsorted(uniq, all_key), len(uniq) - 1)
+    is_excluded = uniq[pos] == all_key
+    reasons[is_excluded] = joined[pos[is_excluded]]
     return is_excluded, reasons
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from matcher.constraints import CAPABILITY_ORG_KINDS
 from matcher.encoding import external_of
 from matcher.errors import InvalidParameter, MatcherError, NoFeasibleAssignment, UnknownEntity
+from matcher.gcpause import gc_paused
 from matcher.registry import SOLVERS, get_solver
 from matcher.solvers import PairingEncoder, SolveStatus
 from matcher.solvers.problem import top_candidates
@@ -228,16 +229,23 @@ def _score(ctx: CampaignContext, rec: Recommender, inputs: _Inputs) -> _Candidat
         return out
     for lo in range(0, len(enterprises), CHUNK):
         ctx.report(0.8 * lo / max(len(enterprises), 1))
-        pm = rec.enterprise_matrix(enterprises[lo : lo + CHUNK], institutes)
-        r, c, v, ex = top_candidates(pm.scores, ctx.params.top, forbidden=pm.forbidden)
-        out.rows.append(r + lo)
-        out.cols.append(c)
-        out.vals.append(v)
-        out.excluded.append(ex + np.array([lo, 0]))
-        for i, j in zip(r.tolist(), c.tolist(), strict=True):
-            match = pm.best_match[i, j]
-            if match is not None:
-                out.matches[(lo + i, j)] = match
+        # A chunk makes ~1,000 cells per enterprise and keeps the top few: with the collector
+        # paused until the rest are freed, no collection walks the run's objects for them.
+        with gc_paused():
+            pm = rec.enterprise_matrix(enterprises[lo : lo + CHUNK], institutes)
+            r, c, v, ex = top_candidates(pm.scores, ctx.params.top, forbidden=pm.forbidden)
+            out.rows.append(r + lo)
+            out.cols.append(c)
+            out.vals.append(v)
+            out.excluded.append(ex + np.array([lo, 0]))
+            cells = pm.best_match[r, c].tolist()
+            del pm
+            out.matches.update(
+                ((i, j), m)
+                for i, j, m in zip((r + lo).tolist(), c.tolist(), cells, strict=True)
+                if m is not None
+            )
+            del cells
     return out
 
 
@@ -273,7 +281,10 @@ def _solve(
         previous=inputs.previous,
         stability_bonus=bonus,
     )
-    result = enc.decode(get_solver(p.solver_name, n_alternates=p.alternates).solve(problem))
+    # Few tracked objects are made here but the 52,000 decoded ones: a full collection of
+    # the run's objects (the recommender's, the candidates') is left to the shortlist stage.
+    with gc_paused():
+        result = enc.decode(get_solver(p.solver_name, n_alternates=p.alternates).solve(problem))
     if result.status is SolveStatus.INFEASIBLE:
         raise NoFeasibleAssignment(
             "锁定配对无法满足: "

@@ -180,3 +180,32 @@ def test_decode_leaves_the_garbage_collector_as_it_found_it() -> None:
             assert gc.isenabled() is state
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def _exclusions_by_pair(
+    all_key: np.ndarray, ex_key: np.ndarray, reasons_in: tuple[str, ...]
+) -> list[str]:
+    """The exclusion reasons written out pair by pair."""
+    by_key: dict[int, list[str]] = {}
+    for kk, r in zip(ex_key.tolist(), reasons_in, strict=True):
+        by_key.setdefault(kk, []).append(r)
+    return [",".join(dict.fromkeys(by_key[k])) if k in by_key else "" for k in all_key.tolist()]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 30), unique=True, max_size=20),
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["COI", "REGION", "A,B"])), max_size=25),
+)
+def test_exclusions_join_the_codes_of_each_pair(
+    edges: list[int], excluded: list[tuple[int, str]]
+) -> None:
+    from matcher.solvers.problem import _exclusions
+
+    all_key = np.array(edges, np.int64)
+    ex_key = np.array([k for k, _ in excluded], np.int64)
+    codes = tuple(c for _, c in excluded)
+    is_excluded, reasons = _exclusions(all_key, ex_key, codes)
+    want = _exclusions_by_pair(all_key, ex_key, codes)
+    assert reasons.tolist() == want
+    assert is_excluded.tolist() == [w != "" for w in want]

@@ -15,6 +15,7 @@ from matcher.constraints import EligibilityPolicy
 from matcher.features import AGGREGATIONS, FeatureBuilder, Query
 from matcher.pipeline import PairCheck, Recommender
 from matcher.protocols import Candidate
+from matcher.textutil import query_tokens, tokenize
 from matcher.types import Exclusion, OrgInfo
 
 ORG_KINDS = ("university", "institute", "company", "enterprise")
@@ -64,6 +65,8 @@ def test_batch_features_equal_org_features(documents, orgs, data):
         "english_range": data.draw(st.sampled_from([None, (0.1, 0.4), (0.4, 0.4)])),
     }
     batch = fb.batch_features(query, groups, **kwargs)
+    again = fb.batch_features(query, groups, **kwargs)  # keyword overlaps from the cache
+    assert again.features.tolist() == batch.features.tolist()
     assert batch.org_ids == [o for o, _ in groups]
     assert batch.features.shape == (len(groups), 10)
     for i, (o, cands) in enumerate(groups):
@@ -172,3 +175,11 @@ def test_evidence_cache_returns_what_matching_finds(retrievers, documents, orgs,
     assert explain.evidence(*args, doc_keywords=kw, cache=cache) == plain
     assert len(cache._items) == 1  # bounded: the older pair was dropped
     assert explain.evidence(*args, doc_keywords=kw, cache=cache) == plain
+
+
+def test_query_tokens_are_the_tokenizer_s_and_a_fresh_list():
+    text = "高浓度制糖废水厌氧处理技术，COD去除率90%"
+    first = query_tokens(text)
+    assert first == tokenize(text) and first
+    first.append("x")  # the memo hands out copies
+    assert query_tokens(text) == tokenize(text)
