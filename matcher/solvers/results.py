@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -189,9 +190,9 @@ class PairingSolution:
         return float(self.scores.min()) if len(self.scores) else None
 
 
-@dataclass(frozen=True)
-class Pair:
-    """One assigned pair, in external ids."""
+class Pair(NamedTuple):
+    """One assigned pair, in external ids (a NamedTuple: a large campaign decodes 10^4 of
+    them, at half the cost of a frozen dataclass)."""
 
     enterprise: str
     institute: str
@@ -199,8 +200,7 @@ class Pair:
     locked: bool = False
 
 
-@dataclass(frozen=True)
-class Alternate:
+class Alternate(NamedTuple):
     """A next-best institute for an enterprise; ``spare`` if it still has a free place."""
 
     institute: str

@@ -6,6 +6,7 @@ embeddings tests' deterministic encoder)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -70,3 +71,55 @@ def test_a_need_edit_rebuilds(handle: tuple[RecommenderHandle, list[int]], world
     assert second is not first and len(loads) == 2
     assert "新的需求描述" in second.documents["N:N-A1"].text
     assert h.get() is second
+
+
+def test_a_build_that_fails_to_load_is_logged_once_and_the_old_one_served(
+    handle: tuple[RecommenderHandle, list[int]],
+    world: World,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from service.jobs.reindex import run_reindex
+
+    h, _ = handle
+    first = h.get()
+    served = h.status()["loaded_build"]
+    run_reindex(h.settings, encoder=FakeEncoder(model_id="fake-2/other"), full=True)
+    assert h.status()["current_build"] != served
+    with caplog.at_level(logging.ERROR, logger="service.recommender"):
+        assert all(h.get() is first for _ in range(4))
+    assert [r.getMessage() for r in caplog.records].count(
+        f"reload of build {h.status()['current_build']} failed; still serving {served}"
+    ) == 1
+    assert h.status()["loaded_build"] == served
+    # a change of the data it is made from is worth another try (it fails again: logged again)
+    caplog.clear()
+    with session_scope(world.factory) as s:
+        s.execute(update(Need).where(Need.external_id == "N-A1").values(description="改过的"))
+    with caplog.at_level(logging.ERROR, logger="service.recommender"):
+        h.get()
+        h.get()
+    assert len(caplog.records) == 1
+
+
+@pytest.mark.slow
+def test_after_a_backend_change_the_old_build_is_served_until_reindex(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """e5 → e5-torch: the e5 build keeps serving (with the e5 query encoder) until the
+    re-encode, then the e5-torch build (real bundled model, tiny store)."""
+    from embeddings import make_encoder
+    from service.jobs.reindex import run_reindex
+
+    base = {"data_dir": world.settings.data_dir, "secret_key": world.settings.secret_key}
+    run_reindex(Settings(**base, embedding_backend="e5"))
+    torch_settings = Settings(**base, embedding_backend="e5-torch")
+    h = RecommenderHandle(torch_settings, world.factory, check_interval=0.0)
+    with caplog.at_level(logging.WARNING, logger="service.recommender"):
+        old = h.get()
+    assert h.status()["query_model"] == make_encoder("e5").model_id
+    assert "until `duijie reindex` re-encodes" in caplog.text
+    assert old.rank_for_need("N:N-A1", k=3)  # served
+    run_reindex(torch_settings)
+    new = h.get()
+    assert new is not old and h.status()["query_model"] == make_encoder("e5-torch").model_id
+    assert new.rank_for_need("N:N-A1", k=3)
