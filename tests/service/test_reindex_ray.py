@@ -64,7 +64,7 @@ def test_configured_cluster_takes_full_builds_only(
     ray = builds[1]["encode_chunks"]
     assert isinstance(ray, RayChunkEncoder)
     assert (ray.address, ray.batch_size, ray.concurrency, ray.num_cpus) == ("head:6379", 16, 8, 4)
-    assert ray.spec == EncoderSpec("e5", None)
+    assert ray.spec == EncoderSpec(settings.embedding_backend, None)
     assert (ray.model_id, ray.dim) == (FakeEncoder().model_id, FakeEncoder().dim)
 
 
