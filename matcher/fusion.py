@@ -2,7 +2,9 @@
 
 Pure numpy: :func:`rrf_scores` and :func:`weighted_scores` combine per-source rankings,
 :func:`build_neighbour_graph` computes the exact cosine k-NN graph used for score smoothing,
-:func:`keep_head` puts the first-stage leaders back at the head of a smoothed ranking.
+:func:`keep_head` puts the first-stage leaders back at the head of a smoothed ranking and
+:func:`bound_drops` limits how far its other near matches fall; :func:`candidates` turns the
+final ranking into candidates with their evidence.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
+from matcher.protocols import Candidate, Hits
 
 Fusion = Literal["rrf", "weighted", "zscore"]
 FUSIONS: tuple[Fusion, ...] = ("rrf", "weighted", "zscore")
@@ -349,3 +352,104 @@ def keep_head(
     in_head = set(head)
     rest = [(d, v) for d, v in final if d not in in_head]
     return (kept + rest)[: len(final)]
+
+
+def bound_drops(
+    final: Sequence[tuple[str, float]],
+    first: Sequence[tuple[str, float]],
+    tolerance: float,
+    slack: int = 1,
+    max_rank: int = 3,
+) -> list[tuple[str, float]]:
+    """Let a near match of the first stage fall at most ``slack`` places in the final ranking.
+
+    A near match is one of the first-stage ``max_rank`` best documents whose first-stage
+    score is within ``tolerance * (f1 - f10)`` of the best ``f1`` (as in :func:`keep_head`,
+    which keeps the closest of them in place). Smoothing lifts documents with many pooled
+    neighbours; a near-exact match with a sparse neighbourhood (a title's own abstract among
+    papers of other topics) can otherwise drop from the second place to the twentieth. Each
+    near match at first-stage place ``r`` (0-based) is put at place ``r + slack`` at the latest;
+    everything else keeps the order of ``final``.
+
+    Parameters
+    ----------
+    final : sequence of (id, score)
+        The ranking after feedback, smoothing and :func:`keep_head`, best first.
+    first : sequence of (id, score)
+        The first-stage fused ranking of the same query, best first (its ten best at least
+        when there are ten).
+    tolerance : float
+        Relative tolerance (>= 0).
+    slack : int
+        Places a near match may fall (>= 0).
+    max_rank : int
+        Only the first-stage ``max_rank`` best can be near matches (>= 1).
+
+    Returns
+    -------
+    list of (id, score)
+        As long as ``final``; the scores are ``final``'s, by place (still non-increasing), so
+        a moved document takes the score of the place it lands on.
+    """
+    if tolerance < 0 or slack < 0 or max_rank < 1:
+        raise InvalidParameter(
+            f"tolerance and slack must be >= 0 and max_rank >= 1, got {tolerance}, {slack}, "
+            f"{max_rank}"
+        )
+    if not final or not first:
+        return list(final)
+    f1, f10 = first[0][1], first[min(9, len(first) - 1)][1]
+    cut = f1 - tolerance * (f1 - f10)
+    latest = {d: r + slack for r, (d, v) in enumerate(first[:max_rank]) if v >= cut}
+    ids = [d for d, _ in final]
+    pending = list(latest)  # first-stage order, so deadlines are increasing
+    order: list[str] = []
+    placed: set[str] = set()
+    j = 0
+    while len(order) < len(ids):
+        pending = [d for d in pending if d not in placed]
+        while j < len(ids) and ids[j] in placed:
+            j += 1
+        if pending and (latest[pending[0]] <= len(order) or j == len(ids)):
+            doc = pending[0]
+        else:
+            doc = ids[j]
+        placed.add(doc)
+        order.append(doc)
+    return [(d, v) for d, (_, v) in zip(order, final, strict=True)]
+
+
+def candidates(
+    ranked: list[tuple[str, float]],
+    dense: Hits,
+    lexical: Hits | None,
+    english: Hits | None = None,
+) -> list[Candidate]:
+    """The ranked documents as :class:`~matcher.protocols.Candidate` with their evidence: the
+    first dense search's best-chunk cosine and chunk, the BM25 score, the English cosine
+    (None where that source did not return the document)."""
+    dense_at = {d: j for j, d in enumerate(dense.ids)}
+    lex_at = {} if lexical is None else {d: j for j, d in enumerate(lexical.ids)}
+    en_at = {} if english is None else {d: j for j, d in enumerate(english.ids)}
+    out = []
+    for doc_id, score in ranked:
+        j = dense_at.get(doc_id)
+        li = lex_at.get(doc_id)
+        chunk = 0
+        if j is not None and dense.chunks is not None:
+            chunk = int(dense.chunks[j])
+        out.append(
+            Candidate(
+                doc_id=doc_id,
+                score=float(score),
+                dense=None if j is None else float(dense.scores[j]),
+                lexical=None if li is None or lexical is None else float(lexical.scores[li]),
+                chunk=chunk,
+                english=(
+                    float(english.scores[en_at[doc_id]])
+                    if english is not None and doc_id in en_at
+                    else None
+                ),
+            )
+        )
+    return out

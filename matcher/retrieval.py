@@ -15,7 +15,9 @@ Method (preset ``hybrid``, the default)
    (:func:`matcher.language.is_english`) are also searched with the English model, if given.
 2. Fuse by z-score: each source's scores are standardised over its own list, shifted so its
    worst listed document is 0 (absent documents get 0), and summed with weights
-   dense 2 : BM25 1 (: English model 2). This first-stage ranking is kept.
+   dense 2 : BM25 1 (: English model 2); ``keyword_lexical_weight`` sets BM25's weight for
+   keyword-list queries (:func:`is_keyword_list`; preset ``hybrid-kwlex``: 1.5, not the
+   default). This first-stage ranking is kept.
 3. Dense pseudo-relevance feedback (Rocchio) from the single best fused document:
    ``q' = normalise(q + 0.5 * v_top1)``, from the three best for keyword-list queries
    (:func:`is_keyword_list`: "术语，术语，术语", the vocabulary-gap case); a second dense search
@@ -27,6 +29,8 @@ Method (preset ``hybrid``, the default)
 5. The head of the first stage is kept (:func:`matcher.fusion.keep_head`): its best document, and up to two
    more within 0.2 of its lead over the tenth, stay first in first-stage order, so feedback
    and smoothing reorder what follows a clear match and never push the match itself down.
+   (``near_tolerance``, preset ``hybrid-near``, not the default: the other first-stage near
+   matches may fall at most ``near_slack`` places, :func:`matcher.fusion.bound_drops`.)
 
 Why: smoothing is what lifts the topical task (CSL title2disc, a title against every abstract
 of its discipline) and what costs the exact-match tasks (title → its abstract, keyword list →
@@ -64,6 +68,8 @@ from matcher.fusion import (
     Fusion,
     NeighbourGraph,
     RowSpace,
+    bound_drops,
+    candidates,
     fused_ranking,
     keep_head,
     ranked_items,
@@ -148,6 +154,15 @@ class HybridRetriever:
         near ties, :func:`matcher.fusion.keep_head`) at the head after feedback and smoothing; None disables.
     head_max : int
         Most documents :func:`matcher.fusion.keep_head` keeps at the head (>= 1).
+    keyword_lexical_weight : float or None
+        BM25 weight in the fusion for keyword-list queries; None means ``lexical_weight``
+        (BM25 is searched only when ``lexical_weight > 0``).
+    near_tolerance : float or None
+        Near matches of the first stage (its ``near_rank`` best within this relative
+        tolerance of the lead) fall at most ``near_slack`` places
+        (:func:`matcher.fusion.bound_drops`); None disables.
+    near_slack, near_rank : int
+        See ``near_tolerance`` (>= 0 and >= 1).
     """
 
     def __init__(
@@ -177,6 +192,10 @@ class HybridRetriever:
         keyword_graph_weight: float | None = None,
         head_tolerance: float | None = None,
         head_max: int = 3,
+        near_tolerance: float | None = None,
+        near_slack: int = 1,
+        near_rank: int = 3,
+        keyword_lexical_weight: float | None = None,
     ) -> None:
         self.encoder = encoder
         self.dense = dense
@@ -202,6 +221,10 @@ class HybridRetriever:
         self.keyword_graph_weight = keyword_graph_weight
         self.head_tolerance = head_tolerance
         self.head_max = head_max
+        self.near_tolerance = near_tolerance
+        self.near_slack = near_slack
+        self.near_rank = near_rank
+        self.keyword_lexical_weight = keyword_lexical_weight
 
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, object]:
@@ -231,6 +254,10 @@ class HybridRetriever:
             "keyword_graph_weight": self.keyword_graph_weight,
             "head_tolerance": self.head_tolerance,
             "head_max": self.head_max,
+            "near_tolerance": self.near_tolerance,
+            "near_slack": self.near_slack,
+            "near_rank": self.near_rank,
+            "keyword_lexical_weight": self.keyword_lexical_weight,
         }
 
     def _validate(self) -> None:
@@ -247,10 +274,10 @@ class HybridRetriever:
         ):
             if getattr(self, name) < 0:
                 raise InvalidParameter(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.keyword_graph_weight is not None and self.keyword_graph_weight < 0:
-            raise InvalidParameter(
-                f"keyword_graph_weight must be >= 0, got {self.keyword_graph_weight}"
-            )
+        for name in ("keyword_graph_weight", "keyword_lexical_weight"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise InvalidParameter(f"{name} must be >= 0, got {value}")
         if self.depth < 1:
             raise InvalidParameter(f"depth must be >= 1, got {self.depth}")
         if self.prf_docs < 0 or self.keyword_prf_docs < 0:
@@ -272,8 +299,16 @@ class HybridRetriever:
             raise InvalidParameter(f"head_tolerance must be >= 0, got {self.head_tolerance}")
         if self.head_max < 1:
             raise InvalidParameter(f"head_max must be >= 1, got {self.head_max}")
+        near = (self.near_tolerance, self.near_slack, self.near_rank)
+        if (self.near_tolerance or 0.0) < 0 or self.near_slack < 0 or self.near_rank < 1:
+            raise InvalidParameter(
+                f"near_tolerance, near_slack must be >= 0 and near_rank >= 1, got {near}"
+            )
         if max(self.graph_weight, self.keyword_graph_weight or 0.0) > 0 and self.graph is None:
             raise InvalidParameter("graph_weight > 0 needs a graph")
+
+    def _keeps_first(self) -> bool:
+        return self.head_tolerance is not None or self.near_tolerance is not None
 
     def _uses_prf(self) -> bool:
         return self.prf_docs > 0 and self.prf_weight > 0
@@ -350,14 +385,21 @@ class HybridRetriever:
             raise InvalidParameter("a searcher returned a different number of result lists")
 
         en_hits = self._english_search(texts, depth)
+        keyword = [is_keyword_list(t) for t in texts]
+        lex_w = [
+            self.keyword_lexical_weight
+            if kw and self.keyword_lexical_weight is not None
+            else self.lexical_weight
+            for kw in keyword
+        ]
         ranking_hits = dense_hits
         first: list[list[tuple[str, float]]] = []
-        if self._uses_prf() or self.head_tolerance is not None:
+        if self._uses_prf() or self._keeps_first():
             # the first-stage ranking: feedback documents and the head kept at the end
             n_first = max(self.prf_docs, self.keyword_prf_docs, 10)
             first = [
-                self._ranked(d, lx, en, n_first, alpha=0.0)
-                for d, lx, en in zip(dense_hits, lex_hits, en_hits, strict=True)
+                self._ranked(d, lx, en, n_first, alpha=0.0, lexical_weight=lw)
+                for d, lx, en, lw in zip(dense_hits, lex_hits, en_hits, lex_w, strict=True)
             ]
         if self._uses_prf():
             ranking_hits = self._prf_search(qvecs, first, depth, texts, pool_hits, lex_hits)
@@ -365,12 +407,18 @@ class HybridRetriever:
         out: list[list[Candidate]] = []
         for i in range(len(texts)):
             alpha = self.graph_weight
-            if self.keyword_graph_weight is not None and is_keyword_list(texts[i]):
+            if self.keyword_graph_weight is not None and keyword[i]:
                 alpha = self.keyword_graph_weight
-            ranked = self._ranked(ranking_hits[i], lex_hits[i], en_hits[i], k, alpha=alpha)
+            ranked = self._ranked(
+                ranking_hits[i], lex_hits[i], en_hits[i], k, alpha=alpha, lexical_weight=lex_w[i]
+            )
             if self.head_tolerance is not None:
                 ranked = keep_head(ranked, first[i], self.head_tolerance, self.head_max)
-            out.append(self._candidates(ranked, dense_hits[i], lex_hits[i], en_hits[i]))
+            if self.near_tolerance is not None:
+                ranked = bound_drops(
+                    ranked, first[i], self.near_tolerance, self.near_slack, self.near_rank
+                )
+            out.append(candidates(ranked, dense_hits[i], lex_hits[i], en_hits[i]))
         return out
 
     def score_documents(self, query: str, doc_ids: Sequence[str]) -> list[Candidate]:
@@ -421,14 +469,18 @@ class HybridRetriever:
         return out
 
     def _sources(
-        self, dense: Hits, lexical: Hits | None, english: Hits | None
+        self,
+        dense: Hits,
+        lexical: Hits | None,
+        english: Hits | None,
+        lexical_weight: float | None = None,
     ) -> tuple[list[Hits], list[float]]:
         # a missing or empty source adds nothing to either fusion
         sources = [dense]
         weights = [self.dense_weight]
         if lexical is not None and lexical.ids:
             sources.append(lexical)
-            weights.append(self.lexical_weight)
+            weights.append(self.lexical_weight if lexical_weight is None else lexical_weight)
         if english is not None and english.ids:
             sources.append(english)
             weights.append(self.english_weight)
@@ -455,16 +507,17 @@ class HybridRetriever:
         k: int,
         *,
         alpha: float,
+        lexical_weight: float | None = None,
     ) -> list[tuple[str, float]]:
         """The ``k`` best fused documents, smoothed with weight ``alpha`` (0: not smoothed),
         with their scores, ties by id: :meth:`_fuse` and :meth:`_smooth` computed over
-        arrays of document rows."""
+        arrays of document rows (``lexical_weight``: this query's, None: the default)."""
         smooth = alpha > 0
         space = self._rows() if self.fusion != "rrf" else None
         if space is None or (smooth and self.graph is None):
-            fused = self._fuse(dense, lexical, english)
+            fused = self._fuse(dense, lexical, english, lexical_weight)
             return ranked_items(self._smooth(fused, alpha) if smooth else fused)[:k]
-        sources, weights = self._sources(dense, lexical, english)
+        sources, weights = self._sources(dense, lexical, english, lexical_weight)
         return fused_ranking(
             [(h.ids, h.scores) for h in sources],
             weights,
@@ -476,9 +529,13 @@ class HybridRetriever:
         )
 
     def _fuse(
-        self, dense: Hits, lexical: Hits | None, english: Hits | None = None
+        self,
+        dense: Hits,
+        lexical: Hits | None,
+        english: Hits | None = None,
+        lexical_weight: float | None = None,
     ) -> dict[str, float]:
-        sources, weights = self._sources(dense, lexical, english)
+        sources, weights = self._sources(dense, lexical, english, lexical_weight)
         if self.fusion == "rrf":
             return rrf_scores([h.ids for h in sources], k=self.rrf_k, weights=weights)
         return weighted_scores(
@@ -537,37 +594,4 @@ class HybridRetriever:
             row = row_of.get(d)
             if row is not None:
                 out[d] = float(smoothed[row])  # keep pooled documents even at score 0
-        return out
-
-    @staticmethod
-    def _candidates(
-        ranked: list[tuple[str, float]],
-        dense: Hits,
-        lexical: Hits | None,
-        english: Hits | None = None,
-    ) -> list[Candidate]:
-        dense_at = {d: j for j, d in enumerate(dense.ids)}
-        lex_at = {} if lexical is None else {d: j for j, d in enumerate(lexical.ids)}
-        en_at = {} if english is None else {d: j for j, d in enumerate(english.ids)}
-        out = []
-        for doc_id, score in ranked:
-            j = dense_at.get(doc_id)
-            li = lex_at.get(doc_id)
-            chunk = 0
-            if j is not None and dense.chunks is not None:
-                chunk = int(dense.chunks[j])
-            out.append(
-                Candidate(
-                    doc_id=doc_id,
-                    score=float(score),
-                    dense=None if j is None else float(dense.scores[j]),
-                    lexical=None if li is None or lexical is None else float(lexical.scores[li]),
-                    chunk=chunk,
-                    english=(
-                        float(english.scores[en_at[doc_id]])
-                        if english is not None and doc_id in en_at
-                        else None
-                    ),
-                )
-            )
         return out
