@@ -16,7 +16,7 @@ Method (preset ``hybrid``, the default)
 2. Fuse by z-score: each source's scores are standardised over its own list, shifted so its
    worst listed document is 0 (absent documents get 0), and summed with weights
    dense 2 : BM25 1 (: English model 2); ``keyword_lexical_weight`` sets BM25's weight for
-   keyword-list queries (:func:`is_keyword_list`; preset ``hybrid-kwlex``: 1.5, not the
+   keyword-list queries (:func:`is_keyword_list`; preset ``hybrid``: 1.5, the
    default). This first-stage ranking is kept.
 3. Dense pseudo-relevance feedback (Rocchio) from the single best fused document:
    ``q' = normalise(q + 0.5 * v_top1)``, from the three best for keyword-list queries
