@@ -17,6 +17,20 @@ from matcher.fusion import NeighbourGraph, build_neighbour_graph
 from matcher.protocols import DenseSearcher, LexicalSearcher, TextEncoder
 from matcher.retrieval import HybridRetriever
 
+#: Routed feedback and smoothing with the first-stage head kept: what the hybrid presets share.
+_ROUTED: dict[str, object] = {
+    "fusion": "zscore",
+    "dense_weight": 2.0,
+    "prf_docs": 1,
+    "keyword_prf_docs": 3,
+    "prf_weight": 0.5,
+    "graph_weight": 3.0,
+    "keyword_graph_weight": 0.0,
+    "graph_neighbors": 10,
+    "head_tolerance": 0.2,
+    "english_weight": 2.0,
+}
+
 #: Named retriever configurations (constructor parameters other than the resources). The
 #: service and ``duijie eval retrieval`` build retrievers only through these names.
 RETRIEVAL_METHODS: dict[str, dict[str, object]] = {
@@ -29,49 +43,17 @@ RETRIEVAL_METHODS: dict[str, dict[str, object]] = {
     "zscore": {"fusion": "zscore", "dense_weight": 2.0},
     # z-score fusion + dense PRF + graph smoothing routed by query type (keyword lists: BM25
     # weight 1.5), first-stage leaders kept at the head (the default)
-    "hybrid": {
-        "fusion": "zscore",
-        "dense_weight": 2.0,
-        "prf_docs": 1,
-        "keyword_prf_docs": 3,
-        "prf_weight": 0.5,
-        "graph_weight": 3.0,
-        "keyword_graph_weight": 0.0,
-        "keyword_lexical_weight": 1.5,
-        "graph_neighbors": 10,
-        "head_tolerance": 0.2,
-        "english_weight": 2.0,
-    },
+    "hybrid": {**_ROUTED, "keyword_lexical_weight": 1.5},
     # the previous default: BM25 weight 1 for keyword lists too (kw2abs_nolex 0.0047 lower)
-    "hybrid-kw1": {
-        "fusion": "zscore",
-        "dense_weight": 2.0,
-        "prf_docs": 1,
-        "keyword_prf_docs": 3,
-        "prf_weight": 0.5,
-        "graph_weight": 3.0,
-        "keyword_graph_weight": 0.0,
-        "graph_neighbors": 10,
-        "head_tolerance": 0.2,
-        "english_weight": 2.0,
-    },
+    "hybrid-kw1": dict(_ROUTED),
     # the default, and first-stage near matches fall at most one place (measured
     # alternative: title2abs up, title2disc and the cross-need benchmark down)
     "hybrid-near": {
-        "fusion": "zscore",
-        "dense_weight": 2.0,
-        "prf_docs": 1,
-        "keyword_prf_docs": 3,
-        "prf_weight": 0.5,
-        "graph_weight": 3.0,
-        "keyword_graph_weight": 0.0,
+        **_ROUTED,
         "keyword_lexical_weight": 1.5,
-        "graph_neighbors": 10,
-        "head_tolerance": 0.2,
         "near_tolerance": 0.6,
         "near_slack": 1,
         "near_rank": 10,
-        "english_weight": 2.0,
     },
     # an earlier default: one smoothing weight for every query, no head kept
     "hybrid-uniform": {

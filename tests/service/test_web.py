@@ -487,6 +487,14 @@ def test_shortlist_pages(client: TestClient, world: World, monkeypatch: pytest.M
     assert first.count('class="actions"') == 2 and second.count('class="actions"') == 1
 
 
+def _first_item_row(client: TestClient, world: World) -> str:
+    """The campaign page's row of the first shortlist item, as staff see it."""
+    login(client, STAFF_USER, STAFF_PASSWORD)
+    html = client.get(f"/staff/campaigns/{world.campaign_id}").text
+    row = html[html.index(f'id="item-{world.item_ids[0]}"') :]
+    return row[: row.index("</tr>")]
+
+
 def test_runner_evidence_is_found_in_context(client: TestClient, world: World) -> None:
     """The campaign runner's format: prefixed index keys, no query doc id, no need id."""
     with world.factory() as db:
@@ -505,10 +513,7 @@ def test_runner_evidence_is_found_in_context(client: TestClient, world: World) -
             "shared_keywords": ["甘蔗渣"],
         }
         db.commit()
-    login(client, STAFF_USER, STAFF_PASSWORD)
-    html = client.get(f"/staff/campaigns/{world.campaign_id}").text
-    row = html[html.index(f'id="item-{world.item_ids[0]}"') :]
-    row = row[: row.index("</tr>")]
+    row = _first_item_row(client, world)
     assert "降低废弃物处理成本。<mark>年产量约十万吨。</mark>" in row
     assert "成果《甘蔗渣可降解材料》" in row
     assert "<mark>已完成中试。</mark>" in row
@@ -526,10 +531,7 @@ def test_evidence_without_text_is_not_an_empty_bullet(client: TestClient, world:
             {"doc_id": "C:C1", "score": 0.9, "query_snippet": "", "doc_snippet": "已完成中试。"},
         ]
         db.commit()
-    login(client, STAFF_USER, STAFF_PASSWORD)
-    html = client.get(f"/staff/campaigns/{world.campaign_id}").text
-    row = html[html.index(f'id="item-{world.item_ids[0]}"') :]
-    row = row[: row.index("</tr>")]
+    row = _first_item_row(client, world)
     assert "<mark>已完成中试。</mark>" in row
     assert row.count("<li>") == 1
 
