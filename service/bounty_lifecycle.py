@@ -335,10 +335,14 @@ def actor_of(user: auth.Principal) -> Actor:
     return Actor(role=user.role, org_id=user.org_id)
 
 
-def _apply_award(session: Session, bounty: m.Bounty, award: Award, now: datetime) -> m.Bid:
+def _apply_award(
+    session: Session, bounty: m.Bounty, award: Award, now: datetime
+) -> tuple[m.Bid, list[float | None]]:
+    """Record the award; returns the winning bid and the funding split it had before."""
     bid = session.scalar(select(m.Bid).where(m.Bid.external_id == award.bid_id))
     if bid is None:  # checked by the rules already; a concurrent delete lands here
         raise NotFound(f"bid {award.bid_id!r} not found")
+    before = [bid.funding_enterprise, bid.funding_academic]
     bounty.awarded_bid_id = bid.id
     bounty.awarded_price = award.price
     bounty.awarded_at = now
@@ -346,16 +350,7 @@ def _apply_award(session: Session, bounty: m.Bounty, award: Award, now: datetime
         bid.funding_enterprise = award.funding_enterprise
     if award.funding_academic is not None:
         bid.funding_academic = award.funding_academic
-    return bid
-
-
-def _prior_state(session: Session, bounty: m.Bounty, award: Award) -> dict[str, object]:
-    """What an award overwrites (every bid's status, the winner's funding split), kept in
-    the award's audit row so that a revocation can restore it."""
-    bids = session.scalars(select(m.Bid).where(m.Bid.bounty_id == bounty.id)).all()
-    winner = next((b for b in bids if b.external_id == award.bid_id), None)
-    funding = [winner.funding_enterprise, winner.funding_academic] if winner else [None, None]
-    return {"statuses": {b.external_id: _bid_status(b) for b in bids}, "funding": funding}
+    return bid, before
 
 
 def _award_record(session: Session, bounty: m.Bounty) -> dict[str, object]:
@@ -414,12 +409,17 @@ def _revoke_award(session: Session, bounty: m.Bounty, reason: str) -> dict[str, 
     return detail
 
 
-def _settle_bids(session: Session, bounty: m.Bounty, winner: m.Bid) -> list[str]:
+def _settle_bids(
+    session: Session, bounty: m.Bounty, winner: m.Bid
+) -> tuple[list[str], dict[str, str]]:
     """On award: the winner is 中榜, every other bid still in the running 未中榜; each
-    applicant whose bid changed gets a message. Returns the losing bids' ids."""
+    applicant whose bid changed gets a message. Returns the losing bids' ids and every
+    bid's status before (kept in the award's audit row for a revocation)."""
     losers: list[str] = []
+    before: dict[str, str] = {}
     bids = session.scalars(select(m.Bid).where(m.Bid.bounty_id == bounty.id).order_by(m.Bid.id))
     for bid in bids:
+        before[bid.external_id] = _bid_status(bid)
         if bid.id == winner.id:
             new = "awarded"
         elif _bid_status(bid) in INELIGIBLE_BID_STATUSES:
@@ -430,7 +430,7 @@ def _settle_bids(session: Session, bounty: m.Bounty, winner: m.Bid) -> list[str]
         if bid.status != new:
             bid.status = new
             notify_bid_status(session, bid=bid)
-    return losers
+    return losers, before
 
 
 def notify_bid_status(session: Session, *, bid: m.Bid) -> int:
@@ -501,16 +501,16 @@ def transition(
     if is_revocation(old, move.target):
         detail.update(_revoke_award(session, bounty, move.reason.strip()[:REASON_MAX]))
     if move.target == AWARDED and move.award is not None:
-        prior = _prior_state(session, bounty, move.award)
-        bid = _apply_award(session, bounty, move.award, now)
+        bid, funding = _apply_award(session, bounty, move.award, now)
+        losers, statuses = _settle_bids(session, bounty, bid)
         detail.update(
-            prior=prior,
+            prior={"statuses": statuses, "funding": funding},
             bid=bid.external_id,
             respondent=bid.respondent.external_id,
             price=move.award.price,
             funding_enterprise=bid.funding_enterprise,
             funding_academic=bid.funding_academic,
-            not_awarded=_settle_bids(session, bounty, bid),
+            not_awarded=losers,
         )
     if move.target == NOTICE:
         bounty.noticed_at = now
