@@ -83,7 +83,8 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=10)
     args = ap.parse_args()
 
-    handle = open_handle(load_settings())
+    # cold = encoded in this run: query vectors of earlier runs are not read back
+    handle = open_handle(load_settings(persist_queries=False))
     t0 = time.perf_counter()
     rec = handle.get()
     load_s = time.perf_counter() - t0

@@ -59,6 +59,58 @@ def _recall_at_10(got: NDArray[np.int64], truth: NDArray[np.int64]) -> float:
     return hits / (10 * max(len(truth), 1))
 
 
+def calibration_sample(
+    vectors: NDArray[np.float32], n: int, random_state: int
+) -> NDArray[np.float32]:
+    """The stored vectors HNSW is calibrated on: ``n`` rows drawn without replacement."""
+    rng = np.random.default_rng(random_state)
+    return np.ascontiguousarray(
+        vectors[rng.choice(len(vectors), min(n, len(vectors)), replace=False)]
+    )
+
+
+def calibrate_ef_search(
+    hnsw: Any,
+    exact: Any,
+    sample: NDArray[np.float32],
+    *,
+    target: float,
+    ef_start: int,
+    ef_max: int,
+) -> tuple[int, float]:
+    """The smallest HNSW ``efSearch`` whose recall@10 against exact search reaches ``target``.
+
+    ``efSearch`` doubles from ``ef_start`` up to ``ef_max``; the search breadth is left at
+    the last one tried.
+
+    Parameters
+    ----------
+    hnsw : faiss.IndexIDMap2 over an ``IndexHNSW``
+    exact : faiss index over the same vectors and ids (exact search)
+    sample : ndarray of float32, shape (q, d)
+        Stored vectors used as queries (their own entry is left out of both lists).
+    target : float
+    ef_start, ef_max : int
+
+    Returns
+    -------
+    ef_search : int
+        The first breadth reaching ``target``, else ``ef_max``.
+    recall : float
+        Recall@10 at that breadth.
+    """
+    _, truth = exact.search(sample, 11)
+    base: Any = faiss.downcast_index(hnsw.index)
+    ef = ef_start
+    while True:
+        base.hnsw.efSearch = ef
+        _, got = hnsw.search(sample, 11)
+        recall = _recall_at_10(got, truth)
+        if recall >= target or ef >= ef_max:
+            return ef, recall
+        ef = min(ef * 2, ef_max)
+
+
 class VectorIndex:
     """Inner-product index over external string ids.
 
@@ -218,20 +270,15 @@ class VectorIndex:
         with faiss_threads():
             hnsw.add_with_ids(vecs, ints)
         build_s = time.perf_counter() - t0
-        rng = np.random.default_rng(self.random_state)
-        sample = vecs[
-            rng.choice(len(vecs), min(self.calibration_queries, len(vecs)), replace=False)
-        ]
-        _, truth = flat.search(sample, 11)
-        base: Any = faiss.downcast_index(hnsw.index)
-        ef, recall = self.ef_search, 0.0
-        while True:
-            base.hnsw.efSearch = ef
-            _, got = hnsw.search(sample, 11)
-            recall = _recall_at_10(got, truth)
-            if recall >= self.target_recall or ef >= self.ef_max:
-                break
-            ef = min(ef * 2, self.ef_max)
+        sample = calibration_sample(vecs, self.calibration_queries, self.random_state)
+        ef, recall = calibrate_ef_search(
+            hnsw,
+            flat,
+            sample,
+            target=self.target_recall,
+            ef_start=self.ef_search,
+            ef_max=self.ef_max,
+        )
         taken = recall >= self.target_recall
         self.calibration_ = {
             "ef_search": ef,
