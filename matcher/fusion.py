@@ -315,7 +315,9 @@ def fused_ranking(
     pooled, scores = fr.pooled, fr.scores
     if smoothing is not None and smooth_weight > 0:
         scores = scores + smooth_weight * (smoothing @ scores)
-        pooled = sorted_unique(np.concatenate([np.flatnonzero(scores), pooled]))
+        entered = scores != 0.0  # every row with a pooled neighbour, and the pooled rows
+        entered[pooled] = True
+        pooled = np.flatnonzero(entered)
     if fr.extra:
         merged = {ids[r]: float(scores[r]) for r in pooled.tolist()}
         return ranked_items({**fr.extra, **merged})[:k]

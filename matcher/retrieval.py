@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -86,8 +86,8 @@ from matcher.protocols import (
     RowSearcher,
     TextEncoder,
 )
-from matcher.retrieval_params import validate_retriever
-from matcher.rowmaps import cached_source_rows, pool_rows, ranked_candidates, space_rows
+from matcher.retrieval_params import PARAMETERS, validate_retriever
+from matcher.rowmaps import cached_source_rows, ranked_candidates, row_pools, space_rows
 from matcher.textutil import query_tokens
 
 logger = logging.getLogger(__name__)
@@ -232,36 +232,7 @@ class HybridRetriever:
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, object]:
         """Constructor parameters, verbatim (scikit-learn convention)."""
-        return {
-            "encoder": self.encoder,
-            "dense": self.dense,
-            "lexical": self.lexical,
-            "fusion": self.fusion,
-            "rrf_k": self.rrf_k,
-            "dense_weight": self.dense_weight,
-            "lexical_weight": self.lexical_weight,
-            "depth": self.depth,
-            "prf_docs": self.prf_docs,
-            "keyword_prf_docs": self.keyword_prf_docs,
-            "prf_weight": self.prf_weight,
-            "prf_rescore": self.prf_rescore,
-            "prf_pool": self.prf_pool,
-            "doc_ids": self.doc_ids,
-            "doc_vectors": self.doc_vectors,
-            "graph": self.graph,
-            "graph_weight": self.graph_weight,
-            "graph_neighbors": self.graph_neighbors,
-            "english_encoder": self.english_encoder,
-            "english_dense": self.english_dense,
-            "english_weight": self.english_weight,
-            "keyword_graph_weight": self.keyword_graph_weight,
-            "head_tolerance": self.head_tolerance,
-            "head_max": self.head_max,
-            "near_tolerance": self.near_tolerance,
-            "near_slack": self.near_slack,
-            "near_rank": self.near_rank,
-            "keyword_lexical_weight": self.keyword_lexical_weight,
-        }
+        return {name: getattr(self, name) for name in PARAMETERS}
 
     def _validate(self) -> None:
         validate_retriever(self)
@@ -273,8 +244,23 @@ class HybridRetriever:
         return self.prf_docs > 0 and self.prf_weight > 0
 
     def _rescores(self) -> bool:
-        scorer = isinstance(self.dense, RowSearcher) or isinstance(self.dense, DocumentScorer)
-        return self._uses_prf() and self.prf_rescore and scorer
+        return self._uses_prf() and self.prf_rescore and self._dense_kind() != "search"
+
+    def _dense_kind(self) -> str:
+        """What the dense searcher offers beyond ``search``: "rows" (:class:`RowSearcher`),
+        "documents" (:class:`DocumentScorer`) or "search" (checked once per searcher)."""
+        cached: tuple[object, str] | None = getattr(self, "dense_kind_", None)
+        if cached is None or cached[0] is not self.dense:
+            kind = (
+                "rows"
+                if isinstance(self.dense, RowSearcher)
+                else "documents"
+                if isinstance(self.dense, DocumentScorer)
+                else "search"
+            )
+            cached = (self.dense, kind)
+            self.dense_kind_ = cached
+        return cached[1]
 
     def _row_of(self) -> dict[str, int]:
         # derived lookup, computed once (idempotent, so a race only repeats work)
@@ -417,9 +403,10 @@ class HybridRetriever:
 
     def _dense_search(self, qvecs: NDArray[np.float32], k: int) -> Sequence[Hits]:
         """The dense search, with document rows when the searcher numbers its documents."""
-        if isinstance(self.dense, RowSearcher) and self._rows() is not None:
-            return self.dense.search_rows(qvecs, k)
-        return self.dense.search(qvecs, k)
+        dense = self.dense
+        if self._dense_kind() == "rows" and self._rows() is not None:
+            return cast(RowSearcher, dense).search_rows(qvecs, k)
+        return dense.search(qvecs, k)
 
     def _hit_rows(self, hits: Hits | None, searcher: object) -> NDArray[np.int64] | None:
         """A result's documents as rows of :meth:`_rows` (None: no rows known)."""
@@ -447,17 +434,14 @@ class HybridRetriever:
         -------
         list of Candidate, in ``doc_ids`` order.
         """
-        row_of = self._row_of()
-        rows = [(d, row_of[d]) for d in doc_ids if d in row_of]
+        get = self._row_of().get
+        rows = [(d, r) for d in doc_ids if (r := get(d)) is not None]
         if not rows or self.doc_vectors is None:
             return []
         q = np.asarray(self.encoder.encode_queries([query]), dtype=np.float32)[0]
-        vecs = np.asarray(self.doc_vectors, dtype=np.float32)[[r for _, r in rows]]
-        sims = vecs @ q
-        return [
-            Candidate(doc_id=d, score=0.0, dense=float(x))
-            for (d, _), x in zip(rows, sims, strict=True)
-        ]
+        at = np.fromiter((r for _, r in rows), dtype=np.int64, count=len(rows))
+        sims = (np.asarray(self.doc_vectors, dtype=np.float32)[at] @ q).tolist()
+        return [Candidate(d, 0.0, x) for (d, _), x in zip(rows, sims, strict=True)]
 
     def _english_search(self, texts: list[str], depth: int) -> list[Hits | None]:
         out: list[Hits | None] = [None] * len(texts)
@@ -582,26 +566,16 @@ class HybridRetriever:
             return self._dense_search(expanded, depth)
         space = self._rows()
         maps = cached_source_rows(self, self.dense, space)
-        if isinstance(self.dense, RowSearcher) and space is not None and maps is not None:
-            pools = []
-            for fb, hits, lx in zip(feedback, pool_hits, lex_rows, strict=True):
-                fb_rows = np.array([space.row_of.get(d, -1) for d in fb], dtype=np.int64)
-                deep = space_rows(hits, maps)
-                if deep is None:
-                    break
-                pools.append(pool_rows(deep, lx, fb_rows, self.graph, maps))
-            else:
-                return self.dense.score_rows(expanded, pools, depth)
-        dense = self.dense
-        if not isinstance(dense, DocumentScorer):
-            return self._dense_search(expanded, depth)
-        graph = self.graph
-        rows = self._graph_operator()[0] if graph is not None else None
+        if self._dense_kind() == "rows" and space is not None and maps is not None:
+            pools = row_pools(feedback, pool_hits, lex_rows, space, maps, self.graph)
+            if pools is not None:
+                return cast(RowSearcher, self.dense).score_rows(expanded, pools, depth)
+        rows = self._graph_operator()[0] if self.graph is not None else None
         id_pools = [
-            feedback_pool(fb, hits, lex, graph, rows)
+            feedback_pool(fb, hits, lex, self.graph, rows)
             for fb, hits, lex in zip(feedback, pool_hits, lex_hits, strict=True)
         ]
-        return dense.score_documents(expanded, id_pools, depth)
+        return cast(DocumentScorer, self.dense).score_documents(expanded, id_pools, depth)
 
     def _smooth(self, fused: dict[str, float], alpha: float) -> dict[str, float]:
         row_of, op = self._graph_operator()

@@ -14,6 +14,39 @@ if TYPE_CHECKING:
     from matcher.retrieval import HybridRetriever
 
 
+#: The constructor parameters of :class:`~matcher.retrieval.HybridRetriever`, in order.
+PARAMETERS: tuple[str, ...] = (
+    "encoder",
+    "dense",
+    "lexical",
+    "fusion",
+    "rrf_k",
+    "dense_weight",
+    "lexical_weight",
+    "depth",
+    "prf_docs",
+    "keyword_prf_docs",
+    "prf_weight",
+    "prf_rescore",
+    "prf_pool",
+    "doc_ids",
+    "doc_vectors",
+    "graph",
+    "graph_weight",
+    "graph_neighbors",
+    "english_encoder",
+    "english_dense",
+    "english_weight",
+    "keyword_graph_weight",
+    "head_tolerance",
+    "head_max",
+    "near_tolerance",
+    "near_slack",
+    "near_rank",
+    "keyword_lexical_weight",
+)
+
+
 def validate_retriever(r: HybridRetriever) -> None:
     """Raise :class:`~matcher.errors.InvalidParameter` naming the first invalid parameter."""
     if r.fusion not in FUSIONS:

@@ -93,6 +93,26 @@ def pool_rows(
     return sorted_unique(pool[pool >= 0])
 
 
+def row_pools(
+    feedback: Sequence[Sequence[str]],
+    deep: Sequence[Hits],
+    lexical: Sequence[NDArray[np.int64] | None],
+    space: RowSpace,
+    dense: SourceRows,
+    graph: NeighbourGraph | None,
+) -> list[NDArray[np.int64]] | None:
+    """:func:`pool_rows` of each query (its feedback document ids, its deep first dense
+    result, its lexical rows in ``space``); None when a dense result has no rows."""
+    pools = []
+    for fb, hits, lx in zip(feedback, deep, lexical, strict=True):
+        first = space_rows(hits, dense)
+        if first is None:
+            return None
+        fb_rows = np.array([space.row_of.get(d, -1) for d in fb], dtype=np.int64)
+        pools.append(pool_rows(first, lx, fb_rows, graph, dense))
+    return pools
+
+
 def _positions(ranked: NDArray[np.int64], rows: NDArray[np.int64] | None) -> NDArray[np.int64]:
     """Position of each ranked row in ``rows`` (a source's result), -1 where absent."""
     out = np.full(len(ranked), -1, dtype=np.int64)
