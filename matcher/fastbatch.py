@@ -50,12 +50,14 @@ class DocFacts(NamedTuple):
     org : int64 (n,), the owner's row in :class:`OrgFacts` (-1: unknown organisation).
     usable : bool (n,), of the collection's kinds, active, with a known owner.
     confidential : bool (n,).
+    trl : float64 (n,), the document's TRL (-1: unknown).
     """
 
     row_of: dict[str, int]
     org: NDArray[np.int64]
     usable: NDArray[np.bool_]
     confidential: NDArray[np.bool_]
+    trl: NDArray[np.float64]
 
 
 def org_facts(
@@ -84,7 +86,8 @@ def doc_facts(
     org = np.array([orgs.pos.get(d.org_id, -1) for d in docs], dtype=np.int64)
     usable = np.array([d.kind in kinds and d.active for d in docs], dtype=bool) & (org >= 0)
     conf = np.array([bool(d.confidential) for d in docs], dtype=bool)
-    return DocFacts({k: i for i, k in enumerate(keys)}, org, usable, conf)
+    trl = np.array([t if (t := d.trl) is not None else -1 for d in docs], dtype=np.float64)
+    return DocFacts({k: i for i, k in enumerate(keys)}, org, usable, conf, trl)
 
 
 def visible_rows(
@@ -93,10 +96,10 @@ def visible_rows(
     orgs: OrgFacts,
     query_id: str | None,
     viewer_org_id: str | None,
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     """Positions of the candidates a viewer may see (a known document of the collection's
     kinds, active, of a known organisation, not the query itself, not confidential to
-    another organisation) and their owners' rows in ``orgs``."""
+    another organisation), their owners' rows in ``orgs`` and their rows in ``docs``."""
     n = len(candidates)
     at = np.fromiter((docs.row_of.get(c.doc_id, -1) for c in candidates), np.int64, count=n)
     known = at >= 0
@@ -109,7 +112,7 @@ def visible_rows(
     if query_id is not None and (q := docs.row_of.get(query_id)) is not None:
         ok &= at != q
     keep = np.flatnonzero(ok)
-    return keep, owner[keep]
+    return keep, owner[keep], at[keep]
 
 
 def fast_batch(
@@ -126,7 +129,7 @@ def fast_batch(
     order), or None where the per-candidate path is needed (English similarities, no
     visible candidate). ``filled``: dense cosines of candidates found by BM25 alone;
     ``order_of``: the evidence-order function (:func:`matcher.orgscoring.candidate_order`)."""
-    keep, owner = visible_rows(candidates, docs, orgs, query.id, viewer_org_id)
+    keep, owner, doc_rows = visible_rows(candidates, docs, orgs, query.id, viewer_org_id)
     if len(keep) == 0:
         return None
     seen = [candidates[i] for i in keep.tolist()]
@@ -149,7 +152,8 @@ def fast_batch(
     org_ids = [orgs.ids[r] for r in rows.tolist()]
     sims = np.asarray(sims_l, dtype=np.float64)[flat_at]
     semantic_range = (min(sims_l), max(sims_l))
-    cols = features._document_columns(query, flat, groups, starts, sims, semantic_range)
+    trl = docs.trl[doc_rows[flat_at]]
+    cols = features._document_columns(query, flat, groups, starts, sims, semantic_range, trl)
     cols["lexical"] = features._lexical_column(flat, starts, lexical_max)
     qkw = features.query_keywords(query)
     cols["keyword_overlap"], cols["field_match"] = features.overlap_field(

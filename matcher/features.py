@@ -428,8 +428,10 @@ class FeatureBuilder:
         starts: NDArray[np.int64],
         sims: NDArray[np.float64],
         semantic_range: tuple[float, float],
+        trl: NDArray[np.float64] | None = None,
     ) -> dict[str, NDArray[np.float64]]:
-        """semantic, semantic_rel (without the English model), maturity and coverage."""
+        """semantic, semantic_rel (without the English model), maturity and coverage
+        (``trl``: each flat candidate's document TRL, -1 unknown, when already known)."""
         n = len(groups)
         counts = np.diff(starts)
         full = counts > 0
@@ -448,10 +450,12 @@ class FeatureBuilder:
             rel[full] = np.minimum(np.maximum((semantic[full] - lo) / (hi - lo), 0.0), 1.0)
         else:  # one distinct similarity: every retrieved organisation is at the top
             rel[full] = 1.0
-        docs = self.documents
-        trl = np.array(
-            [t if (t := docs[c.doc_id].trl) is not None else -1 for c in flat], dtype=np.float64
-        )
+        if trl is None:
+            docs = self.documents
+            trl = np.array(
+                [t if (t := docs[c.doc_id].trl) is not None else -1 for c in flat],
+                dtype=np.float64,
+            )
         maturity = np.zeros(n, dtype=np.float64)
         covered = np.zeros(n, dtype=np.float64)
         if len(at):
