@@ -155,10 +155,10 @@ def ranked_candidates(
     d_hits, d_rows = dense
     d_at = _positions(ranked_rows, d_rows)
     dense_v = _values(d_hits.scores, d_at)
-    chunks = (
+    chunks: list[int] = (
         [0] * len(ranked)
         if d_hits.chunks is None or len(d_hits.chunks) == 0
-        else np.where(d_at >= 0, d_hits.chunks[np.maximum(d_at, 0)], 0).tolist()
+        else np.where(d_at >= 0, d_hits.chunks[np.maximum(d_at, 0)], 0).astype(np.int64).tolist()
     )
     lex_v: list[float | None] = [None] * len(ranked)
     if lexical is not None and lexical[1] is not None:
@@ -166,7 +166,7 @@ def ranked_candidates(
     en_v: list[float | None] = [None] * len(ranked)
     if english is not None and english[1] is not None:
         en_v = _values(english[0].scores, _positions(ranked_rows, english[1]))
-    return [
-        Candidate(d, float(s), dv, lv, int(ch), ev)
-        for (d, s), dv, lv, ch, ev in zip(ranked, dense_v, lex_v, chunks, en_v, strict=True)
-    ]
+    ids = [d for d, _ in ranked]
+    scores = [float(v) for _, v in ranked]
+    make = tuple.__new__  # Candidate's fields in order, without its Python-level __new__
+    return [make(Candidate, t) for t in zip(ids, scores, dense_v, lex_v, chunks, en_v, strict=True)]

@@ -166,3 +166,18 @@ def test_pool_feedback_searches_the_index_once_per_query(world: dict[str, Any]) 
     full = _retriever(world, searcher, world["lexical"], prf_rescore=False)
     full.retrieve(qs, 10)
     assert (searcher.searches, searcher.scored) == (15, 5)  # a second search per query
+
+
+def test_the_default_preset_searches_the_index_once_per_query(world: dict[str, Any]) -> None:
+    searcher = CountingSearcher(world["index"], N_DOCS)
+    default = make_retriever(
+        encoder=world["encoder"],
+        dense=searcher,
+        lexical=world["lexical"],
+        doc_ids=world["doc_ids"],
+        doc_vectors=world["doc_vecs"],
+        graph=world["graph"],
+    )
+    for q in world["queries"]:
+        default.retrieve([q], 10)
+    assert searcher.searches == searcher.scored == len(world["queries"])
