@@ -62,6 +62,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
+from matcher.expansion import CorpusExpander, lexical_hits
 from matcher.feedback import expand_queries, feedback_pool, head_hits, is_keyword_list
 from matcher.fusion import (
     FUSIONS,
@@ -85,7 +86,6 @@ from matcher.protocols import (
     LexicalSearcher,
     TextEncoder,
 )
-from matcher.textutil import query_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +163,8 @@ class HybridRetriever:
         (:func:`matcher.fusion.bound_drops`); None disables.
     near_slack, near_rank : int
         See ``near_tolerance`` (>= 0 and >= 1).
+    expander : CorpusExpander, optional
+        BM25 search of keyword-list queries with corpus terms (:mod:`matcher.expansion`).
     """
 
     def __init__(
@@ -195,6 +197,7 @@ class HybridRetriever:
         near_tolerance: float | None = None,
         near_slack: int = 1,
         near_rank: int = 3,
+        expander: CorpusExpander | None = None,
         keyword_lexical_weight: float | None = None,
     ) -> None:
         self.encoder = encoder
@@ -224,6 +227,7 @@ class HybridRetriever:
         self.near_tolerance = near_tolerance
         self.near_slack = near_slack
         self.near_rank = near_rank
+        self.expander = expander
         self.keyword_lexical_weight = keyword_lexical_weight
 
     # ------------------------------------------------------------------ parameters
@@ -257,6 +261,7 @@ class HybridRetriever:
             "near_tolerance": self.near_tolerance,
             "near_slack": self.near_slack,
             "near_rank": self.near_rank,
+            "expander": self.expander,
             "keyword_lexical_weight": self.keyword_lexical_weight,
         }
 
@@ -380,7 +385,7 @@ class HybridRetriever:
             dense_hits = self.dense.search(qvecs, depth)
         lex_hits: Sequence[Hits | None] = [None] * len(texts)  # None: source not used
         if self.lexical is not None and self.lexical_weight > 0:
-            lex_hits = self.lexical.search_tokens([query_tokens(t) for t in texts], depth)
+            lex_hits = lexical_hits(self.lexical, self.expander, texts, depth)
         if len(dense_hits) != len(texts) or len(lex_hits) != len(texts):
             raise InvalidParameter("a searcher returned a different number of result lists")
 
