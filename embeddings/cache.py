@@ -2,8 +2,12 @@
 
 Unchanged texts are never re-encoded, across runs and across builds. Vectors are stored as
 little-endian float32 blobs (no pickle). The same file also caches tokenizations for the
-lexical index, keyed by (tokenizer version, sha256 of the text). Only document (passage)
-encodings are cached: queries use a different prefix and are never stored.
+lexical index, keyed by (tokenizer version, sha256 of the text). Query vectors
+(``embeddings.serving.CachedQueryEncoder``) are kept under their own model id
+(``model_id#query``): e5 encodes queries and passages differently.
+
+Each thread gets its own SQLite connection, so the service's request threads can share one
+cache object.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 import logging
 import os
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 CACHE_FILE = "embedding_cache.sqlite3"
 _BATCH = 500  # SQLite host-parameter limit friendly
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced (the C type cannot)."""
 
 
 def text_key(text: str) -> str:
@@ -38,16 +48,27 @@ class EmbeddingCache:
     ----------
     path : path-like
         The SQLite file (created on first use).
+    timeout : float
+        Seconds a write waits for another writer (a build in another process) before
+        ``sqlite3.OperationalError``.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
+        self.timeout = timeout
+        self._local = threading.local()
+        # weak: a finished thread's connection goes (and closes) with its thread-local slot
+        self._conns: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
+        self._conns_lock = threading.Lock()
 
     def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30)
+            # this thread's own connection; closable from any thread by close()
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, check_same_thread=False, factory=_Connection
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(
@@ -59,14 +80,18 @@ class EmbeddingCache:
                 " tokens TEXT NOT NULL, PRIMARY KEY (tokenizer, sha))"
             )
             conn.commit()
-            self._conn = conn
-        return self._conn
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.add(conn)
+        return conn
 
     def close(self) -> None:
-        """Close the connection (reopened on next use)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close every thread's connection (each is reopened on its thread's next use)."""
+        with self._conns_lock:
+            conns, self._conns = list(self._conns), weakref.WeakSet()
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
     def __enter__(self) -> EmbeddingCache:
         return self

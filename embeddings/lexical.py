@@ -84,14 +84,15 @@ class BM25Index:
     def search_tokens(self, queries: Sequence[Sequence[str]], k: int) -> list[Hits]:
         """BM25 top-k for tokenised queries (``LexicalSearcher`` protocol).
 
-        Documents with score 0 are left out; ``chunks`` is None (documents are not chunked).
+        Documents with score 0 are left out; ``chunks`` is None (documents are not chunked);
+        ``rows`` index :attr:`row_ids`.
         """
         if isinstance(queries, str) or any(isinstance(q, str) for q in queries):
             raise TypeError("queries must be a sequence of token lists, not of str")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         out: list[Hits] = []
-        empty = Hits([], np.empty(0, dtype=np.float32), None)
+        empty = Hits([], np.empty(0, dtype=np.float32), None, np.empty(0, dtype=np.int64))
         kk = min(k, len(self.doc_ids_))
         for q in queries:
             if self.retriever_ is None or not q or kk == 0:
@@ -99,14 +100,21 @@ class BM25Index:
                 continue
             docs, scores = self.retriever_.retrieve([list(q)], k=kk, show_progress=False)
             keep = scores[0] > 0
+            rows = docs[0][keep].astype(np.int64)
             out.append(
                 Hits(
-                    [self.doc_ids_[int(i)] for i in docs[0][keep]],
+                    [self.doc_ids_[i] for i in rows.tolist()],
                     scores[0][keep].astype(np.float32),
                     None,
+                    rows,
                 )
             )
         return out
+
+    @property
+    def row_ids(self) -> list[str]:
+        """Document id of each row (``Hits.rows`` index this list)."""
+        return self.doc_ids_
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every document for one tokenised query: float32 (len(self),)."""

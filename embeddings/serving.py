@@ -6,6 +6,8 @@ so evaluation measures exactly what production serves.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -16,6 +18,8 @@ from numpy.typing import NDArray
 from embeddings.cache import EmbeddingCache, text_key
 from embeddings.encoder import Encoder
 from embeddings.store import Collection
+
+logger = logging.getLogger(__name__)
 
 QUERY_SUFFIX = "#query"
 """Query vectors are cached under ``model_id + QUERY_SUFFIX`` (e5 encodes queries and
@@ -49,11 +53,15 @@ class CachedQueryEncoder(_QueryEncoderWrapper):
         The production encoder.
     cache : embeddings.cache.EmbeddingCache or None
         Where query vectors are kept (model id + ``#query``); None disables caching.
+
+    A write the cache refuses (another process holds the file's write lock past the cache's
+    timeout) is skipped with a warning: the vectors are still returned.
     """
 
     def __init__(self, encoder: Encoder, cache: EmbeddingCache | None) -> None:
         super().__init__(encoder)
         self.cache = cache
+        self._warned = False
 
     def encode_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
         texts = list(texts)
@@ -68,7 +76,12 @@ class CachedQueryEncoder(_QueryEncoderWrapper):
             vecs = np.asarray(
                 self.encoder.encode_queries([by_key[k] for k in todo]), dtype=np.float32
             )
-            self.cache.put_vectors(mid, todo, vecs)
+            try:
+                self.cache.put_vectors(mid, todo, vecs)
+            except sqlite3.OperationalError as exc:  # locked by a build: the next call retries
+                if not self._warned:
+                    logger.warning("query vectors not cached (%s): %s", self.cache.path, exc)
+                    self._warned = True
             found.update(zip(todo, vecs, strict=True))
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 

@@ -171,7 +171,7 @@ class CorpusExpander:
 
     def search(self, text: str, k: int) -> Hits:
         """The ``k`` best documents for the expanded query of ``text`` (score > 0), best first,
-        ties by document row."""
+        ties by document row; ``rows`` are the matrix rows (the BM25 index's ``row_ids``)."""
         m = self.matrix
         scores = np.zeros(len(m.doc_ids), dtype=np.float64)
         for t, w in self.query_weights(text).items():
@@ -180,8 +180,9 @@ class CorpusExpander:
         hit = np.flatnonzero(scores > 0)
         if hit.size > k:
             hit = hit[np.argpartition(-scores[hit], k - 1)[:k]]
-        hit = hit[np.lexsort((hit, -scores[hit]))]
-        return HeadHits([m.doc_ids[int(i)] for i in hit], scores[hit].astype(np.float32), None)
+        hit = hit[np.lexsort((hit, -scores[hit]))].astype(np.int64)
+        ids = [m.doc_ids[i] for i in hit.tolist()]
+        return HeadHits(ids, scores[hit].astype(np.float32), None, hit)
 
 
 def make_expander(

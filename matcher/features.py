@@ -428,8 +428,10 @@ class FeatureBuilder:
         starts: NDArray[np.int64],
         sims: NDArray[np.float64],
         semantic_range: tuple[float, float],
+        trl: NDArray[np.float64] | None = None,
     ) -> dict[str, NDArray[np.float64]]:
-        """semantic, semantic_rel (without the English model), maturity and coverage."""
+        """semantic, semantic_rel (without the English model), maturity and coverage
+        (``trl``: each flat candidate's document TRL, -1 unknown, when already known)."""
         n = len(groups)
         counts = np.diff(starts)
         full = counts > 0
@@ -448,10 +450,12 @@ class FeatureBuilder:
             rel[full] = np.minimum(np.maximum((semantic[full] - lo) / (hi - lo), 0.0), 1.0)
         else:  # one distinct similarity: every retrieved organisation is at the top
             rel[full] = 1.0
-        docs = self.documents
-        trl = np.array(
-            [t if (t := docs[c.doc_id].trl) is not None else -1 for c in flat], dtype=np.float64
-        )
+        if trl is None:
+            docs = self.documents
+            trl = np.array(
+                [t if (t := docs[c.doc_id].trl) is not None else -1 for c in flat],
+                dtype=np.float64,
+            )
         maturity = np.zeros(n, dtype=np.float64)
         covered = np.zeros(n, dtype=np.float64)
         if len(at):
@@ -503,16 +507,32 @@ class FeatureBuilder:
     ) -> dict[str, NDArray[np.float64]]:
         """keyword_overlap, field_match, region, load and past_success, organisation by
         organisation."""
-        n, kd, docs = len(org_ids), self.keyword_docs, self.documents
-        cols = {
-            name: np.zeros(n, dtype=np.float64)
-            for name in ("keyword_overlap", "field_match", "region", "load", "past_success")
+        overlap, field = self.overlap_field(query, org_ids, groups, qkw)
+        orgs, load, outcomes = self.orgs, self.load, self.outcomes
+        trials = [outcomes.get(o, (0, 0)) for o in org_ids]
+        return {
+            "keyword_overlap": overlap,
+            "field_match": field,
+            "region": np.array([1.0 if orgs[o].in_region else 0.0 for o in org_ids], np.float64),
+            "load": np.array([math.log1p(max(load.get(o, 0), 0)) for o in org_ids], np.float64),
+            "past_success": np.array([(s + 1.0) / (t + 2.0) - 0.5 for s, t in trials], np.float64),
         }
-        overlap, field, region = cols["keyword_overlap"], cols["field_match"], cols["region"]
+
+    def overlap_field(
+        self,
+        query: Query,
+        org_ids: Sequence[str],
+        groups: Sequence[tuple[Candidate, ...]],
+        qkw: frozenset[str],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The keyword_overlap and field_match columns of organisations with their
+        candidates (best first)."""
+        n, kd, docs = len(org_ids), self.keyword_docs, self.documents
+        overlap = np.zeros(n, dtype=np.float64)
+        field = np.zeros(n, dtype=np.float64)
         qfield = query.field
         single = self._overlaps(qkw)
         for i, (o, cands) in enumerate(zip(org_ids, groups, strict=True)):
-            org = self.orgs[o]
             top = cands[:kd]
             if len(top) == 1:
                 d = top[0].doc_id
@@ -530,12 +550,7 @@ class FeatureBuilder:
                     v = single[key] = overlap_coefficient(qkw, dkw)
                 overlap[i] = v
             if qfield and (
-                qfield in org.fields or any(docs[c.doc_id].field == qfield for c in top)
+                qfield in self.orgs[o].fields or any(docs[c.doc_id].field == qfield for c in top)
             ):
                 field[i] = 1.0
-            region[i] = 1.0 if org.in_region else 0.0
-        load, outcomes = self.load, self.outcomes
-        cols["load"][:] = [math.log1p(max(load.get(o, 0), 0)) for o in org_ids]
-        trials = [outcomes.get(o, (0, 0)) for o in org_ids]
-        cols["past_success"][:] = [(s + 1.0) / (t + 2.0) - 0.5 for s, t in trials]
-        return cols
+        return overlap, field

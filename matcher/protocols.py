@@ -68,6 +68,22 @@ class DocumentScorer(Protocol):
 
 
 @runtime_checkable
+class RowSearcher(Protocol):
+    """A dense source that numbers its documents: its results carry their rows
+    (``Hits.rows``, indexes of ``row_ids``), and it scores given rows exactly (best chunk)
+    without a search over the whole collection (``embeddings.store.DenseChunkSearcher``)."""
+
+    @property
+    def row_ids(self) -> Sequence[str]: ...
+
+    def search_rows(self, queries: NDArray[np.float32], k: int) -> Sequence[Hits]: ...
+
+    def score_rows(
+        self, queries: NDArray[np.float32], rows: Sequence[NDArray[np.int64]], k: int
+    ) -> Sequence[Hits]: ...
+
+
+@runtime_checkable
 class LexicalSearcher(Protocol):
     """Lexical (BM25) candidate source over the same documents, indexed with the tokens of
     :func:`matcher.textutil.tokenize`; queries arrive tokenized the same way."""

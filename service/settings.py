@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # model, 30 MB at the default). The default holds every need of a 13,000-enterprise
     # campaign, so a second run in the same process encodes none again.
     query_cache_size: int = Field(default=16_384, ge=0, le=1_000_000)
+    # Query vectors are also kept in INDEX_DIR's embedding cache (1.5 KB each with the bundled
+    # model), so the service and the commands encode no need asked before, across restarts.
+    persist_queries: bool = True
     # Evidence snippets by sentence embeddings instead of keyword overlap: nicer on paraphrase,
     # but each uncached evidence document costs a model call (~0.1–1 s per request on 2 cores).
     snippet_vectors: bool = False

@@ -88,7 +88,7 @@ def cmd_pair(args: argparse.Namespace) -> int:
         return 2
     settings = load_settings()
     # Need vectors persist in the index's embedding cache: a rerun encodes no need again.
-    handle = open_handle(settings, persistent_queries=True)
+    handle = open_handle(settings)
     factory = handle.session_factory
     with session_scope(factory) as s:
         camp = s.scalar(select(Campaign).where(Campaign.name == args.campaign))

@@ -33,13 +33,14 @@ from matcher.encoding import need_key
 from matcher.errors import MatcherError
 from matcher.solvers import PairingEncoder
 from service.db import open_store, session_scope
+from service.enums import SME_SCALES
 from service.importing.headers import header_key
 from service.importing.readers import detect_encoding
 from service.models import Campaign, Commissioner, Need, Organisation, ShortlistItem
 from service.recommender import need_vectors
 from service.settings import Settings, load_settings
 from service.snapshot import CLOSED_NEED_STATUSES, load_snapshot
-from service.validation import SME_SCALES, FieldError, normalise_text, parse_int, split_list
+from service.validation import FieldError, normalise_text, parse_int, split_list
 
 log = logging.getLogger(__name__)
 

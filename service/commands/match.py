@@ -29,27 +29,16 @@ from service.settings import Settings, load_settings
 log = logging.getLogger(__name__)
 
 
-def open_handle(settings: Settings, *, persistent_queries: bool = False) -> RecommenderHandle:
+def open_handle(settings: Settings) -> RecommenderHandle:
     """A recommender handle over the configured store and index.
 
-    ``persistent_queries``: query vectors are also kept in the index directory's embedding
-    cache, so a command run again (``duijie score --pairs``, ``duijie pair`` on the same
-    needs) encodes nothing it has encoded before; each distinct text is encoded once per run
-    anyway (in-memory memo of ``DUIJIE_QUERY_CACHE_SIZE`` queries, as in the service).
+    Query vectors are kept in the index directory's embedding cache (``DUIJIE_PERSIST_QUERIES``),
+    so a command run again (``duijie score --pairs``, ``duijie pair`` on the same needs)
+    encodes nothing it has encoded before; each distinct text is encoded once per run anyway
+    (in-memory memo of ``DUIJIE_QUERY_CACHE_SIZE`` queries, as in the service).
     """
     _engine, factory = open_store(settings.resolved_database_url)
-    encoder = None
-    if persistent_queries:
-        from embeddings import make_encoder
-        from embeddings.cache import CACHE_FILE, EmbeddingCache
-        from embeddings.serving import CachedQueryEncoder, MemoQueryEncoder
-
-        cache = EmbeddingCache(settings.resolved_index_dir / CACHE_FILE)
-        base = make_encoder(settings.embedding_backend, model_path=settings.model_path)
-        encoder = MemoQueryEncoder(
-            CachedQueryEncoder(base, cache), maxsize=settings.query_cache_size
-        )
-    return RecommenderHandle(settings, factory, encoder=encoder)
+    return RecommenderHandle(settings, factory)
 
 
 def _clip(text: str, n: int = 80) -> str:
@@ -142,7 +131,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     vectors come from the persistent embedding cache when the need was scored before."""
     settings = load_settings()
     t0 = time.perf_counter()
-    rec = open_handle(settings, persistent_queries=True).get()
+    rec = open_handle(settings).get()
     pairs: list[tuple[str, str]] = []
     with open(args.pairs, encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)

@@ -14,6 +14,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
+from service.enums import (
+    BOUNTY_KIND_ALIASES,
+    BOUNTY_STATUS_ALIASES,
+    CAPABILITY_KIND_ALIASES,
+    CAPABILITY_STATUS_ALIASES,
+    NEED_STATUS_ALIASES,
+    ORG_KIND_ALIASES,
+    ORG_STATUS_ALIASES,
+    SCALE_ALIASES,
+    parse_enum,
+)
 from service.formats import (
     COLUMNS,
     EXTRA_KEY,
@@ -29,14 +40,6 @@ from service.formats import (
 from service.importing.directory import Directory
 from service.importing.readers import RawRow, is_blank
 from service.validation import (
-    BOUNTY_KIND_ALIASES,
-    BOUNTY_STATUS_ALIASES,
-    CAPABILITY_KIND_ALIASES,
-    CAPABILITY_STATUS_ALIASES,
-    NEED_STATUS_ALIASES,
-    ORG_KIND_ALIASES,
-    ORG_STATUS_ALIASES,
-    SCALE_ALIASES,
     FieldError,
     check_length,
     in_home_region,
@@ -45,7 +48,6 @@ from service.validation import (
     parse_bool,
     parse_date,
     parse_datetime,
-    parse_enum,
     parse_int,
     parse_number,
     province_from_city,

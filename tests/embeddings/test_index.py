@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embeddings.errors import IndexCorrupted
-from embeddings.index import VectorIndex
+from embeddings.index import VectorIndex, calibrate_ef_search, calibration_sample
 from tests.embeddings.conftest import unit_vectors
 
 D = 24
@@ -58,6 +58,47 @@ def test_switches_to_hnsw_when_growing_past_exact_max(rng: np.random.Generator) 
     assert index.kind == "hnsw" and len(index) == 150
     _, ids = index.search(x[120:121], 1)
     assert ids == [["doc-120"]]
+
+
+def test_calibration_keeps_the_smallest_breadth_reaching_the_target(
+    rng: np.random.Generator,
+) -> None:
+    x = unit_vectors(rng, 2000, D)
+    opts = {
+        "exact_max": 100,
+        "hnsw_m": 4,
+        "ef_search": 4,
+        "ef_max": 256,
+        "calibration_queries": 100,
+    }
+    hnsw = VectorIndex(D, target_recall=0.0, **opts).add(x, _ids(2000))
+    flat = VectorIndex(D).add(x, _ids(2000))
+    sample = calibration_sample(x, 100, 0)
+    assert len({tuple(r) for r in sample.tolist()}) == 100  # without replacement
+
+    def recall_at(ef: int) -> float:
+        return calibrate_ef_search(
+            hnsw.index_, flat.index_, sample, target=2.0, ef_start=ef, ef_max=ef
+        )[1]
+
+    ef, recall = calibrate_ef_search(
+        hnsw.index_, flat.index_, sample, target=0.99, ef_start=4, ef_max=256
+    )
+    assert recall >= 0.99 and ef > 4  # M=4, efSearch=4 misses neighbours on 24-d noise
+    assert recall_at(ef // 2) < 0.99 and recall_at(ef) == recall
+    # VectorIndex.add runs the same calibration on the same sample (HNSW builds on several
+    # threads are not bit-reproducible, so it is checked on the index it built)
+    taken = VectorIndex(D, target_recall=0.99, **opts).add(x, _ids(2000))
+    cal = taken.calibration_
+    assert taken.kind == "hnsw" and cal is not None and cal["hnsw"] and cal["n"] == 2000
+    again = calibrate_ef_search(
+        taken.index_, flat.index_, sample, target=0.99, ef_start=4, ef_max=256
+    )
+    assert (cal["ef_search"], cal["recall"]) == (again[0], round(again[1], 4))
+    never = calibrate_ef_search(
+        hnsw.index_, flat.index_, sample, target=1.01, ef_start=4, ef_max=64
+    )
+    assert never == (64, recall_at(64))
 
 
 @pytest.mark.parametrize("exact_max", [1000, 10])

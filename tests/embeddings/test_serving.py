@@ -103,3 +103,51 @@ def test_memo_of_size_zero_keeps_nothing():
     inner.seen.clear()
     memo.encode_queries(["ab"])
     assert inner.seen == ["ab"]
+
+
+def test_cached_queries_are_read_back_and_a_locked_cache_only_skips_the_write(tmp_path):
+    import sqlite3
+
+    from embeddings.cache import EmbeddingCache
+    from embeddings.serving import CachedQueryEncoder
+
+    path = tmp_path / "cache.sqlite3"
+    inner = CountingEncoder()
+    want = CachedQueryEncoder(inner, EmbeddingCache(path)).encode_queries(["ab", "aab"])
+    inner.seen.clear()
+    got = CachedQueryEncoder(inner, EmbeddingCache(path)).encode_queries(["aab", "ab"])
+    np.testing.assert_array_equal(got, want[[1, 0]])
+    assert inner.seen == []
+    # another process holds the write lock: the vectors still come back, nothing is stored
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN IMMEDIATE")
+    locked = CachedQueryEncoder(inner, EmbeddingCache(path, timeout=0.05))
+    np.testing.assert_array_equal(locked.encode_queries(["abc"]), inner.encode_queries(["abc"]))
+    holder.rollback()
+    assert EmbeddingCache(path).count_vectors() == 2
+
+
+def test_the_embedding_cache_serves_several_threads(tmp_path):
+    from embeddings.cache import EmbeddingCache, text_key
+
+    cache = EmbeddingCache(tmp_path / "cache.sqlite3")
+    vec = np.ones((1, 4), dtype=np.float32)
+    cache.put_vectors("m", [text_key("main")], vec)
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            cache.put_vectors("m", [text_key(f"t{i}")], vec)
+            seen.append(len(cache.get_vectors("m", [text_key("main"), text_key(f"t{i}")], 4)))
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and seen == [2, 2, 2, 2]
+    assert cache.count_vectors("m") == 5
+    cache.close()

@@ -70,6 +70,7 @@ def test_expanded_search_reaches_a_document_without_the_query_words(bm25: BM25In
     assert hits.ids.index("t1") > max(hits.ids.index(d) for d in ("w1", "w2", "w3"))
     assert "o1" not in hits.ids and "o2" not in hits.ids
     assert np.all(np.diff(hits.scores) <= 0) and hits.chunks is None
+    assert [IDS[r] for r in hits.rows] == list(hits.ids)  # type: ignore[attr-defined]
     assert len(ex.search(query, 2).ids) == 2
     # without expansion terms the weighted search is the index's own BM25
     own = CorpusExpander(bm25.term_matrix(), n_terms=1, weight=1e-9).search("rice, gene", 10)

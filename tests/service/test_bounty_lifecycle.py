@@ -375,7 +375,7 @@ def test_advance_walks_the_table_and_stops_at_a_refused_step(store: Store) -> No
 
 
 def test_the_lifecycle_and_the_input_parsers_know_the_same_states() -> None:
-    from service.validation import BOUNTY_STATES
+    from service.enums import BOUNTY_STATES
 
     assert bl.STATES == BOUNTY_STATES
 

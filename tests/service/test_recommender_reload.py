@@ -7,6 +7,7 @@ embeddings tests' deterministic encoder)."""
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -123,3 +124,46 @@ def test_after_a_backend_change_the_old_build_is_served_until_reindex(
     new = h.get()
     assert new is not old and h.status()["query_model"] == make_encoder("e5-torch").model_id
     assert new.rank_for_need("N:N-A1", k=3)
+
+
+class _QueryRecorder(FakeEncoder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[str] = []
+
+    def encode_queries(self, texts: Any) -> Any:
+        self.queries.extend(texts)
+        return super().encode_queries(texts)
+
+
+def test_query_vectors_survive_a_restart(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A need asked on a request thread is not encoded again by the next process's handle
+    (the index directory's embedding cache), and the ranking is the same."""
+    import embeddings
+    from service.jobs.reindex import run_reindex
+
+    settings = Settings(data_dir=world.settings.data_dir, secret_key=world.settings.secret_key)
+    run_reindex(settings, encoder=FakeEncoder())
+    encoders: list[_QueryRecorder] = []
+
+    def make(*_args: Any, **_kwargs: Any) -> _QueryRecorder:
+        encoders.append(_QueryRecorder())
+        return encoders[-1]
+
+    monkeypatch.setattr(embeddings, "make_encoder", make)
+    first: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: first.extend(
+            RecommenderHandle(settings, world.factory).get().rank_for_need("N:N-A1", k=3).suggestions
+        )
+    )
+    worker.start()
+    worker.join()
+    assert first and encoders[0].queries  # encoded once, on the worker thread
+    restarted = RecommenderHandle(settings, world.factory)
+    again = restarted.get().rank_for_need("N:N-A1", k=3).suggestions
+    assert encoders[-1].queries == []  # read back from the cache, not encoded
+    assert [(s.org_id, s.score) for s in again] == [(s.org_id, s.score) for s in first]
+    off = RecommenderHandle(settings.model_copy(update={"persist_queries": False}), world.factory)
+    off.get().rank_for_need("N:N-A1", k=3)
+    assert encoders[-1].queries  # without the setting every process encodes again

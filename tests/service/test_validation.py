@@ -7,9 +7,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from service.enums import CAPABILITY_KIND_ALIASES, ORG_KIND_ALIASES, parse_enum
 from service.validation import (
-    CAPABILITY_KIND_ALIASES,
-    ORG_KIND_ALIASES,
     FieldError,
     credit_code_check_char,
     in_home_region,
@@ -19,7 +18,6 @@ from service.validation import (
     parse_bool,
     parse_date,
     parse_datetime,
-    parse_enum,
     parse_int,
     parse_number,
     province_from_credit_code,

@@ -25,10 +25,10 @@ from service.api.deps import (
     release_connection,
 )
 from service.api.routes.suggestions import _visible_suggestions
+from service.enums import BountyState
 from service.errors import Forbidden, InvalidRequest, NotFound, error_response
 from service.forms import FormErrors
 from service.snapshot import bid_infos, bounty_info
-from service.validation import BountyState
 
 log = logging.getLogger(__name__)
 
