@@ -63,6 +63,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
+from matcher.expansion import CorpusExpander, lexical_hits
 from matcher.feedback import expand_queries, feedback_pool, head_hits, is_keyword_list
 from matcher.fusion import (
     Fusion,
@@ -90,7 +91,6 @@ from matcher.protocols import (
 )
 from matcher.retrieval_params import PARAMETERS, validate_retriever
 from matcher.rowmaps import cached_source_rows, ranked_candidates, row_pools, space_rows
-from matcher.textutil import query_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +168,8 @@ class HybridRetriever:
         (:func:`matcher.fusion.bound_drops`); None disables.
     near_slack, near_rank : int
         See ``near_tolerance`` (>= 0 and >= 1).
+    expander : CorpusExpander, optional
+        BM25 search of keyword-list queries with corpus terms (:mod:`matcher.expansion`).
     """
 
     def __init__(
@@ -201,6 +203,7 @@ class HybridRetriever:
         near_slack: int = 1,
         near_rank: int = 3,
         keyword_lexical_weight: float | None = None,
+        expander: CorpusExpander | None = None,
     ) -> None:
         self.encoder = encoder
         self.dense = dense
@@ -230,6 +233,7 @@ class HybridRetriever:
         self.near_slack = near_slack
         self.near_rank = near_rank
         self.keyword_lexical_weight = keyword_lexical_weight
+        self.expander = expander
 
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, object]:
@@ -316,7 +320,7 @@ class HybridRetriever:
             dense_hits = self._dense_search(qvecs, depth)
         lex_hits: Sequence[Hits | None] = [None] * len(texts)  # None: source not used
         if self.lexical is not None and self.lexical_weight > 0:
-            lex_hits = self.lexical.search_tokens([query_tokens(t) for t in texts], depth)
+            lex_hits = lexical_hits(self.lexical, self.expander, texts, depth)
         if len(dense_hits) != len(texts) or len(lex_hits) != len(texts):
             raise InvalidParameter("a searcher returned a different number of result lists")
 

@@ -44,6 +44,7 @@ PARAMETERS: tuple[str, ...] = (
     "near_slack",
     "near_rank",
     "keyword_lexical_weight",
+    "expander",
 )
 
 
