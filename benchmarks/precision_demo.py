@@ -13,6 +13,8 @@ active demo need whose topic is recovered:
 * missing@10: needs with an on-topic institute available but none in the top 10;
 * cross-need: per institute, how well its pair scores order all the needs (relevant: it
   holds a capability on the need's topic), mean AUC and nDCG@10 (``--no-cross`` skips it);
+* on-topic evidence: of the evidence shown for the on-topic institutes of the top 5, the share
+  of entries (and of first entries) whose document is itself on the need's topic;
 * evidence: evidence entries shown at similarity <= 0.001, entries whose snippets are
   administrative text (cooperation mode, period, budget, contact, company profile), and
   shared keywords that are function words or requirement boilerplate.
@@ -111,6 +113,10 @@ class NeedResult:
     admin_evidence: int
     keywords: int
     bad_keywords: list[str]
+    on_topic_evidence: int = 0  # evidence entries of on-topic institutes on the need's topic
+    on_topic_org_evidence: int = 0  # all evidence entries of on-topic institutes
+    first_on_topic: int = 0  # on-topic institutes whose first evidence entry is on topic
+    on_topic_shown: int = 0  # on-topic institutes in the top 5 with evidence
 
 
 def on_topic_orgs(
@@ -129,10 +135,23 @@ def on_topic_orgs(
     }
 
 
-def grade(rec: Recommender, need: Document, on: set[str], sugg: list[Suggestion]) -> NeedResult:
+def grade(
+    rec: Recommender,
+    need: Document,
+    on: set[str],
+    sugg: list[Suggestion],
+    topic: object = None,
+    cap_topic: dict[str, Any] | None = None,
+) -> NeedResult:
     top = [s.org_id for s in sugg]
     evs = [e for s in sugg[:5] for e in s.evidence]
     kws = [k for s in sugg[:5] for k in s.shared_keywords]
+    shown = [s for s in sugg[:5] if s.org_id in on and s.evidence]
+    cap_topic = cap_topic or {}
+
+    def on_topic(doc_id: str) -> bool:
+        return topic is not None and cap_topic.get(doc_id) == topic
+
     return NeedResult(
         need.id,
         len(on),
@@ -146,6 +165,10 @@ def grade(rec: Recommender, need: Document, on: set[str], sugg: list[Suggestion]
         ),
         len(kws),
         [k for k in kws if k in NON_KEYWORDS or len(k) < 2],
+        sum(on_topic(e.doc_id) for s in shown for e in s.evidence),
+        sum(len(s.evidence) for s in shown),
+        sum(on_topic(s.evidence[0].doc_id) for s in shown),
+        len(shown),
     )
 
 
@@ -164,6 +187,10 @@ def summarise(results: list[NeedResult]) -> dict[str, float]:
         "zero_evidence": sum(r.zero_evidence for r in results) / ev,
         "admin_evidence": sum(r.admin_evidence for r in results) / ev,
         "bad_keywords": sum(len(r.bad_keywords) for r in results) / kw,
+        "on_topic_evidence": sum(r.on_topic_evidence for r in results)
+        / (sum(r.on_topic_org_evidence for r in results) or 1),
+        "first_evidence_on_topic": sum(r.first_on_topic for r in results)
+        / (sum(r.on_topic_shown for r in results) or 1),
     }
 
 
@@ -263,7 +290,7 @@ def main() -> None:
         if topic is None:
             continue
         on = on_topic_orgs(rec, need, topic, cap_topic)
-        results.append(grade(rec, need, on, rec.suggest_for_need(need.id, 10)))
+        results.append(grade(rec, need, on, rec.suggest_for_need(need.id, 10), topic, cap_topic))
     demo = summarise(results)
     if not args.no_cross:
         demo.update(cross_need(rec, needs, cap_topic, topics))
@@ -276,7 +303,7 @@ def main() -> None:
         topic = topic_of_reg[doc.id]
         on = on_topic_orgs(reg_rec, doc, topic, cap_topic)
         sugg = reg_rec.suggest_for_need(doc.id, 10)
-        reg_results.append(grade(reg_rec, doc, on, sugg))
+        reg_results.append(grade(reg_rec, doc, on, sugg, topic, cap_topic))
         show(reg_rec, doc, sugg, on, args.show)
     print("\nneed | on-topic available | top5 hits | top10 hits | zero-sim ev | admin ev | bad kw")
     print("---|---|---|---|---|---|---")
@@ -300,6 +327,8 @@ def main() -> None:
         f"(raw {demo['p@5_raw']:.3f}) P@10={demo['p@10']:.3f} (raw {demo['p@10_raw']:.3f}) "
         f"missing@10={demo['missing@10']} zero-sim-evidence={demo['zero_evidence']:.3f} "
         f"admin-evidence={demo['admin_evidence']:.3f} bad-keywords={demo['bad_keywords']:.3f} "
+        f"on-topic-evidence={demo['on_topic_evidence']:.3f} "
+        f"(first {demo['first_evidence_on_topic']:.3f}) "
         f"regression top5-on-topic={reg_ok}/{len(reg_results)} "
         f"cross-need AUC={demo.get('cross_need_auc', float('nan')):.3f} "
         f"time={time.perf_counter() - t0:.0f}s"

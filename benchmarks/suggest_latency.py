@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import argparse
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -103,6 +104,7 @@ def main() -> None:
             f"p99 {p(warm, 99):.1f} ms, floor p50 {p(floor, 50):.1f} ms, "
             f"warm / floor {p(warm, 50) / p(floor, 50):.2f}"
         )
+    parts.append("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print("suggest_latency: " + " | ".join(parts))
 
 

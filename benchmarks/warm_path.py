@@ -19,6 +19,7 @@ from __future__ import annotations
 import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import argparse
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -138,7 +139,11 @@ def main() -> None:
                     f"{r['floor']:.1f} | "
                     f"{r['ratio']:.2f} (rounds: {each})"
                 )
-    print(f"\nSUMMARY warm_path: warm/floor main {best['main']:.2f}, thread {best['thread']:.2f}")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"\nSUMMARY warm_path: warm/floor main {best['main']:.2f}, thread {best['thread']:.2f}"
+        f" (load average {load})"
+    )
 
 
 if __name__ == "__main__":

@@ -167,6 +167,7 @@ class VectorIndex:
         self.ext_by_int_: dict[int, str] = {}
         self.int_by_ext_: dict[str, int] = {}
         self.next_id_ = 0
+        self.version_ = 0  # bumped by every change of the stored vectors
 
     # ------------------------------------------------------------------ construction
     def _new_faiss(self, kind: IndexKind) -> Any:
@@ -249,6 +250,7 @@ class VectorIndex:
             # HNSW was refused at this size: try again only once the index has doubled
             crossing = len(self) + len(ids) >= 2 * int(self.calibration_.get("n", 0))
         ints = np.arange(self.next_id_, self.next_id_ + len(ids), dtype=np.int64)
+        self.version_ += 1
         with faiss_threads():
             index.add_with_ids(vectors, ints)
         for i, e in zip(ints.tolist(), ids, strict=True):
@@ -296,6 +298,7 @@ class VectorIndex:
             "HNSW taken" if taken else f"below {self.target_recall}, staying exact",
         )
         if taken:
+            self.version_ += 1
             self.index_ = hnsw
 
     def remove(self, ids: Sequence[str]) -> int:
@@ -307,6 +310,7 @@ class VectorIndex:
         ints = [self.int_by_ext_[e] for e in ids if e in self.int_by_ext_]
         if not ints:
             return 0
+        self.version_ += 1
         for i in ints:
             del self.int_by_ext_[self.ext_by_int_.pop(i)]
         if self.kind == "flat":
@@ -334,6 +338,53 @@ class VectorIndex:
             return np.empty((0, self.dim), dtype=np.float32)
         out = self.index_.reconstruct_batch(np.ascontiguousarray(ints, dtype=np.int64))
         return np.asarray(out, dtype=np.float32).reshape(len(ints), self.dim)
+
+    def inner_products(
+        self, query: NDArray[np.float32], ints: NDArray[np.int64]
+    ) -> NDArray[np.float32]:
+        """Inner products of one query with the stored vectors of FAISS int ids, read in
+        place (no copy of the vectors): float32 (len(ints),).
+
+        Parameters
+        ----------
+        query : ndarray of float32, shape (dim,)
+        ints : ndarray of int64, ids as returned by :meth:`search_ints`
+        """
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        if q.shape[0] != self.dim:
+            raise ValueError(f"query must have shape ({self.dim},), got {np.shape(query)}")
+        out = np.empty(len(ints), dtype=np.float32)
+        if len(ints) == 0:
+            return out
+        storage, pos_of_int = self._storage()
+        pos = np.ascontiguousarray(pos_of_int[ints], dtype=np.int64)
+        faiss.fvec_inner_products_by_idx(  # type: ignore[attr-defined]
+            faiss.swig_ptr(out),
+            faiss.swig_ptr(q),
+            storage.get_xb(),
+            faiss.swig_ptr(pos),
+            self.dim,
+            1,
+            len(pos),
+        )
+        return out
+
+    def _storage(self) -> tuple[Any, NDArray[np.int64]]:
+        """The flat storage of the FAISS index and the storage position of each int id,
+        recomputed after every change (``version_``)."""
+        cached = getattr(self, "storage_", None)
+        if cached is None or cached[0] != self.version_ or cached[1] is not self.index_:
+            index = self._ensure()
+            base: Any = faiss.downcast_index(index.index)
+            storage = (
+                base if isinstance(base, faiss.IndexFlat) else faiss.downcast_index(base.storage)
+            )
+            ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+            pos_of_int = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int64)
+            pos_of_int[ids] = np.arange(len(ids), dtype=np.int64)
+            cached = (self.version_, self.index_, storage, pos_of_int)
+            self.storage_ = cached
+        return cached[2], cached[3]
 
     # ------------------------------------------------------------------ search
     def search_ints(

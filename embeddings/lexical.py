@@ -13,9 +13,10 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from embeddings.errors import IndexCorrupted
 from embeddings.types import Hits
@@ -24,6 +25,24 @@ logger = logging.getLogger(__name__)
 
 BM25_DIR = "bm25"
 DOC_IDS_FILE = "doc_ids.json"
+
+
+class TermMatrix(NamedTuple):
+    """The BM25 term-document score matrix of an index, term-major (CSC over terms): the
+    documents of term id ``t`` are the rows ``indices[indptr[t]:indptr[t + 1]]`` of
+    ``doc_ids``, with BM25 term scores ``data[...]`` (a document's score for a query is the sum
+    of its query terms' scores). Views on the index's own arrays, not copies.
+
+    doc_ids : document ids, one per row.
+    vocab : token -> term id (ids at or past ``len(indptr) - 1`` have no documents).
+    indptr : int64 (n_terms + 1,); indices : int32 (nnz,); data : float32 (nnz,).
+    """
+
+    doc_ids: list[str]
+    vocab: dict[str, int]
+    indptr: NDArray[np.int64]
+    indices: NDArray[np.int32]
+    data: NDArray[np.float32]
 
 
 class BM25Index:
@@ -65,14 +84,15 @@ class BM25Index:
     def search_tokens(self, queries: Sequence[Sequence[str]], k: int) -> list[Hits]:
         """BM25 top-k for tokenised queries (``LexicalSearcher`` protocol).
 
-        Documents with score 0 are left out; ``chunks`` is None (documents are not chunked).
+        Documents with score 0 are left out; ``chunks`` is None (documents are not chunked);
+        ``rows`` index :attr:`row_ids`.
         """
         if isinstance(queries, str) or any(isinstance(q, str) for q in queries):
             raise TypeError("queries must be a sequence of token lists, not of str")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         out: list[Hits] = []
-        empty = Hits([], np.empty(0, dtype=np.float32), None)
+        empty = Hits([], np.empty(0, dtype=np.float32), None, np.empty(0, dtype=np.int64))
         kk = min(k, len(self.doc_ids_))
         for q in queries:
             if self.retriever_ is None or not q or kk == 0:
@@ -80,20 +100,47 @@ class BM25Index:
                 continue
             docs, scores = self.retriever_.retrieve([list(q)], k=kk, show_progress=False)
             keep = scores[0] > 0
+            rows = docs[0][keep].astype(np.int64)
             out.append(
                 Hits(
-                    [self.doc_ids_[int(i)] for i in docs[0][keep]],
+                    [self.doc_ids_[i] for i in rows.tolist()],
                     scores[0][keep].astype(np.float32),
                     None,
+                    rows,
                 )
             )
         return out
+
+    @property
+    def row_ids(self) -> list[str]:
+        """Document id of each row (``Hits.rows`` index this list)."""
+        return self.doc_ids_
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every document for one tokenised query: float32 (len(self),)."""
         if self.retriever_ is None:
             return np.zeros(len(self.doc_ids_), dtype=np.float32)
         return np.asarray(self.retriever_.get_scores(list(query_tokens)), dtype=np.float32)
+
+    def term_matrix(self) -> TermMatrix:
+        """The index's term-document score matrix (:class:`TermMatrix`; empty when no
+        documents are indexed)."""
+        if self.retriever_ is None:
+            return TermMatrix(
+                list(self.doc_ids_),
+                {},
+                np.zeros(1, dtype=np.int64),
+                np.zeros(0, dtype=np.int32),
+                np.zeros(0, dtype=np.float32),
+            )
+        sc = self.retriever_.scores
+        return TermMatrix(
+            self.doc_ids_,
+            self.retriever_.vocab_dict,
+            np.asarray(sc["indptr"], dtype=np.int64),
+            np.asarray(sc["indices"], dtype=np.int32),
+            np.asarray(sc["data"], dtype=np.float32),
+        )
 
     def save(self, directory: str | os.PathLike[str]) -> list[Path]:
         """Write the bm25s files plus ``doc_ids.json`` into ``directory``; returns the paths."""

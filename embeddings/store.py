@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import faiss
 import numpy as np
 from numpy.typing import NDArray
 
@@ -42,7 +41,7 @@ from embeddings.errors import (
 )
 from embeddings.index import VectorIndex
 from embeddings.lexical import BM25_DIR, BM25Index
-from embeddings.types import Hits
+from embeddings.types import Hits, RowIds
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +133,11 @@ class DenseChunkSearcher:
             self.layout_ = layout
         return layout
 
+    @property
+    def row_ids(self) -> list[str]:
+        """Document id of each row (``Hits.rows`` index this list)."""
+        return self._layout().doc_ids
+
     def search(self, queries: NDArray[np.float32], k: int) -> list[Hits]:
         """Top-k documents per query.
 
@@ -144,8 +148,14 @@ class DenseChunkSearcher:
 
         Returns
         -------
-        list of n Hits, each with at most k documents, best first.
+        list of n Hits, each with at most k documents, best first (``rows``: their rows in
+        :attr:`row_ids`).
         """
+        return [h._replace(ids=list(h.ids)) for h in self.search_rows(queries, k)]
+
+    def search_rows(self, queries: NDArray[np.float32], k: int) -> list[Hits]:
+        """:meth:`search` whose ids are read from :attr:`row_ids` only when used
+        (:class:`~embeddings.types.RowIds`): for callers that work on ``Hits.rows``."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         total = len(self.vectors)
@@ -172,11 +182,12 @@ class DenseChunkSearcher:
         new_doc = np.ones(len(by_doc), dtype=bool)
         new_doc[1:] = by_doc[1:] != by_doc[:-1]
         first = np.sort(order[new_doc])[:k]
-        ids = [layout.doc_ids[r] for r in rows[first].tolist()]
+        doc_rows = rows[first].astype(np.int64)
         return Hits(
-            ids,
+            RowIds(layout.doc_ids, doc_rows),
             np.ascontiguousarray(scores[first], dtype=np.float32),
             layout.chunk_of_int[ints[first]].astype(np.int32),
+            doc_rows,
         )
 
     def score_documents(
@@ -208,31 +219,65 @@ class DenseChunkSearcher:
             for q, ds in zip(queries, doc_ids, strict=True)
         ]
 
+    def score_rows(
+        self, queries: NDArray[np.float32], rows: Sequence[NDArray[np.int64]], k: int
+    ) -> list[Hits]:
+        """:meth:`score_documents` of documents given by their rows in :attr:`row_ids`
+        (each query's rows unique), with :meth:`search_rows`' lazy ids.
+
+        Parameters
+        ----------
+        queries : ndarray of float32, shape (n, dim)
+        rows : n int64 arrays of document rows
+        k : int, >= 1
+
+        Returns
+        -------
+        list of n Hits, best first (ties: the order of ``rows``).
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if len(rows) != queries.shape[0]:
+            raise ValueError(f"{queries.shape[0]} queries but {len(rows)} row arrays")
+        layout = self._layout()
+        return [
+            self._score_rows(layout, q, np.asarray(r, dtype=np.int64), k)
+            for q, r in zip(queries, rows, strict=True)
+        ]
+
     def _score_one(
         self, layout: _ChunkLayout, query: NDArray[np.float32], rows: list[int], k: int
     ) -> Hits:
         rows_a = np.asarray(list(dict.fromkeys(rows)), dtype=np.int64)
+        hits = self._score_rows(layout, query, rows_a, k)
+        return hits._replace(ids=list(hits.ids))
+
+    def _score_rows(
+        self, layout: _ChunkLayout, query: NDArray[np.float32], rows_a: NDArray[np.int64], k: int
+    ) -> Hits:
         if len(rows_a) == 0:
-            return Hits([], np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int32))
+            return Hits(
+                [],
+                np.empty(0, dtype=np.float32),
+                np.empty(0, dtype=np.int32),
+                np.empty(0, dtype=np.int64),
+            )
         lo, hi = layout.starts[rows_a], layout.starts[rows_a + 1]
         counts = hi - lo
         seg = np.repeat(np.cumsum(counts) - counts, counts)
         ints = layout.ints_by_doc[np.arange(int(counts.sum())) - seg + np.repeat(lo, counts)]
-        vecs = self.vectors.reconstruct_ints(ints)
-        sims = np.empty(len(ints), dtype=np.float32)
-        faiss.fvec_inner_products_ny(  # type: ignore[attr-defined]
-            faiss.swig_ptr(sims), faiss.swig_ptr(query), faiss.swig_ptr(vecs), len(query), len(ints)
-        )
+        sims = self.vectors.inner_products(query, ints)
         offsets = np.cumsum(counts) - counts
         best = np.maximum.reduceat(sims, offsets)
         # best chunk of each document: the first position reaching the maximum
         pos = np.flatnonzero(sims == np.repeat(best, counts))
         first_pos = pos[np.searchsorted(pos, offsets)]
         order = np.argsort(-best, kind="stable")[:k]
+        doc_rows = rows_a[order]
         return Hits(
-            [layout.doc_ids[r] for r in rows_a[order].tolist()],
+            RowIds(layout.doc_ids, doc_rows),
             best[order].astype(np.float32),
             layout.chunk_of_int[ints[first_pos[order]]].astype(np.int32),
+            doc_rows,
         )
 
 

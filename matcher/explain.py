@@ -7,14 +7,16 @@ budget or contact), so each is a verbatim substring of the query text and of the
 ``full_text`` and boilerplate is never matched to boilerplate. Shared keywords leave out
 requirement boilerplate and keywords most documents share, most specific first
 (:class:`matcher.content.KeywordWeights`). Documents below the similarity floor are not
-shown as evidence; a document with no dense similarity (0) never is.
+shown as evidence; a document with no dense similarity (0) never is. Beyond an
+organisation's best match, a document is evidence only when it shares an informative keyword
+with the query (:func:`worth_showing`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -265,18 +267,26 @@ def suggestion(
     documents at or above the similarity ``floor`` as evidence, their shared keywords (at
     most 10) and the score breakdown."""
     feats, contrib = breakdown(s.match.features, s.contributions, s.bias)
-    docs = [
-        (documents[c.doc_id], sim)
-        for c, sim in zip(s.match.candidates, s.match.doc_scores, strict=True)
-    ][:evidence_k]
+    q_kw = features.query_keywords(s.query)
+    weights = features.keyword_weights()  # built on first use: the same for every request
+    docs = worth_showing(
+        [
+            (documents[c.doc_id], sim)
+            for c, sim in zip(s.match.candidates, s.match.doc_scores, strict=True)
+        ],
+        q_kw,
+        features.doc_keywords,
+        weights,
+        evidence_k,
+    )
     ev = evidence(
         s.query.id,
         s.query.text,
-        features.query_keywords(s.query),
+        q_kw,
         docs,
         doc_keywords={d.id: features.doc_keywords(d.id) for d, _ in docs},
         vectors=vectors,
-        weights=features.keyword_weights(build=False),
+        weights=weights,
         floor=floor,
         cache=cache,
     )
@@ -294,6 +304,39 @@ def suggestion(
         query_id=s.query.id,
         reasons=reasons(feats, contrib),
     )
+
+
+def worth_showing(
+    docs: Sequence[tuple[Document, float]],
+    query_keywords: frozenset[str],
+    doc_keywords: Callable[[str], frozenset[str]],
+    weights: KeywordWeights | None,
+    k: int,
+) -> list[tuple[Document, float]]:
+    """The documents of one organisation shown as evidence: its best match, then, in score
+    order, up to ``k - 1`` more that share an informative keyword with the query.
+
+    The similarities of the bundled model are compressed (an institute's off-topic documents
+    score within a few hundredths of its on-topic ones), so beyond the best match a document
+    is shown only when the two also share vocabulary: on the demo data a second or third
+    document without a shared keyword was on the need's topic 1 time in 1,276
+    (``benchmarks/precision_demo.py``, on-topic evidence).
+    """
+    shown: list[tuple[Document, float]] = []
+    for doc, sim in docs:
+        if len(shown) >= k:
+            break
+        if shown:
+            common = query_keywords & doc_keywords(doc.id)
+            informative = (
+                weights.ranked(common, limit=1)
+                if weights is not None
+                else [t for t in common if keyword_like(t)]
+            )
+            if not informative:
+                continue
+        shown.append((doc, sim))
+    return shown
 
 
 def verbatim(keyword: str, text: str) -> str:
@@ -317,8 +360,10 @@ def breakdown(
     -------
     (features, contributions) as dicts keyed by :data:`FEATURE_NAMES`.
     """
-    feats = {n: float(v) for n, v in zip(FEATURE_NAMES, features, strict=True)}
-    contrib = {n: float(v) for n, v in zip(FEATURE_NAMES, contributions, strict=True)}
+    feats = dict(zip(FEATURE_NAMES, np.asarray(features, dtype=np.float64).tolist(), strict=True))
+    contrib = dict(
+        zip(FEATURE_NAMES, np.asarray(contributions, dtype=np.float64).tolist(), strict=True)
+    )
     contrib["bias"] = float(bias)
     return feats, contrib
 

@@ -34,11 +34,15 @@ class HeadHits(NamedTuple):
     ids: Sequence[str]
     scores: NDArray[np.float32]
     chunks: NDArray[np.int32] | None
+    rows: NDArray[np.int64] | None = None
 
 
 def head_hits(hits: Hits, k: int) -> Hits:
-    """The first ``k`` documents of ``hits``."""
+    """The first ``k`` documents of ``hits`` (with their rows, when it has them)."""
     chunks = None if hits.chunks is None else hits.chunks[:k]
+    rows = getattr(hits, "rows", None)
+    if rows is not None:
+        return HeadHits(hits.ids[:k], hits.scores[:k], chunks, rows[:k])
     return HeadHits(list(hits.ids[:k]), hits.scores[:k], chunks)
 
 

@@ -195,6 +195,7 @@ def weighted_rows(
     *,
     weights: Sequence[float],
     normalise: Literal["minmax", "zscore"] = "minmax",
+    rows: Sequence[NDArray[np.int64] | None] = (),
 ) -> FusedRows:
     """:func:`weighted_scores` as an array over ``n`` rows (same arithmetic, same values).
 
@@ -209,6 +210,9 @@ def weighted_rows(
     weights : sequence of float
         One weight per source.
     normalise : {"minmax", "zscore"}
+    rows : sequence of int64 arrays or None, optional
+        Each source's documents as rows (-1: no row), when already known (else looked up
+        in ``row_of``).
 
     Returns
     -------
@@ -219,14 +223,20 @@ def weighted_rows(
     f = np.zeros(n, dtype=np.float64)
     pooled: list[NDArray[np.int64]] = []
     extra: dict[str, float] = {}
-    for (ids, scores), wi in zip(results, weights, strict=True):
+    for i, ((ids, scores), wi) in enumerate(zip(results, weights, strict=True)):
         if len(ids) == 0:
             continue
         norm = normalised(scores, normalise)
-        rows = np.fromiter((row_of.get(d, -1) for d in ids), dtype=np.int64, count=len(ids))
-        ok = rows >= 0
-        f[rows[ok]] += wi * norm[ok]
-        pooled.append(rows[ok])
+        at = rows[i] if i < len(rows) else None
+        if at is None:
+            at = np.fromiter((row_of.get(d, -1) for d in ids), dtype=np.int64, count=len(ids))
+        ok = at >= 0
+        if ok.all():
+            f[at] += wi * norm  # a source lists each document once
+            pooled.append(at)
+            continue
+        f[at[ok]] += wi * norm[ok]
+        pooled.append(at[ok])
         for j in np.flatnonzero(~ok).tolist():
             extra[ids[j]] = extra.get(ids[j], 0.0) + wi * float(norm[j])
     rows_all = sorted_unique(np.concatenate(pooled)) if pooled else np.empty(0, dtype=np.int64)
@@ -289,24 +299,73 @@ def fused_ranking(
     normalise: Literal["minmax", "zscore"],
     smoothing: Any = None,
     smooth_weight: float = 0.0,
+    rows: Sequence[NDArray[np.int64] | None] = (),
 ) -> list[tuple[str, float]]:
     """The ``k`` best documents of :func:`weighted_scores`, optionally smoothed
     ``f + smooth_weight * (smoothing @ f)`` over the rows (every document with a pooled
     neighbour can enter), ties by id: what ``ranked_items`` of the dictionary version gives.
 
     ``smoothing``: row-normalised (n, n) adjacency (scipy sparse) of the graph, or None.
-    Documents without a row keep their unsmoothed score.
+    Documents without a row keep their unsmoothed score. ``rows``: see :func:`weighted_rows`.
     """
     ids = space.ids
-    fr = weighted_rows(results, space.row_of, len(ids), weights=weights, normalise=normalise)
-    rows, scores = fr.pooled, fr.scores
+    fr = weighted_rows(
+        results, space.row_of, len(ids), weights=weights, normalise=normalise, rows=rows
+    )
+    pooled, scores = fr.pooled, fr.scores
     if smoothing is not None and smooth_weight > 0:
         scores = scores + smooth_weight * (smoothing @ scores)
-        rows = sorted_unique(np.concatenate([np.flatnonzero(scores), rows]))
+        entered = scores != 0.0  # every row with a pooled neighbour, and the pooled rows
+        entered[pooled] = True
+        pooled = np.flatnonzero(entered)
     if fr.extra:
-        merged = {ids[r]: float(scores[r]) for r in rows.tolist()}
+        merged = {ids[r]: float(scores[r]) for r in pooled.tolist()}
         return ranked_items({**fr.extra, **merged})[:k]
-    return [(ids[r], float(scores[r])) for r in top_rows(rows, scores, k, space.id_rank).tolist()]
+    top = top_rows(pooled, scores, k, space.id_rank)
+    return [(ids[r], s) for r, s in zip(top.tolist(), scores[top].tolist(), strict=True)]
+
+
+def graph_operator(graph: NeighbourGraph, neighbours: int) -> tuple[dict[str, int], Any]:
+    """Row lookup of ``graph`` and its row-normalised adjacency over the first
+    ``neighbours`` columns (scipy CSR, n x n; negative similarities count 0)."""
+    import scipy.sparse as sp
+
+    n = len(graph.ids)
+    m = min(neighbours, graph.indices.shape[1])
+    idx = graph.indices[:, :m]
+    w = np.clip(graph.weights[:, :m].astype(np.float64), 0.0, None)
+    keep = idx >= 0
+    rows = np.repeat(np.arange(n), m).reshape(n, m)[keep]
+    adj = sp.csr_matrix((w[keep], (rows, idx[keep])), shape=(n, n))
+    totals = np.asarray(adj.sum(axis=1)).ravel()
+    inv = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+    return {d: i for i, d in enumerate(graph.ids)}, sp.diags(inv) @ adj
+
+
+def smooth_scores(
+    fused: dict[str, float], alpha: float, row_of: Mapping[str, int], op: Any, ids: Sequence[str]
+) -> dict[str, float]:
+    """``f + alpha * (op @ f)`` of a fused dictionary over the graph rows ``row_of`` (every
+    document with a pooled neighbour gains, even if no source returned it; documents
+    without a row keep their score)."""
+    if not fused:
+        return fused
+    f = np.zeros(len(ids), dtype=np.float64)
+    out: dict[str, float] = {}
+    for d, v in fused.items():
+        r = row_of.get(d)
+        if r is None:
+            out[d] = v  # not in the graph (added after it was built): unsmoothed
+        else:
+            f[r] = v
+    smoothed = f + alpha * (op @ f)
+    for nz in np.flatnonzero(smoothed):
+        out[ids[int(nz)]] = float(smoothed[nz])
+    for d in fused:
+        row = row_of.get(d)
+        if row is not None:
+            out[d] = float(smoothed[row])  # keep pooled documents even at score 0
+    return out
 
 
 def keep_head(

@@ -25,6 +25,7 @@ from matcher import explain
 from matcher.constraints import EligibilityPolicy
 from matcher.content import technical_text
 from matcher.errors import IndexNotReady, InvalidParameter, UnknownEntity
+from matcher.fastbatch import DocFacts, OrgFacts, doc_facts, fast_batch, org_facts
 from matcher.features import (
     Aggregation,
     FeatureBatch,
@@ -83,6 +84,22 @@ class BestScores(NamedTuple):
     def scored(self, j: int) -> Scored:
         """The :class:`Scored` of organisation ``org_ids[j]``."""
         return self.batches[int(self.which[j])].scored(int(self.rows[j]))
+
+
+def candidate_order(seen: Sequence[Candidate], sims: Sequence[float]) -> list[int]:
+    """Positions of ``seen`` in :class:`~matcher.features.OrgMatch` order: similarity
+    ``sims`` descending, then fused score descending, then document id."""
+    if len(seen) < 2:
+        return list(range(len(seen)))
+    x = np.asarray(sims, dtype=np.float64)
+    sc = np.fromiter((c.score for c in seen), dtype=np.float64, count=len(seen))
+    order = np.lexsort((-sc, -x))
+    xs, ss = x[order], sc[order]
+    if not ((xs[1:] == xs[:-1]) & (ss[1:] == ss[:-1])).any():
+        out: list[int] = order.tolist()  # no ties left for the document ids to break
+        return out
+    keys = [(-v, -c.score, c.doc_id) for v, c in zip(sims, seen, strict=True)]
+    return sorted(range(len(seen)), key=keys.__getitem__)
 
 
 class OrgScorer:
@@ -242,9 +259,25 @@ class OrgScorer:
         """:meth:`match_orgs` as one feature matrix (rows sorted by org id)."""
         kinds = COLLECTION_KINDS[collection]
         documents, orgs, visible = self.documents, self.orgs, self.policy.visible
+        filled = self._dense_fill(query, candidates, collection)
+        extra = list(dict.fromkeys(extra_orgs))
+        if not extra and not pools and type(self.policy).visible is EligibilityPolicy.visible:
+            docs, org_rows = self._facts(collection)
+            fast = fast_batch(
+                self.features,
+                query,
+                candidates,
+                filled,
+                docs,
+                org_rows,
+                viewer_org_id,
+                candidate_order,
+            )
+            if fast is not None:
+                return fast
         seen: list[Candidate] = []
         owners: list[str] = []
-        for c in self._fill_dense(query, candidates, collection):
+        for c in candidates:
             doc = documents.get(c.doc_id)
             if doc is None:
                 logger.debug("retrieved unknown document %s: skipped", c.doc_id)
@@ -253,6 +286,8 @@ class OrgScorer:
                 continue
             if not visible(doc, viewer_org_id):
                 continue
+            if c.dense is None and (v := filled.get(c.doc_id)) is not None:
+                c = Candidate(c.doc_id, c.score, v, c.lexical, c.chunk, c.english)
             seen.append(c)
             owners.append(doc.org_id)
         # Normalise BM25 by the best *visible* document: hidden (confidential, inactive)
@@ -261,11 +296,9 @@ class OrgScorer:
         sims = [float(c.dense) if c.dense is not None else 0.0 for c in seen]
         semantic_range = (min(sims), max(sims)) if sims else (0.0, 0.0)
         # one sort in the order of OrgMatch.candidates, so every group comes out sorted
-        keys = [(-x, -c.score, c.doc_id) for x, c in zip(sims, seen, strict=True)]
         by_org: dict[str, list[Candidate]] = defaultdict(list)
-        for i in sorted(range(len(seen)), key=keys.__getitem__):
+        for i in candidate_order(seen, sims):
             by_org[owners[i]].append(seen[i])
-        extra = list(dict.fromkeys(extra_orgs))
         missing = [o for o in extra if o in orgs and o not in by_org]
         if (
             missing and self.score_unretrieved
@@ -289,23 +322,31 @@ class OrgScorer:
             english_range=(min(en), max(en)) if en else None,
         )
 
-    def _fill_dense(
+    def _facts(self, collection: CollectionName) -> tuple[DocFacts, OrgFacts]:
+        """The document and organisation facts of :func:`matcher.fastbatch.fast_batch`,
+        derived once (again only if the documents or organisations were replaced)."""
+        cache: dict[str, tuple[int, int, DocFacts, OrgFacts]] = self.__dict__.setdefault(
+            "facts_", {}
+        )
+        found = cache.get(collection)
+        if found is None or found[:2] != (len(self.documents), len(self.orgs)):
+            fb = self.features
+            org_rows = org_facts(self.orgs, fb.load, fb.outcomes)
+            docs = doc_facts(self.documents, COLLECTION_KINDS[collection], org_rows)
+            found = cache[collection] = (len(self.documents), len(self.orgs), docs, org_rows)
+        return found[2], found[3]
+
+    def _dense_fill(
         self, query: Query, candidates: Sequence[Candidate], collection: CollectionName
-    ) -> list[Candidate]:
-        """``candidates`` with the dense cosine of those found by BM25 alone filled in from
-        their document vectors (when the retriever can score documents), so that every
-        retrieved document has a similarity on one scale and evidence is never shown at 0."""
+    ) -> dict[str, float | None]:
+        """The dense cosine of the candidates found by BM25 alone, from their document
+        vectors (when the retriever can score documents), so that every retrieved document
+        has a similarity on one scale and evidence is never shown at 0."""
         lacking = [c.doc_id for c in candidates if c.dense is None]
         score_documents = getattr(self.retrievers.get(collection), "score_documents", None)
         if not lacking or score_documents is None:
-            return list(candidates)
-        dense = {c.doc_id: c.dense for c in score_documents(technical_text(query.text), lacking)}
-        return [
-            c
-            if c.dense is not None or (v := dense.get(c.doc_id)) is None
-            else Candidate(c.doc_id, c.score, v, c.lexical, c.chunk, c.english)
-            for c in candidates
-        ]
+            return {}
+        return {c.doc_id: c.dense for c in score_documents(technical_text(query.text), lacking)}
 
     def _direct(
         self,

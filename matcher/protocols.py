@@ -22,6 +22,9 @@ class Hits(Protocol):
     scores : float32 array of shape (m,), non-increasing.
     chunks : int32 array of shape (m,), the best-matching chunk of each document, or None
         when the source does not chunk documents.
+    rows : int64 array of shape (m,), each document's row in the searcher's ``row_ids``
+        (:class:`RowSearcher`), or None; the matcher reads it with ``getattr``, so a source
+        without it is served through the ids.
     """
 
     @property
@@ -32,6 +35,9 @@ class Hits(Protocol):
 
     @property
     def chunks(self) -> NDArray[np.int32] | None: ...
+
+    @property
+    def rows(self) -> NDArray[np.int64] | None: ...
 
 
 @runtime_checkable
@@ -64,6 +70,22 @@ class DocumentScorer(Protocol):
 
     def score_documents(
         self, queries: NDArray[np.float32], doc_ids: Sequence[Sequence[str]], k: int
+    ) -> Sequence[Hits]: ...
+
+
+@runtime_checkable
+class RowSearcher(Protocol):
+    """A dense source that numbers its documents: its results carry their rows
+    (``Hits.rows``, indexes of ``row_ids``), and it scores given rows exactly (best chunk)
+    without a search over the whole collection (``embeddings.store.DenseChunkSearcher``)."""
+
+    @property
+    def row_ids(self) -> Sequence[str]: ...
+
+    def search_rows(self, queries: NDArray[np.float32], k: int) -> Sequence[Hits]: ...
+
+    def score_rows(
+        self, queries: NDArray[np.float32], rows: Sequence[NDArray[np.int64]], k: int
     ) -> Sequence[Hits]: ...
 
 

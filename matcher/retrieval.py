@@ -20,8 +20,10 @@ Method (preset ``hybrid``, the default)
    default). This first-stage ranking is kept.
 3. Dense pseudo-relevance feedback (Rocchio) from the single best fused document:
    ``q' = normalise(q + 0.5 * v_top1)``, from the three best for keyword-list queries
-   (:func:`is_keyword_list`: "术语，术语，术语", the vocabulary-gap case); a second dense search
-   with ``q'`` replaces the dense ranking, and step 2 is repeated.
+   (:func:`is_keyword_list`: "术语，术语，术语", the vocabulary-gap case); ``q'`` scored on a
+   pool (``prf_rescore``: the first dense search fetched twice as deep, the BM25 list, the
+   feedback documents' graph neighbours; preset ``hybrid-search``: a second dense search)
+   replaces the dense ranking, and step 2 is repeated.
 4. Graph smoothing (cluster hypothesis): ``f'(d) = f(d) + 3.0 * sum_n W[d, n] f(n)`` over the
    10 nearest neighbours of ``d`` (row-normalised cosine weights); every document with a
    pooled neighbour can enter the list. Routed by query type: keyword lists are not smoothed
@@ -38,13 +40,12 @@ its abstract); with step 5 and the routing of step 4 the smoothing can be three 
 than before while the exact-match tasks keep or beat their figures. Measurements, what was
 tried and what did not help: ``docs/retrieval.md`` (``python benchmarks/eval_csl.py``).
 
-Latency: single-query p50 about 10-15 ms at 12k documents plus query encoding; building the
-neighbour graph exactly takes a few seconds at 12k documents (:func:`matcher.presets.make_retriever` builds
-it when not given one); the service updates the previous build's graph instead
-(:func:`matcher.neighbours.update_neighbour_graph`). Fusion and smoothing run over arrays of
-document rows (:func:`matcher.fusion.fused_ranking`, the same arithmetic as the dictionary
-functions). ``prf_rescore`` (off by default: it changes rankings) scores the expanded query on
-a pool instead of a second dense search; see ``docs/retrieval.md``.
+Latency: the searches run on document rows (:mod:`matcher.rowmaps`) when the searchers
+number their documents; fusion and smoothing run over arrays of rows
+(:func:`matcher.fusion.fused_ranking`, the same arithmetic as the dictionary functions).
+With ``prf_rescore`` the expanded query is scored on a pool (the first dense search fetched
+``prf_pool`` times deeper, the BM25 list, the feedback documents' graph neighbours) instead
+of a second search over the whole collection; see ``docs/retrieval.md``.
 
 Evidence kept on each :class:`~matcher.protocols.Candidate`: ``dense`` is the cosine of the
 document's best chunk for the *original* query (from the first dense search; None if the
@@ -56,25 +57,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
+from matcher.expansion import CorpusExpander, lexical_hits
 from matcher.feedback import expand_queries, feedback_pool, head_hits, is_keyword_list
 from matcher.fusion import (
-    FUSIONS,
     Fusion,
     NeighbourGraph,
     RowSpace,
     bound_drops,
     candidates,
     fused_ranking,
+    graph_operator,
     keep_head,
     ranked_items,
     row_space,
     rrf_scores,
+    smooth_scores,
     weighted_scores,
 )
 from matcher.protocols import (
@@ -83,9 +86,11 @@ from matcher.protocols import (
     DocumentScorer,
     Hits,
     LexicalSearcher,
+    RowSearcher,
     TextEncoder,
 )
-from matcher.textutil import query_tokens
+from matcher.retrieval_params import PARAMETERS, validate_retriever
+from matcher.rowmaps import cached_source_rows, ranked_candidates, row_pools, space_rows
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +168,8 @@ class HybridRetriever:
         (:func:`matcher.fusion.bound_drops`); None disables.
     near_slack, near_rank : int
         See ``near_tolerance`` (>= 0 and >= 1).
+    expander : CorpusExpander, optional
+        BM25 search of keyword-list queries with corpus terms (:mod:`matcher.expansion`).
     """
 
     def __init__(
@@ -196,6 +203,7 @@ class HybridRetriever:
         near_slack: int = 1,
         near_rank: int = 3,
         keyword_lexical_weight: float | None = None,
+        expander: CorpusExpander | None = None,
     ) -> None:
         self.encoder = encoder
         self.dense = dense
@@ -225,87 +233,15 @@ class HybridRetriever:
         self.near_slack = near_slack
         self.near_rank = near_rank
         self.keyword_lexical_weight = keyword_lexical_weight
+        self.expander = expander
 
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, object]:
         """Constructor parameters, verbatim (scikit-learn convention)."""
-        return {
-            "encoder": self.encoder,
-            "dense": self.dense,
-            "lexical": self.lexical,
-            "fusion": self.fusion,
-            "rrf_k": self.rrf_k,
-            "dense_weight": self.dense_weight,
-            "lexical_weight": self.lexical_weight,
-            "depth": self.depth,
-            "prf_docs": self.prf_docs,
-            "keyword_prf_docs": self.keyword_prf_docs,
-            "prf_weight": self.prf_weight,
-            "prf_rescore": self.prf_rescore,
-            "prf_pool": self.prf_pool,
-            "doc_ids": self.doc_ids,
-            "doc_vectors": self.doc_vectors,
-            "graph": self.graph,
-            "graph_weight": self.graph_weight,
-            "graph_neighbors": self.graph_neighbors,
-            "english_encoder": self.english_encoder,
-            "english_dense": self.english_dense,
-            "english_weight": self.english_weight,
-            "keyword_graph_weight": self.keyword_graph_weight,
-            "head_tolerance": self.head_tolerance,
-            "head_max": self.head_max,
-            "near_tolerance": self.near_tolerance,
-            "near_slack": self.near_slack,
-            "near_rank": self.near_rank,
-            "keyword_lexical_weight": self.keyword_lexical_weight,
-        }
+        return {name: getattr(self, name) for name in PARAMETERS}
 
     def _validate(self) -> None:
-        if self.fusion not in FUSIONS:
-            raise InvalidParameter(f"fusion must be one of {list(FUSIONS)}, got {self.fusion!r}")
-        if self.rrf_k <= 0:
-            raise InvalidParameter(f"rrf_k must be > 0, got {self.rrf_k}")
-        for name in (
-            "dense_weight",
-            "lexical_weight",
-            "prf_weight",
-            "graph_weight",
-            "english_weight",
-        ):
-            if getattr(self, name) < 0:
-                raise InvalidParameter(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("keyword_graph_weight", "keyword_lexical_weight"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise InvalidParameter(f"{name} must be >= 0, got {value}")
-        if self.depth < 1:
-            raise InvalidParameter(f"depth must be >= 1, got {self.depth}")
-        if self.prf_docs < 0 or self.keyword_prf_docs < 0:
-            raise InvalidParameter(
-                f"prf_docs and keyword_prf_docs must be >= 0, got {self.prf_docs}, "
-                f"{self.keyword_prf_docs}"
-            )
-        if self.graph_neighbors < 1:
-            raise InvalidParameter(f"graph_neighbors must be >= 1, got {self.graph_neighbors}")
-        if self._uses_prf():
-            if self.doc_ids is None or self.doc_vectors is None:
-                raise InvalidParameter("prf_docs > 0 needs doc_ids and doc_vectors")
-            if np.shape(self.doc_vectors)[0] != len(self.doc_ids):
-                raise InvalidParameter(
-                    f"doc_vectors has {np.shape(self.doc_vectors)[0]} rows for "
-                    f"{len(self.doc_ids)} doc_ids"
-                )
-        if self.head_tolerance is not None and self.head_tolerance < 0:
-            raise InvalidParameter(f"head_tolerance must be >= 0, got {self.head_tolerance}")
-        if self.head_max < 1:
-            raise InvalidParameter(f"head_max must be >= 1, got {self.head_max}")
-        near = (self.near_tolerance, self.near_slack, self.near_rank)
-        if (self.near_tolerance or 0.0) < 0 or self.near_slack < 0 or self.near_rank < 1:
-            raise InvalidParameter(
-                f"near_tolerance, near_slack must be >= 0 and near_rank >= 1, got {near}"
-            )
-        if max(self.graph_weight, self.keyword_graph_weight or 0.0) > 0 and self.graph is None:
-            raise InvalidParameter("graph_weight > 0 needs a graph")
+        validate_retriever(self)
 
     def _keeps_first(self) -> bool:
         return self.head_tolerance is not None or self.near_tolerance is not None
@@ -314,7 +250,23 @@ class HybridRetriever:
         return self.prf_docs > 0 and self.prf_weight > 0
 
     def _rescores(self) -> bool:
-        return self._uses_prf() and self.prf_rescore and isinstance(self.dense, DocumentScorer)
+        return self._uses_prf() and self.prf_rescore and self._dense_kind() != "search"
+
+    def _dense_kind(self) -> str:
+        """What the dense searcher offers beyond ``search``: "rows" (:class:`RowSearcher`),
+        "documents" (:class:`DocumentScorer`) or "search" (checked once per searcher)."""
+        cached: tuple[object, str] | None = getattr(self, "dense_kind_", None)
+        if cached is None or cached[0] is not self.dense:
+            kind = (
+                "rows"
+                if isinstance(self.dense, RowSearcher)
+                else "documents"
+                if isinstance(self.dense, DocumentScorer)
+                else "search"
+            )
+            cached = (self.dense, kind)
+            self.dense_kind_ = cached
+        return cached[1]
 
     def _row_of(self) -> dict[str, int]:
         # derived lookup, computed once (idempotent, so a race only repeats work)
@@ -328,21 +280,9 @@ class HybridRetriever:
         """Row lookup of the graph and its row-normalised adjacency (scipy CSR, n x n)."""
         cached = getattr(self, "graph_operator_", None)
         if cached is None:
-            import scipy.sparse as sp
-
-            graph = self.graph
-            if graph is None:
+            if self.graph is None:
                 raise InvalidParameter("graph smoothing needs a graph")
-            n = len(graph.ids)
-            m = min(self.graph_neighbors, graph.indices.shape[1])
-            idx = graph.indices[:, :m]
-            w = np.clip(graph.weights[:, :m].astype(np.float64), 0.0, None)
-            keep = idx >= 0
-            rows = np.repeat(np.arange(n), m).reshape(n, m)[keep]
-            adj = sp.csr_matrix((w[keep], (rows, idx[keep])), shape=(n, n))
-            totals = np.asarray(adj.sum(axis=1)).ravel()
-            inv = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
-            cached = ({d: i for i, d in enumerate(graph.ids)}, sp.diags(inv) @ adj)
+            cached = graph_operator(self.graph, self.graph_neighbors)
             self.graph_operator_ = cached
         return cached
 
@@ -372,15 +312,15 @@ class HybridRetriever:
         qvecs = np.ascontiguousarray(self.encoder.encode_queries(texts), dtype=np.float32)
         pool_hits: Sequence[Hits] = ()
         if self._rescores():
-            # one deeper search: its top ``depth`` are the first dense list, all of it the
-            # pool the expanded query is scored on
-            pool_hits = self.dense.search(qvecs, depth * self.prf_pool)
+            # one deeper search: its top ``depth`` are the first dense list, all of it joins
+            # the pool the expanded query is scored on
+            pool_hits = self._dense_search(qvecs, depth * self.prf_pool)
             dense_hits: Sequence[Hits] = [head_hits(h, depth) for h in pool_hits]
         else:
-            dense_hits = self.dense.search(qvecs, depth)
+            dense_hits = self._dense_search(qvecs, depth)
         lex_hits: Sequence[Hits | None] = [None] * len(texts)  # None: source not used
         if self.lexical is not None and self.lexical_weight > 0:
-            lex_hits = self.lexical.search_tokens([query_tokens(t) for t in texts], depth)
+            lex_hits = lexical_hits(self.lexical, self.expander, texts, depth)
         if len(dense_hits) != len(texts) or len(lex_hits) != len(texts):
             raise InvalidParameter("a searcher returned a different number of result lists")
 
@@ -392,34 +332,93 @@ class HybridRetriever:
             else self.lexical_weight
             for kw in keyword
         ]
-        ranking_hits = dense_hits
+        d_rows = [self._hit_rows(h, self.dense) for h in dense_hits]
+        lx_rows = [self._hit_rows(h, self.lexical) for h in lex_hits]
+        en_rows = [self._hit_rows(h, self.english_dense) for h in en_hits]
         first: list[list[tuple[str, float]]] = []
         if self._uses_prf() or self._keeps_first():
             # the first-stage ranking: feedback documents and the head kept at the end
             n_first = max(self.prf_docs, self.keyword_prf_docs, 10)
             first = [
-                self._ranked(d, lx, en, n_first, alpha=0.0, lexical_weight=lw)
-                for d, lx, en, lw in zip(dense_hits, lex_hits, en_hits, lex_w, strict=True)
-            ]
-        if self._uses_prf():
-            ranking_hits = self._prf_search(qvecs, first, depth, texts, pool_hits, lex_hits)
-
-        out: list[list[Candidate]] = []
-        for i in range(len(texts)):
-            alpha = self.graph_weight
-            if self.keyword_graph_weight is not None and keyword[i]:
-                alpha = self.keyword_graph_weight
-            ranked = self._ranked(
-                ranking_hits[i], lex_hits[i], en_hits[i], k, alpha=alpha, lexical_weight=lex_w[i]
-            )
-            if self.head_tolerance is not None:
-                ranked = keep_head(ranked, first[i], self.head_tolerance, self.head_max)
-            if self.near_tolerance is not None:
-                ranked = bound_drops(
-                    ranked, first[i], self.near_tolerance, self.near_slack, self.near_rank
+                self._ranked(
+                    (dense_hits[i], lex_hits[i], en_hits[i]),
+                    (d_rows[i], lx_rows[i], en_rows[i]),
+                    n_first,
+                    alpha=0.0,
+                    lexical_weight=lex_w[i],
                 )
-            out.append(candidates(ranked, dense_hits[i], lex_hits[i], en_hits[i]))
-        return out
+                for i in range(len(texts))
+            ]
+        ranking_hits, r_rows = dense_hits, d_rows
+        if self._uses_prf():
+            ranking_hits = self._prf_search(
+                qvecs, first, depth, texts, pool_hits, lex_hits, lx_rows
+            )
+            r_rows = [self._hit_rows(h, self.dense) for h in ranking_hits]
+        return [
+            self._final(
+                i,
+                (ranking_hits[i], lex_hits[i], en_hits[i]),
+                (r_rows[i], lx_rows[i], en_rows[i]),
+                (dense_hits[i], d_rows[i]),
+                first,
+                k,
+                keyword=keyword[i],
+                lexical_weight=lex_w[i],
+            )
+            for i in range(len(texts))
+        ]
+
+    def _final(
+        self,
+        i: int,
+        hits: tuple[Hits, Hits | None, Hits | None],
+        rows: tuple[NDArray[np.int64] | None, ...],
+        dense: tuple[Hits, NDArray[np.int64] | None],
+        first: list[list[tuple[str, float]]],
+        k: int,
+        *,
+        keyword: bool,
+        lexical_weight: float | None,
+    ) -> list[Candidate]:
+        """Query ``i``'s final ranking (smoothed, head kept) as candidates with evidence
+        (built on rows when every source has them)."""
+        alpha = self.graph_weight
+        if self.keyword_graph_weight is not None and keyword:
+            alpha = self.keyword_graph_weight
+        ranked = self._ranked(hits, rows, k, alpha=alpha, lexical_weight=lexical_weight)
+        if self.head_tolerance is not None:
+            ranked = keep_head(ranked, first[i], self.head_tolerance, self.head_max)
+        if self.near_tolerance is not None:
+            ranked = bound_drops(
+                ranked, first[i], self.near_tolerance, self.near_slack, self.near_rank
+            )
+        _, lexical, english = hits
+        space, (_, lx, en) = self._rows(), rows
+        if space is not None and dense[1] is not None:
+            out = ranked_candidates(
+                ranked,
+                space,
+                (dense[0], dense[1]),
+                None if lexical is None else (lexical, lx),
+                None if english is None else (english, en),
+            )
+            if out is not None:
+                return out
+        return candidates(ranked, dense[0], lexical, english)
+
+    def _dense_search(self, qvecs: NDArray[np.float32], k: int) -> Sequence[Hits]:
+        """The dense search, with document rows when the searcher numbers its documents."""
+        dense = self.dense
+        if self._dense_kind() == "rows" and self._rows() is not None:
+            return cast(RowSearcher, dense).search_rows(qvecs, k)
+        return dense.search(qvecs, k)
+
+    def _hit_rows(self, hits: Hits | None, searcher: object) -> NDArray[np.int64] | None:
+        """A result's documents as rows of :meth:`_rows` (None: no rows known)."""
+        if hits is None:
+            return None
+        return space_rows(hits, cached_source_rows(self, searcher, self._rows()))
 
     def score_documents(self, query: str, doc_ids: Sequence[str]) -> list[Candidate]:
         """Score given documents for ``query`` directly, retrieved or not.
@@ -441,17 +440,14 @@ class HybridRetriever:
         -------
         list of Candidate, in ``doc_ids`` order.
         """
-        row_of = self._row_of()
-        rows = [(d, row_of[d]) for d in doc_ids if d in row_of]
+        get = self._row_of().get
+        rows = [(d, r) for d in doc_ids if (r := get(d)) is not None]
         if not rows or self.doc_vectors is None:
             return []
         q = np.asarray(self.encoder.encode_queries([query]), dtype=np.float32)[0]
-        vecs = np.asarray(self.doc_vectors, dtype=np.float32)[[r for _, r in rows]]
-        sims = vecs @ q
-        return [
-            Candidate(doc_id=d, score=0.0, dense=float(x))
-            for (d, _), x in zip(rows, sims, strict=True)
-        ]
+        at = np.fromiter((r for _, r in rows), dtype=np.int64, count=len(rows))
+        sims = (np.asarray(self.doc_vectors, dtype=np.float32)[at] @ q).tolist()
+        return [Candidate(d, 0.0, x) for (d, _), x in zip(rows, sims, strict=True)]
 
     def _english_search(self, texts: list[str], depth: int) -> list[Hits | None]:
         out: list[Hits | None] = [None] * len(texts)
@@ -474,17 +470,21 @@ class HybridRetriever:
         lexical: Hits | None,
         english: Hits | None,
         lexical_weight: float | None = None,
-    ) -> tuple[list[Hits], list[float]]:
+        rows: Sequence[NDArray[np.int64] | None] = (None, None, None),
+    ) -> tuple[list[Hits], list[float], list[NDArray[np.int64] | None]]:
         # a missing or empty source adds nothing to either fusion
         sources = [dense]
         weights = [self.dense_weight]
+        out_rows = [rows[0]]
         if lexical is not None and lexical.ids:
             sources.append(lexical)
             weights.append(self.lexical_weight if lexical_weight is None else lexical_weight)
+            out_rows.append(rows[1])
         if english is not None and english.ids:
             sources.append(english)
             weights.append(self.english_weight)
-        return sources, weights
+            out_rows.append(rows[2])
+        return sources, weights, out_rows
 
     def _rows(self) -> RowSpace | None:
         """The document rows fusion works on: the graph's, else ``doc_ids`` (None: none)."""
@@ -501,23 +501,25 @@ class HybridRetriever:
 
     def _ranked(
         self,
-        dense: Hits,
-        lexical: Hits | None,
-        english: Hits | None,
+        hits: tuple[Hits, Hits | None, Hits | None],
+        rows: Sequence[NDArray[np.int64] | None],
         k: int,
         *,
         alpha: float,
         lexical_weight: float | None = None,
     ) -> list[tuple[str, float]]:
-        """The ``k`` best fused documents, smoothed with weight ``alpha`` (0: not smoothed),
-        with their scores, ties by id: :meth:`_fuse` and :meth:`_smooth` computed over
-        arrays of document rows (``lexical_weight``: this query's, None: the default)."""
+        """The ``k`` best fused documents of the (dense, lexical, English) results, smoothed
+        with weight ``alpha`` (0: not smoothed), with their scores, ties by id:
+        :meth:`_fuse` and :meth:`_smooth` computed over arrays of document rows
+        (``rows``: each result's rows when known; ``lexical_weight``: this query's, None:
+        the default)."""
+        dense, lexical, english = hits
         smooth = alpha > 0
         space = self._rows() if self.fusion != "rrf" else None
         if space is None or (smooth and self.graph is None):
             fused = self._fuse(dense, lexical, english, lexical_weight)
             return ranked_items(self._smooth(fused, alpha) if smooth else fused)[:k]
-        sources, weights = self._sources(dense, lexical, english, lexical_weight)
+        sources, weights, src_rows = self._sources(dense, lexical, english, lexical_weight, rows)
         return fused_ranking(
             [(h.ids, h.scores) for h in sources],
             weights,
@@ -526,6 +528,7 @@ class HybridRetriever:
             normalise="minmax" if self.fusion == "weighted" else "zscore",
             smoothing=self._graph_operator()[1] if smooth else None,
             smooth_weight=alpha,
+            rows=src_rows,
         )
 
     def _fuse(
@@ -535,7 +538,7 @@ class HybridRetriever:
         english: Hits | None = None,
         lexical_weight: float | None = None,
     ) -> dict[str, float]:
-        sources, weights = self._sources(dense, lexical, english, lexical_weight)
+        sources, weights, _ = self._sources(dense, lexical, english, lexical_weight)
         if self.fusion == "rrf":
             return rrf_scores([h.ids for h in sources], k=self.rrf_k, weights=weights)
         return weighted_scores(
@@ -549,49 +552,38 @@ class HybridRetriever:
         qvecs: NDArray[np.float32],
         first: list[list[tuple[str, float]]],
         depth: int,
-        texts: Sequence[str] = (),
-        pool_hits: Sequence[Hits] = (),
-        lex_hits: Sequence[Hits | None] = (),
+        texts: Sequence[str],
+        pool_hits: Sequence[Hits],
+        lex_hits: Sequence[Hits | None],
+        lex_rows: Sequence[NDArray[np.int64] | None],
     ) -> Sequence[Hits]:
+        """The dense results of the expanded queries: a second search, or (``prf_rescore``)
+        the expanded query scored on each query's pool."""
         counts = [
             self.keyword_prf_docs
-            if self.keyword_prf_docs and i < len(texts) and is_keyword_list(texts[i])
+            if self.keyword_prf_docs and is_keyword_list(texts[i])
             else self.prf_docs
             for i in range(len(first))
         ]
         expanded, feedback = expand_queries(
             qvecs, first, counts, self._row_of(), self.doc_vectors, self.prf_weight
         )
-        dense = self.dense
-        if self._rescores() and pool_hits and isinstance(dense, DocumentScorer):
-            graph = self.graph
-            rows = self._graph_operator()[0] if graph is not None else None
-            pools = [
-                feedback_pool(fb, hits, lex, graph, rows)
-                for fb, hits, lex in zip(feedback, pool_hits, lex_hits, strict=True)
-            ]
-            return dense.score_documents(expanded, pools, depth)
-        return self.dense.search(expanded, depth)
+        if not (self._rescores() and pool_hits):
+            return self._dense_search(expanded, depth)
+        space = self._rows()
+        maps = cached_source_rows(self, self.dense, space)
+        if self._dense_kind() == "rows" and space is not None and maps is not None:
+            pools = row_pools(feedback, pool_hits, lex_rows, space, maps, self.graph)
+            if pools is not None:
+                return cast(RowSearcher, self.dense).score_rows(expanded, pools, depth)
+        rows = self._graph_operator()[0] if self.graph is not None else None
+        id_pools = [
+            feedback_pool(fb, hits, lex, self.graph, rows)
+            for fb, hits, lex in zip(feedback, pool_hits, lex_hits, strict=True)
+        ]
+        return cast(DocumentScorer, self.dense).score_documents(expanded, id_pools, depth)
 
     def _smooth(self, fused: dict[str, float], alpha: float) -> dict[str, float]:
-        if not fused:
-            return fused
         row_of, op = self._graph_operator()
         ids = self.graph.ids if self.graph is not None else []
-        f = np.zeros(len(ids), dtype=np.float64)
-        out: dict[str, float] = {}
-        for d, v in fused.items():
-            r = row_of.get(d)
-            if r is None:
-                out[d] = v  # not in the graph (added after it was built): unsmoothed
-            else:
-                f[r] = v
-        # every document with a pooled neighbour gains, even if no source returned it
-        smoothed = f + alpha * (op @ f)
-        for nz in np.flatnonzero(smoothed):
-            out[ids[int(nz)]] = float(smoothed[nz])
-        for d in fused:
-            row = row_of.get(d)
-            if row is not None:
-                out[d] = float(smoothed[row])  # keep pooled documents even at score 0
-        return out
+        return smooth_scores(fused, alpha, row_of, op, ids)

@@ -109,3 +109,46 @@ def test_hnsw_is_taken_only_at_the_measured_recall(tmp_path) -> None:  # type: i
     before = refused.calibration_
     refused.add(x[:10] * 1.0, [f"e{i}#0" for i in range(10)])  # not retried until doubled
     assert refused.calibration_ is before and refused.kind == "flat"
+
+
+def test_score_rows_equals_score_documents_and_keeps_rows(corpus) -> None:  # type: ignore[no-untyped-def]
+    keys, x, searcher = corpus
+    rng = np.random.default_rng(2)
+    q = _unit(rng.normal(size=(2, 16)))
+    names = searcher.row_ids
+    pools = [np.sort(rng.choice(len(names), 80, replace=False)).astype(np.int64) for _ in q]
+    by_rows = searcher.score_rows(q, pools, 25)
+    by_ids = searcher.score_documents(q, [[names[r] for r in p] for p in pools], 25)
+    for a, b, qi, pool in zip(by_rows, by_ids, q, pools, strict=True):
+        assert list(a.ids) == list(b.ids)
+        assert a.scores.tolist() == b.scores.tolist() and a.chunks.tolist() == b.chunks.tolist()
+        assert [names[r] for r in a.rows.tolist()] == list(a.ids)
+        members = {names[r] for r in pool.tolist()}
+        _assert_same_ranking(a, [t for t in _brute(keys, x, qi) if t[0] in members][:25])
+
+
+def test_search_rows_name_the_documents_of_search(corpus) -> None:  # type: ignore[no-untyped-def]
+    _, _, searcher = corpus
+    q = _unit(np.random.default_rng(3).normal(size=(2, 16)))
+    for lazy, eager in zip(searcher.search_rows(q, 40), searcher.search(q, 40), strict=True):
+        assert isinstance(eager.ids, list) and lazy.ids == eager.ids
+        assert lazy.ids[3] == eager.ids[3] and list(lazy.ids[:5]) == eager.ids[:5]
+        assert lazy.rows.tolist() == eager.rows.tolist()
+        assert [searcher.row_ids[r] for r in eager.rows.tolist()] == eager.ids
+
+
+def test_inner_products_read_the_right_vectors_after_removal() -> None:
+    rng = np.random.default_rng(4)
+    keys = [f"v{i}" for i in range(300)]
+    x = _unit(rng.normal(size=(300, 8)))
+    index = VectorIndex(8).add(x, keys)
+    q = _unit(rng.normal(size=(1, 8)))[0]
+    ints = np.array([index.int_by_ext_[k] for k in keys], dtype=np.int64)
+    np.testing.assert_allclose(index.inner_products(q, ints), x @ q, atol=1e-6)
+    index.remove(keys[::3])  # storage compacts: positions move
+    kept = [j for j in range(300) if j % 3]
+    ints = np.array([index.int_by_ext_[keys[j]] for j in kept], dtype=np.int64)
+    np.testing.assert_allclose(index.inner_products(q, ints), x[kept] @ q, atol=1e-6)
+    index.add(x[:2], ["w0", "w1"])
+    got = index.inner_products(q, np.array([index.int_by_ext_["w1"]], dtype=np.int64))
+    np.testing.assert_allclose(got, x[1:2] @ q, atol=1e-6)

@@ -59,3 +59,22 @@ def test_empty_index_and_corruption(tmp_path: Path) -> None:
         empty.search_tokens("not a list", 5)
     with pytest.raises(TypeError):
         empty.search_tokens(["材料"], 5)  # a text, not a token list
+
+
+def test_term_matrix_sums_to_the_index_scores(corpus: list[DocRecord]) -> None:
+    index = _index(corpus)
+    m = index.term_matrix()
+    assert m.doc_ids == [d.doc_id for d in corpus]
+    assert m.indptr.dtype == np.int64 and m.indices.dtype == np.int32
+    assert m.data.dtype == np.float32 and len(m.indices) == len(m.data) == m.indptr[-1]
+    query = _q("锂离子电池 正极")[0]
+    summed = np.zeros(len(corpus))
+    for t in query:
+        tid = m.vocab.get(t)
+        if tid is not None and tid < len(m.indptr) - 1:
+            s, e = m.indptr[tid], m.indptr[tid + 1]
+            summed[m.indices[s:e]] += m.data[s:e]
+    np.testing.assert_allclose(summed, index.scores(query), rtol=1e-5)
+    assert summed.max() > 0
+    empty = BM25Index().fit([], []).term_matrix()
+    assert empty.doc_ids == [] and empty.vocab == {} and len(empty.indptr) == 1

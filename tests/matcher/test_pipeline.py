@@ -518,3 +518,53 @@ def test_evidence_floor_and_technical_snippets(recommender):
         for e in s.evidence:
             assert "合作方式" not in e.query_snippet and "联系人" not in e.query_snippet
             assert e.query_snippet in text
+
+
+def test_evidence_beyond_the_best_match_shares_a_keyword(recommender, documents):
+    from matcher.content import KeywordWeights
+    from matcher.explain import worth_showing
+    from matcher.types import Document
+
+    docs = [
+        (Document("a", "o", "achievement", "铝合金压铸", "铝合金压铸气孔控制"), 0.91),
+        (Document("b", "o", "achievement", "甘蔗压榨", "甘蔗压榨提汁"), 0.90),
+        (Document("c", "o", "achievement", "压铸模具", "压铸模具排气设计"), 0.88),
+        (Document("d", "o", "achievement", "铝合金熔炼", "铝合金熔炼除气"), 0.87),
+    ]
+    kws = {"a": {"铝合金", "压铸", "气孔"}, "b": {"甘蔗", "压榨"}, "c": {"压铸", "模具"}}
+    kws["d"] = {"铝合金", "熔炼"}
+    weights = KeywordWeights([*kws.values(), *({f"其他{i}"} for i in range(10))])
+    query = frozenset({"铝合金", "压铸", "气孔", "变形"})
+    shown = worth_showing(docs, query, lambda d: frozenset(kws[d]), weights, 3)
+    # the off-topic second document gives way to the fourth, which shares 铝合金
+    assert [d.id for d, _ in shown] == ["a", "c", "d"]
+    # the best match is shown even without a shared keyword
+    lone = worth_showing(docs[1:2], query, lambda d: frozenset(kws[d]), weights, 3)
+    assert [d.id for d, _ in lone] == ["b"]
+    for s in recommender.suggest_for_need("need_sugar", kinds=None):
+        assert all(e.shared_keywords for e in s.evidence[1:])
+
+
+def test_shared_keywords_are_the_informative_ones_from_the_first_request(recommender):
+    fresh = Recommender(
+        retrievers=recommender.retrievers, documents=recommender.documents, orgs=recommender.orgs
+    )
+    first = fresh.suggest_for_need("need_sugar", kinds=None)  # no warm-up ran
+    weights = fresh.features.keyword_weights()
+    assert weights.n_documents == len(recommender.documents)
+    shown = [k for s in first for e in s.evidence for k in e.shared_keywords]
+    assert shown and all(weights.informative(k.lower()) for k in shown)
+    assert [s.shared_keywords for s in first] == [
+        s.shared_keywords for s in fresh.suggest_for_need("need_sugar", kinds=None)
+    ]
+
+
+def test_keyword_weights_count_an_even_sample_of_a_large_store(recommender, monkeypatch):
+    from matcher import features
+
+    monkeypatch.setattr(features, "WEIGHT_SAMPLE", 3)
+    fresh = Recommender(
+        retrievers=recommender.retrievers, documents=recommender.documents, orgs=recommender.orgs
+    )
+    n = len(recommender.documents)
+    assert fresh.features.keyword_weights().n_documents == len(range(0, n, -(-n // 3)))

@@ -154,7 +154,10 @@ def test_query_vectors_survive_a_restart(world: World, monkeypatch: pytest.Monke
     first: list[Any] = []
     worker = threading.Thread(
         target=lambda: first.extend(
-            RecommenderHandle(settings, world.factory).get().rank_for_need("N:N-A1", k=3).suggestions
+            RecommenderHandle(settings, world.factory)
+            .get()
+            .rank_for_need("N:N-A1", k=3)
+            .suggestions
         )
     )
     worker.start()
