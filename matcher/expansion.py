@@ -22,7 +22,7 @@ search, over the index's own term-document matrix); sentences and titles keep th
 search. Everything comes from the indexed documents: no query text of any evaluation set is
 read, and nothing is precomputed at build time beyond the BM25 matrix itself (the
 document-major copy used in step 2 is made once, at the first keyword-list query).
-Measurements: ``docs/retrieval.md`` (preset ``hybrid-vocab``).
+Used by the default preset ``hybrid``; measurements: ``docs/retrieval.md``.
 """
 
 from __future__ import annotations
