@@ -360,8 +360,10 @@ def breakdown(
     -------
     (features, contributions) as dicts keyed by :data:`FEATURE_NAMES`.
     """
-    feats = {n: float(v) for n, v in zip(FEATURE_NAMES, features, strict=True)}
-    contrib = {n: float(v) for n, v in zip(FEATURE_NAMES, contributions, strict=True)}
+    feats = dict(zip(FEATURE_NAMES, np.asarray(features, dtype=np.float64).tolist(), strict=True))
+    contrib = dict(
+        zip(FEATURE_NAMES, np.asarray(contributions, dtype=np.float64).tolist(), strict=True)
+    )
     contrib["bias"] = float(bias)
     return feats, contrib
 

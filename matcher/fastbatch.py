@@ -51,6 +51,8 @@ class DocFacts(NamedTuple):
     usable : bool (n,), of the collection's kinds, active, with a known owner.
     confidential : bool (n,).
     trl : float64 (n,), the document's TRL (-1: unknown).
+    field : int64 (n,), the document's field as a code of ``fields`` (-1: none).
+    fields : field -> code.
     """
 
     row_of: dict[str, int]
@@ -58,6 +60,8 @@ class DocFacts(NamedTuple):
     usable: NDArray[np.bool_]
     confidential: NDArray[np.bool_]
     trl: NDArray[np.float64]
+    field: NDArray[np.int64]
+    fields: dict[str, int]
 
 
 def org_facts(
@@ -87,7 +91,34 @@ def doc_facts(
     usable = np.array([d.kind in kinds and d.active for d in docs], dtype=bool) & (org >= 0)
     conf = np.array([bool(d.confidential) for d in docs], dtype=bool)
     trl = np.array([t if (t := d.trl) is not None else -1 for d in docs], dtype=np.float64)
-    return DocFacts({k: i for i, k in enumerate(keys)}, org, usable, conf, trl)
+    fields: dict[str, int] = {}
+    field = np.array(
+        [fields.setdefault(d.field, len(fields)) if d.field else -1 for d in docs],
+        dtype=np.int64,
+    )
+    return DocFacts({k: i for i, k in enumerate(keys)}, org, usable, conf, trl, field, fields)
+
+
+def field_match(
+    query_field: str | None,
+    org_fields: NDArray[np.bool_],
+    doc_field: NDArray[np.int64],
+    fields: Mapping[str, int],
+    starts: NDArray[np.int64],
+    keyword_docs: int,
+) -> NDArray[np.float64]:
+    """field_match of each group (see :meth:`FeatureBuilder.field_column`) from the groups'
+    organisations having the field (``org_fields``) and their documents' field codes in
+    group order (``doc_field``)."""
+    n = len(starts) - 1
+    if not query_field:
+        return np.zeros(n, dtype=np.float64)
+    code = fields.get(query_field, -2)
+    counts = np.diff(starts)
+    place = np.arange(int(starts[-1])) - np.repeat(starts[:-1], counts)
+    hit = ((doc_field == code) & (place < keyword_docs)).astype(np.int64)
+    in_docs = np.add.reduceat(hit, starts[:-1]) > 0 if n else np.zeros(0, dtype=bool)
+    return (org_fields | in_docs).astype(np.float64)
 
 
 def visible_rows(
@@ -156,8 +187,18 @@ def fast_batch(
     cols = features._document_columns(query, flat, groups, starts, sims, semantic_range, trl)
     cols["lexical"] = features._lexical_column(flat, starts, lexical_max)
     qkw = features.query_keywords(query)
-    cols["keyword_overlap"], cols["field_match"] = features.overlap_field(
-        query, org_ids, groups, qkw
+    cols["keyword_overlap"] = features.overlap_column(groups, qkw)
+    org_fields = np.zeros(len(org_ids), dtype=bool)
+    if query.field:
+        qf = query.field
+        org_fields = np.array([qf in features.orgs[o].fields for o in org_ids], dtype=bool)
+    cols["field_match"] = field_match(
+        query.field,
+        org_fields,
+        docs.field[doc_rows[flat_at]],
+        docs.fields,
+        starts,
+        features.keyword_docs,
     )
     cols["region"], cols["load"] = orgs.region[rows], orgs.load[rows]
     cols["past_success"] = orgs.past_success[rows]

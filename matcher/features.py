@@ -535,12 +535,17 @@ class FeatureBuilder:
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """The keyword_overlap and field_match columns of organisations with their
         candidates (best first)."""
-        n, kd, docs = len(org_ids), self.keyword_docs, self.documents
-        overlap = np.zeros(n, dtype=np.float64)
-        field = np.zeros(n, dtype=np.float64)
-        qfield = query.field
+        return self.overlap_column(groups, qkw), self.field_column(query, org_ids, groups)
+
+    def overlap_column(
+        self, groups: Sequence[tuple[Candidate, ...]], qkw: frozenset[str]
+    ) -> NDArray[np.float64]:
+        """keyword_overlap of each group: the query keywords against the keywords of the
+        group's best ``keyword_docs`` documents (cached per query keyword set)."""
+        kd = self.keyword_docs
+        overlap = np.zeros(len(groups), dtype=np.float64)
         single = self._overlaps(qkw)
-        for i, (o, cands) in enumerate(zip(org_ids, groups, strict=True)):
+        for i, cands in enumerate(groups):
             top = cands[:kd]
             if len(top) == 1:
                 d = top[0].doc_id
@@ -557,8 +562,20 @@ class FeatureBuilder:
                         dkw |= self.doc_keywords(c.doc_id)
                     v = single[key] = overlap_coefficient(qkw, dkw)
                 overlap[i] = v
-            if qfield and (
-                qfield in self.orgs[o].fields or any(docs[c.doc_id].field == qfield for c in top)
+        return overlap
+
+    def field_column(
+        self, query: Query, org_ids: Sequence[str], groups: Sequence[tuple[Candidate, ...]]
+    ) -> NDArray[np.float64]:
+        """field_match of each organisation: the query's field among the organisation's
+        fields or its best ``keyword_docs`` documents' fields."""
+        field = np.zeros(len(org_ids), dtype=np.float64)
+        qfield, kd, docs = query.field, self.keyword_docs, self.documents
+        if not qfield:
+            return field
+        for i, (o, cands) in enumerate(zip(org_ids, groups, strict=True)):
+            if qfield in self.orgs[o].fields or any(
+                docs[c.doc_id].field == qfield for c in cands[:kd]
             ):
                 field[i] = 1.0
-        return overlap, field
+        return field

@@ -159,13 +159,17 @@ class Recommender(OrgScorer):
         )
         keep = set(restrict_to) if restrict_to is not None else None
         skip = set(exclude)
-        rows = [
-            j for j, o in enumerate(best.org_ids) if (keep is None or o in keep) and o not in skip
-        ]
-        scores = best.scores[rows]
-        kept, excluded = self._walk_eligible(
-            [best.org_ids[j] for j in rows], scores, check, k, k_excluded, unreported
-        )
+        if keep is None and not skip:  # every scored organisation takes part
+            rows: Sequence[int] = range(len(best.org_ids))
+            org_ids, scores = best.org_ids, best.scores
+        else:
+            rows = [
+                j
+                for j, o in enumerate(best.org_ids)
+                if (keep is None or o in keep) and o not in skip
+            ]
+            org_ids, scores = [best.org_ids[j] for j in rows], best.scores[rows]
+        kept, excluded = self._walk_eligible(org_ids, scores, check, k, k_excluded, unreported)
         matches = [best.scored(rows[i]) for i in kept]
         if self._sentence_vectors is not None:  # one encoder call for all evidence documents
             self._sentence_vectors.prefetch(

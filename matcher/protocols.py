@@ -22,6 +22,9 @@ class Hits(Protocol):
     scores : float32 array of shape (m,), non-increasing.
     chunks : int32 array of shape (m,), the best-matching chunk of each document, or None
         when the source does not chunk documents.
+    rows : int64 array of shape (m,), each document's row in the searcher's ``row_ids``
+        (:class:`RowSearcher`), or None; the matcher reads it with ``getattr``, so a source
+        without it is served through the ids.
     """
 
     @property
@@ -32,6 +35,9 @@ class Hits(Protocol):
 
     @property
     def chunks(self) -> NDArray[np.int32] | None: ...
+
+    @property
+    def rows(self) -> NDArray[np.int64] | None: ...
 
 
 @runtime_checkable

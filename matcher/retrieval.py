@@ -21,8 +21,10 @@ Method (preset ``hybrid``, the default)
    default). This first-stage ranking is kept.
 3. Dense pseudo-relevance feedback (Rocchio) from the single best fused document:
    ``q' = normalise(q + 0.5 * v_top1)``, from the three best for keyword-list queries
-   (:func:`is_keyword_list`: "术语，术语，术语", the vocabulary-gap case); a second dense search
-   with ``q'`` replaces the dense ranking, and step 2 is repeated.
+   (:func:`is_keyword_list`: "术语，术语，术语", the vocabulary-gap case); ``q'`` scored on a
+   pool (``prf_rescore``: the first dense search fetched twice as deep, the BM25 list, the
+   feedback documents' graph neighbours; preset ``hybrid-search``: a second dense search)
+   replaces the dense ranking, and step 2 is repeated.
 4. Graph smoothing (cluster hypothesis): ``f'(d) = f(d) + 3.0 * sum_n W[d, n] f(n)`` over the
    10 nearest neighbours of ``d`` (row-normalised cosine weights); every document with a
    pooled neighbour can enter the list. Routed by query type: keyword lists are not smoothed

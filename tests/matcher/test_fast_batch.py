@@ -75,3 +75,63 @@ def test_fast_batch_equals_the_per_candidate_path(documents, orgs, data) -> None
     assert a.features.tolist() == b.features.tolist()  # bit for bit
     assert a.sims.tolist() == b.sims.tolist() and a.starts.tolist() == b.starts.tolist()
     assert np.shape(a.features) == (len(a.org_ids), 10)
+
+
+def _synthetic_world():  # type: ignore[no-untyped-def]
+    from matcher.types import OrgInfo
+
+    rng = np.random.default_rng(5)
+    fields = ["材料", "机械", "环境", None]
+    orgs = {
+        f"o{i}": OrgInfo(
+            f"o{i}",
+            f"单位{i}",
+            "university" if i % 2 else "institute",
+            bool(i % 3),
+            fields=("材料",) if i == 0 else (),
+        )
+        for i in range(6)
+    }
+    documents = {
+        f"c{j:02d}": Document(
+            f"c{j:02d}",
+            f"o{j % 6}",
+            "achievement",
+            f"成果{j}",
+            "焊接 材料 复合" if j % 2 else "机械 加工",
+            field=fields[int(rng.integers(0, 4))],
+            trl=None if j % 5 == 0 else int(rng.integers(1, 10)),
+            active=j % 11 != 3,
+            confidential=j % 13 == 4,
+        )
+        for j in range(36)
+    }
+    return documents, orgs
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fast_batch_equals_the_per_candidate_path_with_many_documents_per_organisation(
+    data,  # type: ignore[no-untyped-def]
+) -> None:
+    documents, orgs = _synthetic_world()
+    fast = _recommender(documents, orgs, EligibilityPolicy(orgs))
+    slow = _recommender(documents, orgs, PerCandidatePolicy(orgs))
+    chosen = data.draw(st.lists(st.sampled_from(sorted(documents)), min_size=1, unique=True))
+    cands = [
+        Candidate(
+            d,
+            data.draw(st.sampled_from([0.1, 0.3, 0.7])),
+            dense=data.draw(st.one_of(st.none(), st.sampled_from([0.2, 0.5, 0.9]))),
+            lexical=data.draw(st.one_of(st.none(), st.sampled_from([0.5, 2.0]))),
+        )
+        for d in chosen
+    ]
+    field = data.draw(st.sampled_from(["材料", "机械", "环境", None]))
+    viewer = data.draw(st.one_of(st.none(), st.sampled_from(sorted(orgs))))
+    query = Query(None, "焊接 材料", None, field)
+    a = fast.match_batch(query, cands, "capabilities", viewer)
+    b = slow.match_batch(query, cands, "capabilities", viewer)
+    assert (a.org_ids, a.candidates) == (b.org_ids, b.candidates)
+    assert a.features.tolist() == b.features.tolist()
+    assert a.sims.tolist() == b.sims.tolist() and a.starts.tolist() == b.starts.tolist()
