@@ -211,13 +211,12 @@ class DenseChunkSearcher:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if len(doc_ids) != queries.shape[0]:
             raise ValueError(f"{queries.shape[0]} queries but {len(doc_ids)} document lists")
-        layout = self._layout()
-        return [
-            self._score_one(
-                layout, q, [layout.row_of_doc[d] for d in ds if d in layout.row_of_doc], k
-            )
-            for q, ds in zip(queries, doc_ids, strict=True)
+        row_of = self._layout().row_of_doc
+        rows = [
+            np.asarray(list(dict.fromkeys(row_of[d] for d in ds if d in row_of)), dtype=np.int64)
+            for ds in doc_ids
         ]
+        return [h._replace(ids=list(h.ids)) for h in self.score_rows(queries, rows, k)]
 
     def score_rows(
         self, queries: NDArray[np.float32], rows: Sequence[NDArray[np.int64]], k: int
@@ -243,13 +242,6 @@ class DenseChunkSearcher:
             self._score_rows(layout, q, np.asarray(r, dtype=np.int64), k)
             for q, r in zip(queries, rows, strict=True)
         ]
-
-    def _score_one(
-        self, layout: _ChunkLayout, query: NDArray[np.float32], rows: list[int], k: int
-    ) -> Hits:
-        rows_a = np.asarray(list(dict.fromkeys(rows)), dtype=np.int64)
-        hits = self._score_rows(layout, query, rows_a, k)
-        return hits._replace(ids=list(hits.ids))
 
     def _score_rows(
         self, layout: _ChunkLayout, query: NDArray[np.float32], rows_a: NDArray[np.int64], k: int

@@ -21,8 +21,9 @@ It replaces the BM25 search of a keyword-list query (one weighted search instead
 search, over the index's own term-document matrix); sentences and titles keep the plain BM25
 search. Everything comes from the indexed documents: no query text of any evaluation set is
 read, and nothing is precomputed at build time beyond the BM25 matrix itself (the
-document-major copy used in step 2 is made once, at the first keyword-list query).
-Measurements: ``docs/retrieval.md`` (preset ``hybrid-vocab``).
+document-major copy used in step 2 is made once, at the first keyword-list query: 17 ms and
+about 12 bytes per (document, term) pair, 8 MB for the 12,169 CSL abstracts).
+Used by the default preset ``hybrid``; measurements: ``docs/retrieval.md``.
 """
 
 from __future__ import annotations

@@ -14,18 +14,25 @@ from numpy.typing import NDArray
 from matcher.fusion import NeighbourGraph
 from matcher.protocols import Hits
 
-_LIST_SEPARATOR = re.compile(r"[，,、;；]")
+# an ASCII comma between two ASCII letters or digits is part of a term ("Yb,Er", "1,2-")
+_LIST_SEPARATOR = re.compile(r"[，、;；]|(?<![A-Za-z0-9]),|,(?![A-Za-z0-9])")
 _TERMINATOR = re.compile(r"[。！？!?]")
+#: Longest item of a list separated by 、 only: 、 also enumerates inside a title's phrase
+#: ("材料的制备、表征及光学特性"), whose items are longer than terms ("焊接、变形、反变形").
+ENUMERATION_TERM_CHARS = 8
 
 
 def is_keyword_list(text: str, *, max_term_chars: int = 20) -> bool:
     """Whether ``text`` is a list of terms ("搅拌摩擦焊，焊接变形，反变形") rather than a
     sentence or a title: at least two separated items, each at most ``max_term_chars``
-    characters, and no sentence terminator."""
+    characters (:data:`ENUMERATION_TERM_CHARS` when 、 is the only separator), and no
+    sentence terminator."""
     if _TERMINATOR.search(text):
         return False
+    seps = set(_LIST_SEPARATOR.findall(text))
+    limit = min(max_term_chars, ENUMERATION_TERM_CHARS) if seps == {"、"} else max_term_chars
     items = [t.strip() for t in _LIST_SEPARATOR.split(text)]
-    return len(items) >= 2 and all(0 < len(t) <= max_term_chars for t in items)
+    return len(items) >= 2 and all(0 < len(t) <= limit for t in items)
 
 
 class HeadHits(NamedTuple):

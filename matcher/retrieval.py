@@ -11,8 +11,9 @@ embeddings package satisfies them without being imported here).
 Method (preset ``hybrid``, the default)
 ---------------------------------------
 1. Encode the queries; dense search (``depth`` = 200 documents, a document scored by its best
-   chunk) and BM25 search (200 documents). English queries
-   (:func:`matcher.language.is_english`) are also searched with the English model, if given.
+   chunk) and BM25 search (200 documents); a keyword list's BM25 query also holds 60
+   co-occurring corpus terms at low weight (``expander``, :mod:`matcher.expansion`). English
+   queries (:func:`matcher.language.is_english`) are also searched with the English model.
 2. Fuse by z-score: each source's scores are standardised over its own list, shifted so its
    worst listed document is 0 (absent documents get 0), and summed with weights
    dense 2 : BM25 1 (: English model 2); ``keyword_lexical_weight`` sets BM25's weight for

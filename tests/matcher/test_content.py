@@ -61,6 +61,8 @@ def test_keyword_weights_rank_specific_keywords_first_and_drop_common_and_boiler
     assert w.idf("变形") > w.idf("焊接") > w.idf("工艺")
     assert not w.informative("工艺")  # in every document
     assert not w.informative("以内") and "以内" in BOILERPLATE_WORDS
+    # never shown, yet counted in the keyword overlap features
+    assert not w.informative("方法") and "方法" not in BOILERPLATE_WORDS
     assert w.ranked({"工艺", "焊接", "变形", "以内", "满足"}) == ("变形", "焊接")
     assert KeywordWeights([]).informative("焊接")
     for figure in ("12%", "100gAl", "mL", "2.5mm"):

@@ -122,12 +122,12 @@ def test_preset_builds_the_expander_and_the_retriever_uses_it(bm25: BM25Index) -
     vecs = np.eye(len(IDS), dtype=np.float32)
     kw = {"encoder": FakeEncoder({}, len(IDS)), "dense": MatrixDense(IDS, vecs)}
     kw.update(lexical=bm25, doc_ids=IDS, doc_vectors=vecs)
-    plain = make_retriever("hybrid", **kw)  # type: ignore[arg-type]
-    vocab = make_retriever("hybrid-vocab", **kw)  # type: ignore[arg-type]
+    plain = make_retriever("hybrid-noexp", **kw)  # type: ignore[arg-type]
+    vocab = make_retriever("hybrid", **kw)  # type: ignore[arg-type]
     assert plain.expander is None and isinstance(vocab.expander, CorpusExpander)
     assert vocab.expander.n_terms == 60
     # larger weight so the one expansion document is visible in this tiny corpus
-    strong = make_retriever("hybrid-vocab", keyword_expansion_weight=0.5, **kw)  # type: ignore[arg-type]
+    strong = make_retriever("hybrid", keyword_expansion_weight=0.5, **kw)  # type: ignore[arg-type]
     query = "laser weld, laser welding"
     by_plain = {c.doc_id: c for c in plain.retrieve([query], len(IDS))[0]}
     by_vocab = {c.doc_id: c for c in strong.retrieve([query], len(IDS))[0]}

@@ -472,6 +472,12 @@ def test_keyword_lists_get_their_own_feedback_depth() -> None:
     assert is_keyword_list("Bio-oss骨代材料，Bio-gide胶原膜")
     assert not is_keyword_list("一种基于平方和优化的飞行器大角度机动镇定控制器设计方法")
     assert not is_keyword_list("焊后变形大，需要人工校形。")
+    # 、 lists terms, but also enumerates inside a title's phrase
+    assert is_keyword_list("搅拌摩擦焊、焊接变形、反变形")
+    assert not is_keyword_list("两种宽谱带蓝光发射材料的制备、表征及光学特性")
+    # an ASCII comma inside a term ("Yb,Er") separates nothing
+    assert not is_keyword_list("NaYF4:Yb,Er纳米复合颗粒的制备与表征")
+    assert is_keyword_list("deep learning, defect detection")
     ids, vecs = _toy_space()
     dense = MatrixDense(ids, vecs)
     r = HybridRetriever(

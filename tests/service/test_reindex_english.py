@@ -9,6 +9,7 @@ import pytest
 
 from embeddings import BuildStore
 from matcher.encoding import cap_key
+from matcher.expansion import CorpusExpander
 from matcher.retrieval import HybridRetriever
 from service import models as m
 from service.jobs.reindex import run_reindex
@@ -70,6 +71,9 @@ def test_english_documents_are_indexed_and_rank_english_queries(store, tmp_path:
     handle = RecommenderHandle(settings, store.factory, encoder=enc)
     retriever = handle.get().retrievers["capabilities"]
     assert retriever.english_dense is not None and retriever.english_encoder is not None
+    # the service's default preset expands keyword lists over the build's own BM25 matrix
+    assert isinstance(retriever.expander, CorpusExpander)
+    assert retriever.expander.matrix.doc_ids == retriever.lexical.doc_ids_
     # the English index finds the paraphrase the (fake, English-blind) main encoder cannot
     query = "salt spray pitting of aluminum alloy"
     en_hits = retriever.english_dense.search(retriever.english_encoder.encode_queries([query]), 2)
