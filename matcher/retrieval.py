@@ -22,7 +22,7 @@ Method (preset ``hybrid``, the default)
 3. Dense pseudo-relevance feedback (Rocchio) from the single best fused document:
    ``q' = normalise(q + 0.5 * v_top1)``, from the three best for keyword-list queries
    (:func:`is_keyword_list`: "术语，术语，术语", the vocabulary-gap case); ``q'`` scored on a
-   pool (``prf_rescore``: the first dense search fetched twice as deep, the BM25 list, the
+   pool (``prf_rescore``: the first dense search fetched ``prf_pool`` times as deep, the BM25 list, the
    feedback documents' graph neighbours; preset ``hybrid-search``: a second dense search)
    replaces the dense ranking, and step 2 is repeated.
 4. Graph smoothing (cluster hypothesis): ``f'(d) = f(d) + 3.0 * sum_n W[d, n] f(n)`` over the
