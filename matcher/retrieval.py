@@ -32,8 +32,8 @@ Method (preset ``hybrid``, the default)
 5. The head of the first stage is kept (:func:`matcher.fusion.keep_head`): its best document, and up to two
    more within 0.2 of its lead over the tenth, stay first in first-stage order, so feedback
    and smoothing reorder what follows a clear match and never push the match itself down.
-   (``near_tolerance``, preset ``hybrid-near``, not the default: the other first-stage near
-   matches may fall at most ``near_slack`` places, :func:`matcher.fusion.bound_drops`.)
+   The other first-stage near matches (within 0.6 of that lead, in the top 10) fall at most
+   one place (``near_tolerance``, :func:`matcher.fusion.bound_drops`).
 
 Why: smoothing is what lifts the topical task (CSL title2disc, a title against every abstract
 of its discipline) and what costs the exact-match tasks (title → its abstract, keyword list →
