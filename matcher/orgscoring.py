@@ -324,17 +324,24 @@ class OrgScorer:
 
     def _facts(self, collection: CollectionName) -> tuple[DocFacts, OrgFacts]:
         """The document and organisation facts of :func:`matcher.fastbatch.fast_batch`,
-        derived once (again only if the documents or organisations were replaced)."""
-        cache: dict[str, tuple[int, int, DocFacts, OrgFacts]] = self.__dict__.setdefault(
+        derived once (again if the documents or organisations were replaced, or the load
+        and outcomes, which a staff decision refreshes in place)."""
+        cache: dict[str, tuple[tuple[object, ...], DocFacts, OrgFacts]] = self.__dict__.setdefault(
             "facts_", {}
         )
+        fb = self.features
+        key = (len(self.documents), len(self.orgs), fb.load, fb.outcomes)
         found = cache.get(collection)
-        if found is None or found[:2] != (len(self.documents), len(self.orgs)):
-            fb = self.features
+        # load and outcomes by identity (the cache keeps them alive): a refresh replaces them
+        if (
+            found is None
+            or found[0][:2] != key[:2]
+            or any(a is not b for a, b in zip(found[0][2:], key[2:], strict=True))
+        ):
             org_rows = org_facts(self.orgs, fb.load, fb.outcomes)
             docs = doc_facts(self.documents, COLLECTION_KINDS[collection], org_rows)
-            found = cache[collection] = (len(self.documents), len(self.orgs), docs, org_rows)
-        return found[2], found[3]
+            found = cache[collection] = (key, docs, org_rows)
+        return found[1], found[2]
 
     def _dense_fill(
         self, query: Query, candidates: Sequence[Candidate], collection: CollectionName

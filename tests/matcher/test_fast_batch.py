@@ -135,3 +135,19 @@ def test_fast_batch_equals_the_per_candidate_path_with_many_documents_per_organi
     assert (a.org_ids, a.candidates) == (b.org_ids, b.candidates)
     assert a.features.tolist() == b.features.tolist()
     assert a.sims.tolist() == b.sims.tolist() and a.starts.tolist() == b.starts.tolist()
+
+
+def test_a_refreshed_load_reaches_the_array_path(documents, orgs) -> None:  # type: ignore[no-untyped-def]
+    """A staff decision replaces the feature builder's load and outcomes in place (the
+    service's hot reload); the array path must not keep the facts derived before."""
+    fast = _recommender(documents, orgs, EligibilityPolicy(orgs))
+    slow = _recommender(documents, orgs, PerCandidatePolicy(orgs))
+    cands = [Candidate(d, 0.5, dense=0.5, lexical=1.0) for d in sorted(documents)]
+    query = Query(None, "蔗渣 复合材料 焊接", None, "材料")
+    first = fast.match_batch(query, cands, "capabilities", None).features.tolist()
+    for rec in (fast, slow):
+        rec.features.load, rec.features.outcomes = {"gxu": 9}, {"gxu": (0, 5)}
+    a = fast.match_batch(query, cands, "capabilities", None)
+    b = slow.match_batch(query, cands, "capabilities", None)
+    assert a.features.tolist() == b.features.tolist()
+    assert a.features.tolist() != first
