@@ -28,7 +28,6 @@ Used by the default preset ``hybrid``; measurements: ``docs/retrieval.md``.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -37,12 +36,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.errors import InvalidParameter
-from matcher.feedback import HeadHits, is_keyword_list
+from matcher.feedback import HeadHits, is_keyword_list, list_items
 from matcher.protocols import Hits, LexicalSearcher
 from matcher.textutil import query_tokens
-
-# the item separators of matcher.feedback.is_keyword_list
-_ITEM_SEPARATOR = re.compile(r"[，,、;；]")
 
 
 class TermMatrix(Protocol):
@@ -152,7 +148,7 @@ class CorpusExpander:
         if not own:
             return {}
         total: NDArray[np.float64] | None = None
-        for item in _ITEM_SEPARATOR.split(text):
+        for item in list_items(text):
             ids = self._term_ids(query_tokens(item))
             assoc = self._item_association(ids) if ids else None
             if assoc is not None:

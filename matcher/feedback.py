@@ -31,8 +31,13 @@ def is_keyword_list(text: str, *, max_term_chars: int = 20) -> bool:
         return False
     seps = set(_LIST_SEPARATOR.findall(text))
     limit = min(max_term_chars, ENUMERATION_TERM_CHARS) if seps == {"、"} else max_term_chars
-    items = [t.strip() for t in _LIST_SEPARATOR.split(text)]
+    items = list_items(text)
     return len(items) >= 2 and all(0 < len(t) <= limit for t in items)
+
+
+def list_items(text: str) -> list[str]:
+    """The items of a keyword list, as :func:`is_keyword_list` separates them (stripped)."""
+    return [t.strip() for t in _LIST_SEPARATOR.split(text)]
 
 
 class HeadHits(NamedTuple):
