@@ -18,17 +18,15 @@ from __future__ import annotations
 import embeddings.runtime  # noqa: F401  # isort: skip  (OpenMP env before native libraries)
 import argparse
 import os
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from warm_path import floor_seconds, on_thread
 
 from embeddings.runtime import faiss_thread_count
 from matcher.content import technical_text
 from matcher.pipeline import Recommender
-from matcher.textutil import tokenize
 from service.commands.match import open_handle
 from service.settings import load_settings
 
@@ -40,22 +38,11 @@ def warm_phase(rec: Recommender, need_ids: list[str], k: int) -> tuple[list[floa
     floor: list[float] = []
     for nid in need_ids:
         text = technical_text(rec.documents[nid].full_text)
-        t = time.perf_counter()
-        q = retriever.encoder.encode_queries([text])
-        retriever.dense.vectors.index_.search(q, retriever.depth)
-        retriever.lexical.search_tokens([tokenize(text)], retriever.depth)
-        floor.append((time.perf_counter() - t) * 1000)
+        floor.append(floor_seconds(retriever, text) * 1000)
         t = time.perf_counter()
         rec.rank_for_need(nid, k)
         warm.append((time.perf_counter() - t) * 1000)
     return warm, floor
-
-
-def on_thread(fn: Callable[[], None]) -> None:
-    """Run ``fn`` on a fresh thread (a request thread of the service) and wait."""
-    t = threading.Thread(target=fn)
-    t.start()
-    t.join()
 
 
 def measured(
