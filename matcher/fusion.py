@@ -466,11 +466,16 @@ def bound_drops(
     placed: set[str] = set()
     j = 0
     while len(order) < len(ids):
-        pending = [d for d in pending if d not in placed]
+        while pending and pending[0] in placed:
+            del pending[0]
+        if not pending:  # no deadline left: the rest keeps final's order
+            order.extend(d for d in ids[j:] if d not in placed)
+            del order[len(ids) :]  # a near match final lacked took a place
+            break
         while j < len(ids) and ids[j] in placed:
             j += 1
-        if pending and (latest[pending[0]] <= len(order) or j == len(ids)):
-            doc = pending[0]
+        if latest[pending[0]] <= len(order) or j == len(ids):
+            doc = pending.pop(0)
         else:
             doc = ids[j]
         placed.add(doc)

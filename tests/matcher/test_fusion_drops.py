@@ -91,3 +91,14 @@ def test_keyword_lists_get_their_own_lexical_weight() -> None:
     assert top("焊接变形的控制方法研究", keyword_lexical_weight=1.5) == "a"  # not a list
     with pytest.raises(InvalidParameter):
         top("焊接，变形", keyword_lexical_weight=-1.0)
+
+
+def test_a_long_ranking_keeps_its_order_after_the_last_deadline() -> None:
+    final = [(f"f{i}", 300.0 - i) for i in range(200)]
+    first = [("f150", 10.0), ("f3", 9.9)] + [(f"g{i}", 5.0 - i * 0.1) for i in range(8)]
+    out = bound_drops(final, first, tolerance=0.3, slack=1)
+    order = ids(out)
+    assert order[:4] == ["f0", "f150", "f3", "f1"]  # due at places 1 and 2 at the latest
+    rest = [d for d in order if d not in {"f150", "f3"}]
+    assert rest == [d for d in ids(final) if d not in {"f150", "f3"}][: len(rest)]
+    assert [v for _, v in out] == [v for _, v in final] and len(set(order)) == 200
