@@ -193,6 +193,9 @@ class KeywordWeights:
         self.n_documents = n
         self.max_df = max_df
         self.df = dict(df)
+        # keyword set -> its informative part; a document's set is asked for on every request
+        # that shows it (frozensets keep their hash, so a hit costs one lookup)
+        self._informative_parts: dict[frozenset[str], frozenset[str]] = {}
 
     def idf(self, keyword: str) -> float:
         """Smooth IDF of ``keyword`` (unseen keywords get the highest value)."""
@@ -205,6 +208,16 @@ class KeywordWeights:
         if self.n_documents == 0:
             return True
         return self.df.get(keyword, 0) <= self.max_df * self.n_documents
+
+    def informative_part(self, keywords: frozenset[str]) -> frozenset[str]:
+        """The informative keywords of ``keywords`` (memoised: at most one entry per
+        distinct keyword set, i.e. per document)."""
+        part = self._informative_parts.get(keywords)
+        if part is None:
+            part = self._informative_parts[keywords] = frozenset(
+                k for k in keywords if self.informative(k)
+            )
+        return part
 
     def ranked(self, keywords: Iterable[str], *, limit: int = 10) -> tuple[str, ...]:
         """Informative ``keywords``, most specific (highest IDF) first, then longest, then

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -122,13 +122,20 @@ class EvidenceCache:
         )
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[object, ...]) -> tuple[str, str, tuple[str, ...]] | None:
-        """The cached (query snippet, document snippet, keywords) of ``key``, or None."""
+    def get_many(
+        self, keys: Sequence[tuple[object, ...]]
+    ) -> list[tuple[str, str, tuple[str, ...]] | None]:
+        """The cached (query snippet, document snippet, keywords) of each key (None where
+        not cached), under one lock."""
+        out: list[tuple[str, str, tuple[str, ...]] | None] = []
         with self._lock:
-            v = self._items.get(key)
-            if v is not None:
-                self._items.move_to_end(key)
-            return v
+            items = self._items
+            for key in keys:
+                v = items.get(key)
+                if v is not None:
+                    items.move_to_end(key)
+                out.append(v)
+        return out
 
     def put(self, key: tuple[object, ...], value: tuple[str, str, tuple[str, ...]]) -> None:
         """Keep ``value`` under ``key``."""
@@ -203,7 +210,7 @@ def evidence(
     """
     docs = [(d, sim) for d, sim in docs if sim > 0.0 and sim >= floor]
     keys = [(query_text, d.id, query_keywords, weights is not None, keyword_limit) for d, _ in docs]
-    found = [cache.get(k) if cache is not None else None for k in keys]
+    found = cache.get_many(keys) if cache is not None else [None] * len(keys)
     todo = [d for (d, _), f in zip(docs, found, strict=True) if f is None]
     q_units = technical_sentences(query_text) if todo else []
     q_vecs = vectors.query(query_text) if vectors is not None and todo else None
@@ -270,10 +277,10 @@ def suggestion(
     q_kw = features.query_keywords(s.query)
     weights = features.keyword_weights()  # built on first use: the same for every request
     docs = worth_showing(
-        [
+        (  # lazily: the walk stops once evidence_k documents are shown
             (documents[c.doc_id], sim)
             for c, sim in zip(s.match.candidates, s.match.doc_scores, strict=True)
-        ],
+        ),
         q_kw,
         features.doc_keywords,
         weights,
@@ -307,7 +314,7 @@ def suggestion(
 
 
 def worth_showing(
-    docs: Sequence[tuple[Document, float]],
+    docs: Iterable[tuple[Document, float]],
     query_keywords: frozenset[str],
     doc_keywords: Callable[[str], frozenset[str]],
     weights: KeywordWeights | None,
@@ -327,12 +334,11 @@ def worth_showing(
         if len(shown) >= k:
             break
         if shown:
-            common = query_keywords & doc_keywords(doc.id)
-            informative = (
-                weights.ranked(common, limit=1)
-                if weights is not None
-                else [t for t in common if keyword_like(t)]
-            )
+            kws = doc_keywords(doc.id)
+            if weights is not None:
+                informative = not query_keywords.isdisjoint(weights.informative_part(kws))
+            else:
+                informative = any(keyword_like(t) for t in query_keywords & kws)
             if not informative:
                 continue
         shown.append((doc, sim))
@@ -380,11 +386,6 @@ def reasons(
     lines = [
         f"{e.code} {e.label}" + (f" [{e.member_id}]" if e.member_id else "") for e in exclusions
     ]
-    ranked = sorted(
-        (n for n in FEATURE_NAMES if contributions.get(n, 0.0) > 0),
-        key=lambda n: (-contributions[n], n),
-    )
-    lines.extend(
-        f"{FEATURE_LABELS[n]} {features[n]:.2f} (+{contributions[n]:.2f})" for n in ranked[:top]
-    )
+    ranked = sorted((-c, n) for n in FEATURE_NAMES if (c := contributions.get(n, 0.0)) > 0)
+    lines.extend(f"{FEATURE_LABELS[n]} {features[n]:.2f} (+{-c:.2f})" for c, n in ranked[:top])
     return tuple(lines)

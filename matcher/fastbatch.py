@@ -164,14 +164,21 @@ def fast_batch(
     if len(keep) == 0:
         return None
     seen = [candidates[i] for i in keep.tolist()]
-    for j, c in enumerate(seen):
-        if c.english is not None:
-            return None
-        if c.dense is None and (v := filled.get(c.doc_id)) is not None:
-            seen[j] = Candidate(c.doc_id, c.score, v, c.lexical, c.chunk, c.english)
-    sims_l = [float(c.dense) if c.dense is not None else 0.0 for c in seen]
-    lexical_max = max((c.lexical or 0.0 for c in seen), default=0.0)
-    order = np.asarray(order_of(seen, sims_l), dtype=np.int64)  # type: ignore[operator]
+    _, scores, dense_t, lexical, _, english = zip(*seen, strict=True)  # columns, at C speed
+    if english.count(None) != len(english):
+        return None
+    dense = list(dense_t)
+    if None in dense:
+        for j in [j for j, v in enumerate(dense) if v is None]:
+            c = seen[j]
+            if (v := filled.get(c.doc_id)) is not None:
+                seen[j] = Candidate(c.doc_id, c.score, v, c.lexical, c.chunk, c.english)
+                dense[j] = v
+    x = np.array([0.0 if v is None else v for v in dense], dtype=np.float64)
+    lex = np.array([v or 0.0 for v in lexical], dtype=np.float64)
+    lexical_max = float(lex.max())
+    sc = np.array(scores, dtype=np.float64)
+    order = np.asarray(order_of(seen, x, sc), dtype=np.int64)  # type: ignore[operator]
     flat_at = order[np.argsort(owner[order], kind="stable")]  # groups in evidence order
     group_org = owner[flat_at]
     first = np.flatnonzero(np.concatenate(([True], group_org[1:] != group_org[:-1])))
@@ -181,11 +188,11 @@ def fast_batch(
     groups = [tuple(flat[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     rows = group_org[first]
     org_ids = [orgs.ids[r] for r in rows.tolist()]
-    sims = np.asarray(sims_l, dtype=np.float64)[flat_at]
-    semantic_range = (min(sims_l), max(sims_l))
+    sims = x[flat_at]
+    semantic_range = (float(x.min()), float(x.max()))
     trl = docs.trl[doc_rows[flat_at]]
     cols = features._document_columns(query, flat, groups, starts, sims, semantic_range, trl)
-    cols["lexical"] = features._lexical_column(flat, starts, lexical_max)
+    cols["lexical"] = features._lexical_column(flat, starts, lexical_max, lex[flat_at])
     qkw = features.query_keywords(query)
     cols["keyword_overlap"] = features.overlap_column(groups, qkw)
     org_fields = np.zeros(len(org_ids), dtype=bool)

@@ -479,13 +479,19 @@ class FeatureBuilder:
 
     @staticmethod
     def _lexical_column(
-        flat: Sequence[Candidate], starts: NDArray[np.int64], lexical_max: float
+        flat: Sequence[Candidate],
+        starts: NDArray[np.int64],
+        lexical_max: float,
+        lex: NDArray[np.float64] | None = None,
     ) -> NDArray[np.float64]:
+        """lexical of each group (``lex``: the flat candidates' BM25 scores, None as 0,
+        when already gathered)."""
         counts = np.diff(starts)
         out = np.zeros(len(counts), dtype=np.float64)
         full = counts > 0
         if lexical_max > 0 and full.any():
-            lex = np.array([c.lexical or 0.0 for c in flat], dtype=np.float64)
+            if lex is None:
+                lex = np.array([c.lexical or 0.0 for c in flat], dtype=np.float64)
             best = np.maximum.reduceat(lex, starts[:-1][full])
             out[full] = np.minimum(best / lexical_max, 1.0)
         return out
@@ -554,7 +560,7 @@ class FeatureBuilder:
                     v = single[d] = overlap_coefficient(qkw, self.doc_keywords(d))
                 overlap[i] = v
             elif top:
-                key = tuple(c.doc_id for c in top)
+                key = tuple([c.doc_id for c in top])  # from a list: faster than a generator
                 v = single.get(key)
                 if v is None:
                     dkw: frozenset[str] = frozenset()

@@ -86,19 +86,28 @@ class BestScores(NamedTuple):
         return self.batches[int(self.which[j])].scored(int(self.rows[j]))
 
 
-def candidate_order(seen: Sequence[Candidate], sims: Sequence[float]) -> list[int]:
+def candidate_order(
+    seen: Sequence[Candidate],
+    sims: Sequence[float] | NDArray[np.float64],
+    scores: NDArray[np.float64] | None = None,
+) -> list[int]:
     """Positions of ``seen`` in :class:`~matcher.features.OrgMatch` order: similarity
-    ``sims`` descending, then fused score descending, then document id."""
+    ``sims`` descending, then fused score descending (``scores``: the candidates' fused
+    scores when already gathered), then document id."""
     if len(seen) < 2:
         return list(range(len(seen)))
     x = np.asarray(sims, dtype=np.float64)
-    sc = np.fromiter((c.score for c in seen), dtype=np.float64, count=len(seen))
+    sc = (
+        np.fromiter((c.score for c in seen), dtype=np.float64, count=len(seen))
+        if scores is None
+        else scores
+    )
     order = np.lexsort((-sc, -x))
     xs, ss = x[order], sc[order]
     if not ((xs[1:] == xs[:-1]) & (ss[1:] == ss[:-1])).any():
         out: list[int] = order.tolist()  # no ties left for the document ids to break
         return out
-    keys = [(-v, -c.score, c.doc_id) for v, c in zip(sims, seen, strict=True)]
+    keys = [(-v, -c.score, c.doc_id) for v, c in zip(x.tolist(), seen, strict=True)]
     return sorted(range(len(seen)), key=keys.__getitem__)
 
 

@@ -64,6 +64,9 @@ def test_keyword_weights_rank_specific_keywords_first_and_drop_common_and_boiler
     # never shown, yet counted in the keyword overlap features
     assert not w.informative("方法") and "方法" not in BOILERPLATE_WORDS
     assert w.ranked({"工艺", "焊接", "变形", "以内", "满足"}) == ("变形", "焊接")
+    kws = frozenset({"工艺", "焊接", "变形", "以内", "方法"})
+    assert w.informative_part(kws) == {"焊接", "变形"} == set(w.ranked(kws))
+    assert w.informative_part(frozenset(kws)) is w.informative_part(kws)  # memoised per set
     assert KeywordWeights([]).informative("焊接")
     for figure in ("12%", "100gAl", "mL", "2.5mm"):
         assert not w.informative(figure)
