@@ -12,6 +12,7 @@ evidence using sorted row arrays. Pure numpy.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -130,8 +131,10 @@ def _values(scores: NDArray[np.float32], at: NDArray[np.int64]) -> list[float | 
     """``float(scores[j])`` at each position ``j`` (None where -1)."""
     if len(scores) == 0:
         return [None] * len(at)
-    vals = scores[np.maximum(at, 0)].tolist()
-    return [v if j >= 0 else None for v, j in zip(vals, at.tolist(), strict=True)]
+    vals: list[float | None] = scores[np.maximum(at, 0)].tolist()
+    for j in np.flatnonzero(at < 0).tolist():
+        vals[j] = None
+    return vals
 
 
 def ranked_candidates(
@@ -146,12 +149,11 @@ def ranked_candidates(
     falls back)."""
     if (lexical is not None and lexical[1] is None) or (english is not None and english[1] is None):
         return None
-    row_of = space.row_of
-    ranked_rows = np.fromiter(
-        (row_of.get(d, -1) for d, _ in ranked), dtype=np.int64, count=len(ranked)
-    )
-    if len(ranked_rows) and int(ranked_rows.min()) < 0:
+    ids = [d for d, _ in ranked]
+    found = list(map(space.row_of.get, ids))
+    if None in found:
         return None
+    ranked_rows = np.array(found, dtype=np.int64)
     d_hits, d_rows = dense
     d_at = _positions(ranked_rows, d_rows)
     dense_v = _values(d_hits.scores, d_at)
@@ -166,7 +168,6 @@ def ranked_candidates(
     en_v: list[float | None] = [None] * len(ranked)
     if english is not None and english[1] is not None:
         en_v = _values(english[0].scores, _positions(ranked_rows, english[1]))
-    ids = [d for d, _ in ranked]
     scores = [float(v) for _, v in ranked]
-    make = tuple.__new__  # Candidate's fields in order, without its Python-level __new__
-    return [make(Candidate, t) for t in zip(ids, scores, dense_v, lex_v, chunks, en_v, strict=True)]
+    make = partial(tuple.__new__, Candidate)  # the fields in order, without Python-level __new__
+    return list(map(make, zip(ids, scores, dense_v, lex_v, chunks, en_v, strict=True)))

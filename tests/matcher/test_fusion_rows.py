@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from matcher.fusion import fused_ranking, ranked_items, row_space, weighted_scores
+from matcher.fusion import fused_ranking, normalised, ranked_items, row_space, weighted_scores
 
 
 def _source(rng: np.random.Generator, ids: list[str], n: int) -> tuple[list[str], np.ndarray]:
@@ -63,3 +63,13 @@ def test_ties_are_broken_by_id_as_ranked_items_does() -> None:
     sources = [(["b", "a", "d", "c"], np.array([1.0, 1.0, 0.5, 0.5], dtype=np.float32))]
     got = fused_ranking(sources, [1.0], space, 3, normalise="minmax")
     assert [d for d, _ in got] == ["a", "b", "c"]
+
+
+def test_zscore_divides_by_numpy_s_standard_deviation_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 17, 200, 600, 4097):
+        for scale in (1e-3, 1.0, 40.0):
+            s = (rng.standard_normal(n) * scale + 2.0).astype(np.float32)
+            x = s.astype(np.float64)
+            want = (x - x.min()) / float(x.std())
+            assert np.array_equal(normalised(s, "zscore"), want)
