@@ -29,7 +29,7 @@ Both go through the same group codes, and tests check that they agree.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -144,6 +144,20 @@ class CorporateGroups:
         if a in self.ancestors(b):
             return "descendant"
         return "related"
+
+
+class _Screen(NamedTuple):
+    """What :meth:`EligibilityPolicy.may_exclude` reads of each organisation, as arrays in
+    ``pos`` order: active, its corporate group and kind (as codes of ``group_code`` and
+    ``kind_code``) and in_region."""
+
+    pos: dict[str, int]
+    active: NDArray[np.bool_]
+    group: NDArray[np.int64]
+    group_code: dict[str, int]
+    kind: NDArray[np.int64]
+    kind_code: dict[str, int]
+    in_region: NDArray[np.bool_]
 
 
 class EligibilityPolicy:
@@ -268,40 +282,56 @@ class EligibilityPolicy:
         -------
         ndarray of bool, shape (len(candidate_org_ids),)
         """
-        info = self._screen_info()
-        sources = list(source_org_ids)
-        src_groups = {self.groups.group(s) for s in sources}
-        blocked: set[str] = set()
+        sc = self._screen()
+        found = list(map(sc.pos.get, candidate_org_ids))
+        if None in found:
+            raise UnknownEntity(f"unknown organisation {candidate_org_ids[found.index(None)]!r}")
+        rows = np.array(found, dtype=np.int64)
+        out = ~sc.active[rows]
+        group = sc.group[rows]
+        for s in dict.fromkeys(source_org_ids):
+            if (code := sc.group_code.get(self.groups.group(s))) is not None:
+                out |= group == code
         if self.blocks:
-            ks = {*keys, *sources}
+            ks = {*keys, *source_org_ids}
             blocked = {b for a, b in self.blocks if a in ks} | {
                 a for a, b in self.blocks if b in ks
             }
-        out = np.zeros(len(candidate_org_ids), dtype=bool)
-        for i, o in enumerate(candidate_org_ids):
-            row = info.get(o)
-            if row is None:
-                raise UnknownEntity(f"unknown organisation {o!r}")
-            active, group, kind, in_region = row
-            out[i] = (
-                not active
-                or group in src_groups
-                or o in blocked
-                or (kinds is not None and kind not in kinds)
-                or (require_in_region and not in_region)
-            )
+            out |= np.isin(rows, [sc.pos[b] for b in blocked if b in sc.pos])
+        if kinds is not None:
+            allowed = np.zeros(len(rows), dtype=bool)
+            for kind in set(kinds):
+                allowed |= sc.kind[rows] == sc.kind_code.get(kind, -1)
+            out |= ~allowed
+        if require_in_region:
+            out |= ~sc.in_region[rows]
         return out
 
-    def _screen_info(self) -> dict[str, tuple[bool, str, OrgKind, bool]]:
+    def _screen(self) -> _Screen:
         # derived from the organisations once (like the groups), a race only repeats it
-        info: dict[str, tuple[bool, str, OrgKind, bool]] | None = getattr(self, "screen_", None)
-        if info is None or len(info) != len(self.orgs):
-            info = {
-                o: (org.active, self.groups.group(o), org.kind, org.in_region)
-                for o, org in self.orgs.items()
-            }
-            self.screen_ = info
-        return info
+        sc: _Screen | None = getattr(self, "screen_", None)
+        if sc is None or len(sc.pos) != len(self.orgs):
+            ids = list(self.orgs)
+            orgs = [self.orgs[o] for o in ids]
+            group_code: dict[str, int] = {}
+            kind_code: dict[str, int] = {}
+            sc = _Screen(
+                {o: i for i, o in enumerate(ids)},
+                np.array([org.active for org in orgs], dtype=bool),
+                np.array(
+                    [group_code.setdefault(self.groups.group(o), len(group_code)) for o in ids],
+                    dtype=np.int64,
+                ),
+                group_code,
+                np.array(
+                    [kind_code.setdefault(org.kind, len(kind_code)) for org in orgs],
+                    dtype=np.int64,
+                ),
+                kind_code,
+                np.array([org.in_region for org in orgs], dtype=bool),
+            )
+            self.screen_ = sc
+        return sc
 
     def bounty_sources(
         self, bounty: BountyInfo, documents: Mapping[str, Document] | None = None
