@@ -22,7 +22,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matcher.features import FEATURE_NAMES, FeatureBatch, FeatureBuilder, Query
+from matcher.fusion import RowSpace
 from matcher.protocols import Candidate
+from matcher.rowmaps import CandidateList
 from matcher.types import DocKind, Document, OrgInfo
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class DocFacts(NamedTuple):
     trl : float64 (n,), the document's TRL (-1: unknown).
     field : int64 (n,), the document's field as a code of ``fields`` (-1: none).
     fields : field -> code.
+    spaces : a retriever's row space (by the identity of its id list) -> (that list, each
+        space row's row here, -1: none), filled on first use by :func:`space_doc_rows`.
     """
 
     row_of: dict[str, int]
@@ -62,6 +66,7 @@ class DocFacts(NamedTuple):
     trl: NDArray[np.float64]
     field: NDArray[np.int64]
     fields: dict[str, int]
+    spaces: dict[int, tuple[Sequence[str], NDArray[np.int64]]]
 
 
 def org_facts(
@@ -96,7 +101,21 @@ def doc_facts(
         [fields.setdefault(d.field, len(fields)) if d.field else -1 for d in docs],
         dtype=np.int64,
     )
-    return DocFacts({k: i for i, k in enumerate(keys)}, org, usable, conf, trl, field, fields)
+    row_of = {k: i for i, k in enumerate(keys)}
+    return DocFacts(row_of, org, usable, conf, trl, field, fields, {})
+
+
+def space_doc_rows(docs: DocFacts, space: RowSpace) -> NDArray[np.int64]:
+    """Each row of a retriever's ``space`` as a row of ``docs`` (-1: not a document of
+    ``docs``), derived once per space."""
+    found = docs.spaces.get(id(space.ids))
+    if found is None or found[0] is not space.ids:
+        get = docs.row_of.get
+        rows = np.fromiter((get(d, -1) for d in space.ids), np.int64, count=len(space.ids))
+        if len(docs.spaces) >= 4:  # spaces of replaced indexes: keep only the newest few
+            docs.spaces.clear()
+        found = docs.spaces[id(space.ids)] = (space.ids, rows)  # a race only repeats work
+    return found[1]
 
 
 def field_match(
@@ -132,7 +151,10 @@ def visible_rows(
     kinds, active, of a known organisation, not the query itself, not confidential to
     another organisation), their owners' rows in ``orgs`` and their rows in ``docs``."""
     n = len(candidates)
-    at = np.fromiter((docs.row_of.get(c.doc_id, -1) for c in candidates), np.int64, count=n)
+    if isinstance(candidates, CandidateList):  # rows carried from retrieval: no id lookups
+        at = space_doc_rows(docs, candidates.space)[candidates.rows]
+    else:
+        at = np.fromiter((docs.row_of.get(c.doc_id, -1) for c in candidates), np.int64, count=n)
     known = at >= 0
     for j in np.flatnonzero(~known).tolist():
         logger.debug("retrieved unknown document %s: skipped", candidates[j].doc_id)

@@ -277,6 +277,13 @@ def ranked_items(scores: Mapping[str, float]) -> list[tuple[str, float]]:
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+class RankedRows(list[tuple[str, float]]):
+    """A ranking of (id, score) pairs that also knows each document's row in the row space
+    it was ranked on (``rows[j]`` is item ``j``'s), so candidates need no id lookups."""
+
+    rows: NDArray[np.int64]
+
+
 class RowSpace(NamedTuple):
     """The fixed document rows array fusion works on: ids, their rows, and each row's rank
     in sorted id order (for ties)."""
@@ -311,6 +318,7 @@ def fused_ranking(
 
     ``smoothing``: row-normalised (n, n) adjacency (scipy sparse) of the graph, or None.
     Documents without a row keep their unsmoothed score. ``rows``: see :func:`weighted_rows`.
+    A :class:`RankedRows` unless a document without a row was returned.
     """
     ids = space.ids
     fr = weighted_rows(
@@ -326,7 +334,9 @@ def fused_ranking(
         merged = {ids[r]: float(scores[r]) for r in pooled.tolist()}
         return ranked_items({**fr.extra, **merged})[:k]
     top = top_rows(pooled, scores, k, space.id_rank)
-    return [(ids[r], s) for r, s in zip(top.tolist(), scores[top].tolist(), strict=True)]
+    out = RankedRows(zip([ids[r] for r in top.tolist()], scores[top].tolist(), strict=True))
+    out.rows = top
+    return out
 
 
 def graph_operator(graph: NeighbourGraph, neighbours: int) -> tuple[dict[str, int], Any]:

@@ -91,7 +91,13 @@ from matcher.protocols import (
     TextEncoder,
 )
 from matcher.retrieval_params import PARAMETERS, validate_retriever
-from matcher.rowmaps import cached_source_rows, ranked_candidates, row_pools, space_rows
+from matcher.rowmaps import (
+    cached_source_rows,
+    ranked_candidates,
+    ranking_rows,
+    row_pools,
+    space_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -387,7 +393,7 @@ class HybridRetriever:
         alpha = self.graph_weight
         if self.keyword_graph_weight is not None and keyword:
             alpha = self.keyword_graph_weight
-        ranked = self._ranked(hits, rows, k, alpha=alpha, lexical_weight=lexical_weight)
+        fused = ranked = self._ranked(hits, rows, k, alpha=alpha, lexical_weight=lexical_weight)
         if self.head_tolerance is not None:
             ranked = keep_head(ranked, first[i], self.head_tolerance, self.head_max)
         if self.near_tolerance is not None:
@@ -403,6 +409,7 @@ class HybridRetriever:
                 (dense[0], dense[1]),
                 None if lexical is None else (lexical, lx),
                 None if english is None else (english, en),
+                ranking_rows(ranked, [fused, first[i]] if first else [fused]),
             )
             if out is not None:
                 return out

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.fusion import NeighbourGraph, RowSpace, sorted_unique
+from matcher.fusion import NeighbourGraph, RankedRows, RowSpace, sorted_unique
 from matcher.protocols import Candidate, Hits
 
 
@@ -137,23 +137,51 @@ def _values(scores: NDArray[np.float32], at: NDArray[np.int64]) -> list[float | 
     return vals
 
 
+class CandidateList(list[Candidate]):
+    """Candidates that also carry each document's row in the retriever's row ``space``
+    (``rows[j]`` is candidate ``j``'s), so the feature batch needs no id lookups."""
+
+    space: RowSpace
+    rows: NDArray[np.int64]
+
+
+def ranking_rows(
+    ranked: Sequence[tuple[str, float]], sources: Sequence[Sequence[tuple[str, float]]]
+) -> NDArray[np.int64] | None:
+    """The rows of ``ranked``'s documents, taken from the rankings it was made of where
+    they carry rows (:class:`matcher.fusion.RankedRows`); None when a document is in none.
+
+    Reading them from a few hundred pairs at hand beats looking each id up in the space's
+    table, which the dense scan before has pushed out of the CPU caches."""
+    carried = [s for s in sources if isinstance(s, RankedRows)]
+    if any(ranked is s for s in carried):
+        return next(s for s in carried if s is ranked).rows
+    lookup: dict[str, int] = {}
+    for s in reversed(carried):  # the first source wins (a document has one row anyway)
+        lookup.update(zip([d for d, _ in s], s.rows.tolist(), strict=True))
+    found = list(map(lookup.get, [d for d, _ in ranked]))
+    return None if None in found else np.array(found, dtype=np.int64)
+
+
 def ranked_candidates(
     ranked: Sequence[tuple[str, float]],
     space: RowSpace,
     dense: tuple[Hits, NDArray[np.int64]],
     lexical: tuple[Hits, NDArray[np.int64] | None] | None,
     english: tuple[Hits, NDArray[np.int64] | None] | None,
-) -> list[Candidate] | None:
+    ranked_rows: NDArray[np.int64] | None = None,
+) -> CandidateList | None:
     """:func:`matcher.fusion.candidates` over rows: each source given with its documents'
-    rows in ``space``. None when a ranked document or a source has no rows (the caller
-    falls back)."""
+    rows in ``space`` (``ranked_rows``: the ranked documents' rows, when known). None when
+    a ranked document or a source has no rows (the caller falls back)."""
     if (lexical is not None and lexical[1] is None) or (english is not None and english[1] is None):
         return None
     ids = [d for d, _ in ranked]
-    found = list(map(space.row_of.get, ids))
-    if None in found:
-        return None
-    ranked_rows = np.array(found, dtype=np.int64)
+    if ranked_rows is None:
+        found = list(map(space.row_of.get, ids))
+        if None in found:
+            return None
+        ranked_rows = np.array(found, dtype=np.int64)
     d_hits, d_rows = dense
     d_at = _positions(ranked_rows, d_rows)
     dense_v = _values(d_hits.scores, d_at)
@@ -170,4 +198,6 @@ def ranked_candidates(
         en_v = _values(english[0].scores, _positions(ranked_rows, english[1]))
     scores = [float(v) for _, v in ranked]
     make = partial(tuple.__new__, Candidate)  # the fields in order, without Python-level __new__
-    return list(map(make, zip(ids, scores, dense_v, lex_v, chunks, en_v, strict=True)))
+    out = CandidateList(map(make, zip(ids, scores, dense_v, lex_v, chunks, en_v, strict=True)))
+    out.space, out.rows = space, ranked_rows
+    return out

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from matcher.constraints import EligibilityPolicy
 from matcher.features import Query
+from matcher.fusion import row_space
 from matcher.pipeline import Recommender
 from matcher.protocols import Candidate
+from matcher.rowmaps import CandidateList
 from matcher.types import Document
 
 
@@ -75,6 +77,14 @@ def test_fast_batch_equals_the_per_candidate_path(documents, orgs, data) -> None
     assert a.features.tolist() == b.features.tolist()  # bit for bit
     assert a.sims.tolist() == b.sims.tolist() and a.starts.tolist() == b.starts.tolist()
     assert np.shape(a.features) == (len(a.org_ids), 10)
+    # candidates carrying their rows in a retriever's space (in an order of its own)
+    space = row_space(sorted(ids, reverse=True))
+    carried = CandidateList(cands)
+    carried.space = space
+    carried.rows = np.array([space.row_of[c.doc_id] for c in cands], dtype=np.int64)
+    c = fast.match_batch(query, carried, collection, viewer)
+    assert (c.org_ids, c.candidates) == (a.org_ids, a.candidates)
+    assert c.features.tolist() == a.features.tolist()
 
 
 def _synthetic_world():  # type: ignore[no-untyped-def]

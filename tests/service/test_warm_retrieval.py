@@ -18,6 +18,7 @@ from embeddings.types import Hits
 from matcher.fusion import build_neighbour_graph
 from matcher.presets import make_retriever
 from matcher.protocols import RowSearcher
+from matcher.rowmaps import CandidateList
 
 WORDS = [f"词{i}" for i in range(40)]
 N_DOCS = 120
@@ -137,6 +138,8 @@ def test_row_path_equals_the_id_path(world: dict[str, Any], rescore: bool) -> No
     for q in world["queries"]:
         got = rows.retrieve([q], 25)[0]
         assert len(got) == 25
+        assert isinstance(got, CandidateList)  # the candidates carry their rows
+        assert [got.space.ids[r] for r in got.rows.tolist()] == [c.doc_id for c in got]
         if not rescore:
             assert got == ids.retrieve([q], 25)[0]  # every field, bit for bit
 
