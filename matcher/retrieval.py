@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, cast
 
 import numpy as np
@@ -448,14 +449,18 @@ class HybridRetriever:
         -------
         list of Candidate, in ``doc_ids`` order.
         """
-        get = self._row_of().get
-        rows = [(d, r) for d in doc_ids if (r := get(d)) is not None]
-        if not rows or self.doc_vectors is None:
+        found = list(map(self._row_of().get, doc_ids))
+        if None in found:  # documents without a vector are left out
+            doc_ids = [d for d, r in zip(doc_ids, found, strict=True) if r is not None]
+            found = [r for r in found if r is not None]
+        if not found or self.doc_vectors is None:
             return []
         q = np.asarray(self.encoder.encode_queries([query]), dtype=np.float32)[0]
-        at = np.fromiter((r for _, r in rows), dtype=np.int64, count=len(rows))
+        at = np.array(found, dtype=np.int64)
         sims = (np.asarray(self.doc_vectors, dtype=np.float32)[at] @ q).tolist()
-        return [Candidate(d, 0.0, x) for (d, _), x in zip(rows, sims, strict=True)]
+        n = len(sims)
+        fields = zip(doc_ids, [0.0] * n, sims, [None] * n, [0] * n, [None] * n, strict=True)
+        return list(map(partial(tuple.__new__, Candidate), fields))  # Candidate(d, 0.0, x)
 
     def _english_search(self, texts: list[str], depth: int) -> list[Hits | None]:
         out: list[Hits | None] = [None] * len(texts)
