@@ -201,7 +201,9 @@ def fast_batch(
     lexical_max = float(lex.max())
     sc = np.array(scores, dtype=np.float64)
     order = np.asarray(order_of(seen, x, sc), dtype=np.int64)  # type: ignore[operator]
-    flat_at = order[np.argsort(owner[order], kind="stable")]  # groups in evidence order
+    by_org = owner[order]  # rows >= 0; in 16 bits they sort the same by numpy's radix sort
+    key = by_org.astype(np.uint16) if len(orgs.ids) <= 1 << 16 else by_org
+    flat_at = order[np.argsort(key, kind="stable")]  # groups in evidence order
     group_org = owner[flat_at]
     first = np.flatnonzero(np.concatenate(([True], group_org[1:] != group_org[:-1])))
     starts = np.concatenate((first, [len(flat_at)])).astype(np.int64)
