@@ -157,14 +157,37 @@ class CorpusExpander:
         if total is None:
             return weights
         total[own] = 0.0
-        k = min(self.n_terms, total.size)
-        top = np.argpartition(-total, k - 1)[:k]
-        top = top[total[top] > 0]
-        if top.size:
-            best = float(total[top].max())
+        top = self._top_terms(total, min(self.n_terms, total.size))
+        if top:
+            best = float(total[top[0]])
             for t in top:
-                weights[int(t)] = self.weight * float(total[t]) / best
+                weights[t] = self.weight * float(total[t]) / best
         return weights
+
+    def _top_terms(self, total: NDArray[np.float64], k: int) -> list[int]:
+        """The ``k`` terms of highest positive ``total``, best first, ties by the term's
+        text: the vocabulary's ids follow the index build (and Python's per-process string
+        hashing), so neither the terms kept at a tie nor the order the query's scores are
+        summed in may depend on them."""
+        cut = float(np.partition(total, total.size - k)[total.size - k])
+        above = np.flatnonzero(total > max(cut, 0.0)).tolist()
+        terms = self._terms()
+        tied = (
+            sorted(np.flatnonzero(total == cut).tolist(), key=terms.__getitem__) if cut > 0 else []
+        )
+        return sorted([*above, *tied[: k - len(above)]], key=lambda t: (-total[t], terms[t]))
+
+    def _terms(self) -> list[str]:
+        """The text of each term id of the matrix (its vocabulary inverted), built once."""
+        cached: list[str] | None = getattr(self, "terms_", None)
+        if cached is None:
+            n = len(self.matrix.indptr) - 1
+            cached = [""] * n
+            for text, i in self.matrix.vocab.items():
+                if 0 <= i < n:
+                    cached[i] = text
+            self.terms_ = cached
+        return cached
 
     def search(self, text: str, k: int) -> Hits:
         """The ``k`` best documents for the expanded query of ``text`` (score > 0), best first,

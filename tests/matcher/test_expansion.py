@@ -134,3 +134,35 @@ def test_preset_builds_the_expander_and_the_retriever_uses_it(bm25: BM25Index) -
     assert by_plain.get("t1") is None or by_plain["t1"].lexical is None
     assert by_vocab["t1"].lexical is not None and by_vocab["t1"].lexical > 0
     assert "expander" in strong.get_params()
+
+
+def _renumbered(tm, seed: int):  # type: ignore[no-untyped-def]
+    """The same term matrix with its term ids shuffled (as another build may number them)."""
+    n = len(tm.indptr) - 1
+    new_of = np.random.default_rng(seed).permutation(n)
+    old_of = np.argsort(new_of)
+    segments = [(int(tm.indptr[t]), int(tm.indptr[t + 1])) for t in old_of.tolist()]
+    indptr = np.concatenate(([0], np.cumsum([e - s for s, e in segments]))).astype(np.int64)
+    indices = np.concatenate([tm.indices[s:e] for s, e in segments])
+    data = np.concatenate([tm.data[s:e] for s, e in segments])
+    vocab = {w: int(new_of[i]) if i < n else i for w, i in tm.vocab.items()}
+    return type(tm)(tm.doc_ids, vocab, indptr, indices, data)
+
+
+def test_expansion_does_not_depend_on_how_the_vocabulary_is_numbered(bm25: BM25Index) -> None:
+    # one expansion term of several tied at the cut: which one is kept, and the order the
+    # query's term scores are summed in, follow the terms' text, not their ids
+    tm = bm25.term_matrix()
+    base = CorpusExpander(tm, n_terms=2, weight=0.1)
+    query = "drought, kerf"  # "rice" and "breeding" tie for the second expansion term
+    assert set(_words(base, base.query_weights(query))) == {
+        "drought",
+        "kerf",
+        "cutting",
+        "breeding",
+    }
+    for seed in range(8):
+        other = CorpusExpander(_renumbered(tm, seed), n_terms=2, weight=0.1)
+        assert _words(other, other.query_weights(query)) == _words(base, base.query_weights(query))
+        a, b = base.search(query, 5), other.search(query, 5)
+        assert (a.ids, a.scores.tolist()) == (b.ids, b.scores.tolist())
