@@ -151,7 +151,8 @@ def visible_rows(
     kinds, active, of a known organisation, not the query itself, not confidential to
     another organisation), their owners' rows in ``orgs`` and their rows in ``docs``."""
     n = len(candidates)
-    if isinstance(candidates, CandidateList):  # rows carried from retrieval: no id lookups
+    if isinstance(candidates, CandidateList) and len(candidates.rows) == n:
+        # rows carried from retrieval: no id lookups
         at = space_doc_rows(docs, candidates.space)[candidates.rows]
     else:
         at = np.fromiter((docs.row_of.get(c.doc_id, -1) for c in candidates), np.int64, count=n)
