@@ -154,8 +154,9 @@ def ranking_rows(
     Reading them from a few hundred pairs at hand beats looking each id up in the space's
     table, which the dense scan before has pushed out of the CPU caches."""
     carried = [s for s in sources if isinstance(s, RankedRows)]
-    if any(ranked is s for s in carried):
-        return next(s for s in carried if s is ranked).rows
+    for s in carried:
+        if s is ranked:
+            return s.rows
     lookup: dict[str, int] = {}
     for s in reversed(carried):  # the first source wins (a document has one row anyway)
         lookup.update(zip([d for d, _ in s], s.rows.tolist(), strict=True))
